@@ -1,0 +1,36 @@
+# rtstream: PGXS build.  `make installcheck` runs pg_regress, the isolation
+# tests and the TAP tests, each on its own temporary server (see test/run.sh).
+MODULE_big = rtstream
+OBJS = \
+	src/rtstream.o \
+	src/guc.o \
+	src/shmem.o \
+	src/ring.o \
+	src/capture.o \
+	src/router.o \
+	src/worker.o \
+	src/windef.o \
+	src/panes.o \
+	src/read.o \
+	src/ddl.o \
+	src/stats.o \
+	src/aggstate.o \
+	src/groupkey.o
+
+EXTENSION = rtstream
+DATA = rtstream--0.1.sql
+PGFILEDESC = "rtstream - real-time streaming aggregation"
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/rtstream.conf
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/rtstream.conf
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Werror
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

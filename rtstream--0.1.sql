@@ -1,0 +1,232 @@
+/* rtstream--0.1.sql */
+
+\echo Use "CREATE EXTENSION rtstream" to load this file. \quit
+
+-- Catalog ------------------------------------------------------------------
+
+CREATE TABLE rtstream.streams (
+    stream       regclass PRIMARY KEY,
+    partition_by text[],            -- NULL: rows spread round robin
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE rtstream.windows (
+    id           serial PRIMARY KEY,
+    name         text NOT NULL UNIQUE,
+    view         regclass NOT NULL,
+    stream       regclass NOT NULL REFERENCES rtstream.streams (stream),
+    query        text NOT NULL,
+    size         interval NOT NULL,
+    slide        interval NOT NULL,
+    time_column  text,              -- NULL: commit time
+    search_path  text NOT NULL,     -- as the query was analysed
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('rtstream.streams', '');
+SELECT pg_catalog.pg_extension_config_dump('rtstream.windows', '');
+SELECT pg_catalog.pg_extension_config_dump('rtstream.windows_id_seq', '');
+
+GRANT USAGE ON SCHEMA rtstream TO PUBLIC;
+GRANT SELECT ON rtstream.streams, rtstream.windows TO PUBLIC;
+
+-- C functions --------------------------------------------------------------
+
+CREATE FUNCTION rtstream.capture() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'rts_capture' LANGUAGE C;
+
+CREATE FUNCTION rtstream._check() RETURNS void
+    AS 'MODULE_PATHNAME', 'rts_check' LANGUAGE C;
+
+CREATE FUNCTION rtstream._analyse(query text, size interval, slide interval,
+                                  time_column text,
+                                  OUT stream oid, OUT columns text)
+    AS 'MODULE_PATHNAME', 'rts_analyse' LANGUAGE C;
+
+CREATE FUNCTION rtstream._notify(window_id integer, op text) RETURNS void
+    AS 'MODULE_PATHNAME', 'rts_notify' LANGUAGE C STRICT;
+
+CREATE FUNCTION rtstream.window_rows(name text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rts_window_rows' LANGUAGE C STRICT;
+
+CREATE FUNCTION rtstream.sync(timeout interval DEFAULT '60 seconds') RETURNS void
+    AS 'MODULE_PATHNAME', 'rts_sync' LANGUAGE C STRICT;
+
+CREATE FUNCTION rtstream._stats(
+    OUT process text, OUT pid integer, OUT rows bigint, OUT batches bigint,
+    OUT late_rows bigint, OUT null_time_rows bigint, OUT refused_groups bigint,
+    OUT failed_batches bigint, OUT groups bigint, OUT memory_bytes bigint,
+    OUT behind_bytes bigint, OUT lsn pg_lsn)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rts_stats' LANGUAGE C;
+
+CREATE FUNCTION rtstream._window_stats(
+    OUT window_id integer, OUT worker integer, OUT groups bigint, OUT rows bigint,
+    OUT late_rows bigint, OUT null_time_rows bigint, OUT refused_groups bigint,
+    OUT memory_bytes bigint, OUT newest_time timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rts_window_stats' LANGUAGE C;
+
+CREATE VIEW rtstream.stats AS SELECT * FROM rtstream._stats();
+
+CREATE VIEW rtstream.window_stats AS
+    SELECT w.name AS window_name, s.*
+      FROM rtstream._window_stats() s JOIN rtstream.windows w ON w.id = s.window_id;
+
+GRANT SELECT ON rtstream.stats, rtstream.window_stats TO PUBLIC;
+
+-- Streams ------------------------------------------------------------------
+
+-- 'a, "B"' -> {a,B}: unquoted names fold to lower case, as in SQL.
+CREATE FUNCTION rtstream._column_list(list text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT array_agg(CASE WHEN c ~ '^".*"$' THEN replace(substr(c, 2, length(c) - 2), '""', '"')
+                          ELSE lower(c) END ORDER BY ord)
+      FROM unnest(string_to_array(list, ',')) WITH ORDINALITY AS u(raw, ord),
+           LATERAL (SELECT btrim(raw)) AS t(c)
+$$;
+
+CREATE FUNCTION rtstream.create_stream(stream regclass, partition_by text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    cols text[];
+    col  text;
+    kind "char";
+    owner oid;
+BEGIN
+    PERFORM rtstream._check();
+    SELECT c.relkind, c.relowner INTO kind, owner FROM pg_class c WHERE c.oid = stream;
+    IF kind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION '"%" is not an ordinary table', stream
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'A stream is an ordinary table; partitioned tables, views and foreign tables cannot be streams.';
+    END IF;
+    IF NOT pg_has_role(owner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', stream USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rtstream.streams s WHERE s.stream = create_stream.stream) THEN
+        RAISE EXCEPTION 'table "%" is already a stream', stream USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF partition_by IS NOT NULL THEN
+        cols := rtstream._column_list(partition_by);
+        FOREACH col IN ARRAY coalesce(cols, '{}') LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = stream AND a.attname = col
+                              AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, stream
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+        END LOOP;
+        IF cols IS NULL OR array_length(cols, 1) IS NULL OR '' = ANY (cols) THEN
+            RAISE EXCEPTION 'invalid partition_by list "%"', partition_by
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    EXECUTE format('CREATE TRIGGER rtstream_capture BEFORE INSERT ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION rtstream.capture(%s)',
+                   stream,
+                   coalesce((SELECT string_agg(quote_literal(c), ', ') FROM unnest(cols) c), ''));
+    INSERT INTO rtstream.streams (stream, partition_by) VALUES (stream, cols);
+END
+$$;
+
+CREATE FUNCTION rtstream.drop_stream(stream regclass, "cascade" boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+    names text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rtstream.streams s WHERE s.stream = drop_stream.stream) THEN
+        RAISE EXCEPTION 'table "%" is not a stream', stream USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = stream), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', stream USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT string_agg(quote_ident(name), ', ' ORDER BY name) INTO names
+      FROM rtstream.windows WHERE windows.stream = drop_stream.stream;
+    IF names IS NOT NULL AND NOT "cascade" THEN
+        RAISE EXCEPTION 'cannot drop stream "%" because windows depend on it', stream
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Windows: %s.', names),
+                  HINT = 'Drop the windows first, or use rtstream.drop_stream(..., cascade => true).';
+    END IF;
+    FOR w IN SELECT name FROM rtstream.windows WHERE windows.stream = drop_stream.stream LOOP
+        PERFORM rtstream.drop_window(w.name);
+    END LOOP;
+    EXECUTE format('DROP TRIGGER rtstream_capture ON %s', stream);
+    DELETE FROM rtstream.streams s WHERE s.stream = drop_stream.stream;
+END
+$$;
+
+-- Windows ------------------------------------------------------------------
+
+CREATE FUNCTION rtstream.create_window(name text, query text, size interval,
+                                       slide interval DEFAULT NULL,
+                                       time_column text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    a record;
+    schema name := current_schema();
+    wid integer;
+BEGIN
+    PERFORM rtstream._check();
+    IF name IS NULL OR query IS NULL OR size IS NULL THEN
+        RAISE EXCEPTION 'window name, query and size must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF length(name) = 0 OR octet_length(name) >= 64 THEN
+        RAISE EXCEPTION 'invalid window name "%"', name
+            USING ERRCODE = 'invalid_name', HINT = 'A window name is a relation name of 1 to 63 bytes.';
+    END IF;
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create in' USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rtstream.windows w WHERE w.name = create_window.name) THEN
+        RAISE EXCEPTION 'rtstream window "%" already exists', name USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = create_window.name
+                                          AND c.relnamespace = schema::regnamespace) THEN
+        RAISE EXCEPTION 'relation "%" already exists', name USING ERRCODE = 'duplicate_table';
+    END IF;
+
+    a := rtstream._analyse(query, size, slide, time_column);
+
+    IF NOT EXISTS (SELECT 1 FROM rtstream.streams s WHERE s.stream = a.stream) THEN
+        RAISE EXCEPTION 'table "%" is not a stream', a.stream::regclass
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Register it first: SELECT rtstream.create_stream(%L);', a.stream::regclass::text);
+    END IF;
+    IF NOT has_table_privilege(a.stream, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', a.stream::regclass
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_rows(%L) AS w(%s)',
+                   schema, name, name, a.columns);
+    INSERT INTO rtstream.windows (name, view, stream, query, size, slide, time_column, search_path)
+    VALUES (name, format('%I.%I', schema, name)::regclass, a.stream, query, size,
+            coalesce(slide, size), time_column, current_setting('search_path'))
+    RETURNING id INTO wid;
+    PERFORM rtstream._notify(wid, 'create');
+END
+$$;
+
+CREATE FUNCTION rtstream.drop_window(name text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+BEGIN
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = drop_window.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = w.view) THEN
+        IF NOT pg_has_role((SELECT relowner FROM pg_class c WHERE c.oid = w.view), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        EXECUTE format('DROP VIEW %s', w.view);
+    END IF;
+    DELETE FROM rtstream.windows WHERE id = w.id;
+    PERFORM rtstream._notify(w.id, 'drop');
+END
+$$;

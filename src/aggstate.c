@@ -1,0 +1,509 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggstate.c
+ *	  Partial aggregate states (see aggstate.h).
+ *
+ *	  Catalog functions are called as nodeAgg calls them: with an AggState
+ *	  as fcinfo->context, so that AggCheckCallContext() hands them the
+ *	  memory context in which their state lives (internal states such as
+ *	  avg(int8), hll or tdigest insist on it).  That context belongs to the
+ *	  caller: the worker's batch context, or the reader's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+
+#include "rtstream.h"
+#include "aggstate.h"
+
+static AggState *fake_aggstate = NULL;
+
+void
+rts_agg_context_set(MemoryContext aggcontext)
+{
+	if (fake_aggstate == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		fake_aggstate = makeNode(AggState);
+		fake_aggstate->curaggcontext = makeNode(ExprContext);
+		MemoryContextSwitchTo(old);
+	}
+	fake_aggstate->curaggcontext->ecxt_per_tuple_memory = aggcontext;
+}
+
+static MemoryContext
+agg_context(void)
+{
+	Assert(fake_aggstate != NULL);
+	return fake_aggstate->curaggcontext->ecxt_per_tuple_memory;
+}
+
+static Datum
+copy_into_aggcontext(RtsAggDef *agg, Datum value)
+{
+	MemoryContext old;
+	Datum		copy;
+
+	if (agg->transtypbyval)
+		return value;
+	old = MemoryContextSwitchTo(agg_context());
+	copy = datumCopy(value, false, agg->transtyplen);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+RtsState
+rts_state_initial(RtsAggDef *agg)
+{
+	RtsState	st;
+
+	st.isnull = agg->init_isnull;
+	st.value = st.isnull ? (Datum) 0 : copy_into_aggcontext(agg, agg->init_value);
+	return st;
+}
+
+/* A pane's state of a catalog-path aggregate, as a local copy. */
+RtsState
+rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
+{
+	RtsState	st;
+	char	   *image;
+
+	if (pane->flags & RTS_FLAG_UNSET(a))
+		return rts_state_initial(agg);
+	st.isnull = (pane->flags & RTS_FLAG_NULL(a)) != 0;
+	st.value = (Datum) 0;
+	if (st.isnull)
+		return st;
+	if (!agg->state_local)
+	{
+		st.value = pane->words[agg->word];
+		return st;
+	}
+	image = dsa_get_address(area, (dsa_pointer) pane->words[agg->word]);
+	if (agg->transtype == INTERNALOID)
+	{
+		LOCAL_FCINFO(fcinfo, 2);
+
+		InitFunctionCallInfoData(*fcinfo, &agg->deserialfn, 2, InvalidOid,
+								 (Node *) fake_aggstate, NULL);
+		fcinfo->args[0].value = PointerGetDatum(image);
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = (Datum) 0;
+		fcinfo->args[1].isnull = false;
+		st.value = FunctionCallInvoke(fcinfo);
+		st.isnull = fcinfo->isnull;
+	}
+	else
+		st.value = copy_into_aggcontext(agg, PointerGetDatum(image));
+	return st;
+}
+
+/* Store a local state into a pane (the worker, under its lock). */
+void
+rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
+				  RtsPane *pane, RtsState st)
+{
+	Datum	   *word = &pane->words[agg->word];
+
+	pane->flags &= ~(RTS_FLAG_UNSET(a) | RTS_FLAG_NULL(a));
+	if (st.isnull)
+		pane->flags |= RTS_FLAG_NULL(a);
+
+	if (!agg->state_local)
+	{
+		*word = st.isnull ? (Datum) 0 : st.value;
+		return;
+	}
+
+	if (DsaPointerIsValid((dsa_pointer) *word))
+		rts_free_bytes(area, t, (dsa_pointer) *word,
+					   agg->transtype == INTERNALOID ? -1 : agg->transtyplen);
+	*word = (Datum) InvalidDsaPointer;
+	if (!st.isnull)
+	{
+		Pointer		image;
+		Size		len;
+		dsa_pointer dp;
+
+		if (agg->transtype == INTERNALOID)
+		{
+			image = DatumGetPointer(FunctionCall1(&agg->serialfn, st.value));
+			len = VARSIZE(image);
+		}
+		else if (agg->transtyplen == -1)
+		{
+			image = (Pointer) PG_DETOAST_DATUM(st.value);
+			len = VARSIZE(image);
+		}
+		else if (agg->transtyplen == -2)
+		{
+			image = DatumGetPointer(st.value);
+			len = strlen(image) + 1;
+		}
+		else
+		{
+			image = DatumGetPointer(st.value);
+			len = agg->transtyplen;
+		}
+		dp = rts_store_bytes(area, t, image, len);
+		if (!DsaPointerIsValid(dp))
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("rtstream.memory_limit reached while storing an aggregate state"),
+					 errhint("Increase rtstream.memory_limit.")));
+		*word = (Datum) dp;
+	}
+}
+
+/* One row into a state, with nodeAgg's rules for strict functions. */
+void
+rts_state_transition(RtsAggDef *agg, RtsState *st, Datum *args, bool *argnulls)
+{
+	LOCAL_FCINFO(fcinfo, FUNC_MAX_ARGS);
+	Datum		result;
+
+	if (agg->transfn_strict)
+	{
+		for (int i = 0; i < agg->nargs; i++)
+			if (argnulls[i])
+				return;
+		if (st->isnull)
+		{
+			/* the first non-null input becomes the state */
+			st->value = copy_into_aggcontext(agg, args[0]);
+			st->isnull = false;
+			return;
+		}
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &agg->transfn, agg->nargs + 1,
+							 agg->aggref->inputcollid,
+							 (Node *) fake_aggstate, NULL);
+	fcinfo->args[0].value = st->value;
+	fcinfo->args[0].isnull = st->isnull;
+	for (int i = 0; i < agg->nargs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	result = FunctionCallInvoke(fcinfo);
+	if (!fcinfo->isnull && !agg->transtypbyval &&
+		DatumGetPointer(result) != DatumGetPointer(st->value))
+		result = copy_into_aggcontext(agg, result);
+	st->value = result;
+	st->isnull = fcinfo->isnull;
+}
+
+void
+rts_state_combine(RtsAggDef *agg, RtsState *acc, RtsState in)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	if (agg->combinefn_strict)
+	{
+		if (in.isnull)
+			return;
+		if (acc->isnull)
+		{
+			acc->value = agg->transtype == INTERNALOID ? in.value :
+				copy_into_aggcontext(agg, in.value);
+			acc->isnull = false;
+			return;
+		}
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->combinefn, 2,
+							 agg->aggref->inputcollid,
+							 (Node *) fake_aggstate, NULL);
+	fcinfo->args[0].value = acc->value;
+	fcinfo->args[0].isnull = acc->isnull;
+	fcinfo->args[1].value = in.value;
+	fcinfo->args[1].isnull = in.isnull;
+	result = FunctionCallInvoke(fcinfo);
+	if (!fcinfo->isnull && !agg->transtypbyval &&
+		DatumGetPointer(result) != DatumGetPointer(acc->value))
+		result = copy_into_aggcontext(agg, result);
+	acc->value = result;
+	acc->isnull = fcinfo->isnull;
+}
+
+Datum
+rts_state_final(RtsAggDef *agg, RtsState *st, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, FUNC_MAX_ARGS);
+	Datum		result;
+
+	if (!OidIsValid(agg->finalfn.fn_oid))
+	{
+		*isnull = st->isnull;
+		return st->value;
+	}
+	if (agg->finalfn_strict && st->isnull)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->finalfn, agg->num_final_args,
+							 agg->aggref->inputcollid,
+							 (Node *) fake_aggstate, NULL);
+	fcinfo->args[0].value = st->value;
+	fcinfo->args[0].isnull = st->isnull;
+	for (int i = 1; i < agg->num_final_args; i++)
+	{
+		fcinfo->args[i].value = (Datum) 0;
+		fcinfo->args[i].isnull = true;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
+ * Start a pane over: native states at their zero, catalog states at their
+ * initial value.  Out-of-line images must have been freed by the caller.
+ */
+void
+rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no)
+{
+	pane->pane_no = pane_no;
+	pane->flags = 0;
+	memset(pane->words, 0, sizeof(Datum) * def->nwords);
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		switch (agg->fast)
+		{
+			case RTS_FAST_COUNT:
+			case RTS_FAST_AVG_INT:
+			case RTS_FAST_AVG_FLOAT:
+				break;
+			case RTS_FAST_NONE:
+				if (agg->state_local)
+					pane->flags |= RTS_FLAG_UNSET(a);
+				else if (agg->init_isnull)
+					pane->flags |= RTS_FLAG_NULL(a);
+				else
+					pane->words[agg->word] = agg->init_value;
+				break;
+			default:
+				pane->flags |= RTS_FLAG_NULL(a);	/* no input yet */
+				break;
+		}
+	}
+}
+
+static int64
+int_arg(RtsAggDef *agg, Datum value)
+{
+	switch (agg->argtypes[0])
+	{
+		case INT2OID:
+			return DatumGetInt16(value);
+		case INT4OID:
+			return DatumGetInt32(value);
+		default:
+			return DatumGetInt64(value);
+	}
+}
+
+static float8
+float_arg(RtsAggDef *agg, Datum value)
+{
+	if (agg->argtypes[0] == FLOAT4OID)
+		return (float8) DatumGetFloat4(value);
+	return DatumGetFloat8(value);
+}
+
+/*
+ * Native transition of one row; the arithmetic and overflow checks are
+ * those of PostgreSQL's own functions for these aggregates.
+ */
+void
+rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
+{
+	Datum	   *w = &pane->words[agg->word];
+	bool		first = (pane->flags & RTS_FLAG_NULL(a)) != 0;
+
+	if (agg->fast == RTS_FAST_COUNT)
+	{
+		if (agg->nargs == 0 || !isnull)
+			*w = Int64GetDatum(DatumGetInt64(*w) + 1);
+		return;
+	}
+	if (isnull)
+		return;
+	pane->flags &= ~RTS_FLAG_NULL(a);
+
+	switch (agg->fast)
+	{
+		case RTS_FAST_SUM_INT:
+			*w = Int64GetDatum((first ? 0 : DatumGetInt64(*w)) + int_arg(agg, value));
+			break;
+		case RTS_FAST_SUM_FLOAT4:
+			*w = Float8GetDatum(first ? DatumGetFloat4(value) :
+								float4_pl((float4) DatumGetFloat8(*w),
+										  DatumGetFloat4(value)));
+			break;
+		case RTS_FAST_SUM_FLOAT8:
+			*w = Float8GetDatum(first ? DatumGetFloat8(value) :
+								float8_pl(DatumGetFloat8(*w), DatumGetFloat8(value)));
+			break;
+		case RTS_FAST_AVG_INT:
+			w[0] = Int64GetDatum(DatumGetInt64(w[0]) + int_arg(agg, value));
+			w[1] = Int64GetDatum(DatumGetInt64(w[1]) + 1);
+			break;
+		case RTS_FAST_AVG_FLOAT:
+			w[0] = Float8GetDatum(float8_pl(DatumGetFloat8(w[0]), float_arg(agg, value)));
+			w[1] = Int64GetDatum(DatumGetInt64(w[1]) + 1);
+			break;
+		case RTS_FAST_MIN_INT:
+			if (first || int_arg(agg, value) < DatumGetInt64(*w))
+				*w = Int64GetDatum(int_arg(agg, value));
+			break;
+		case RTS_FAST_MAX_INT:
+			if (first || int_arg(agg, value) > DatumGetInt64(*w))
+				*w = Int64GetDatum(int_arg(agg, value));
+			break;
+		case RTS_FAST_MIN_FLOAT:
+			/* float8smaller(state, input) */
+			if (first || !float8_lt(DatumGetFloat8(*w), float_arg(agg, value)))
+				*w = Float8GetDatum(float_arg(agg, value));
+			break;
+		case RTS_FAST_MAX_FLOAT:
+			/* float8larger(state, input) */
+			if (first || !float8_gt(DatumGetFloat8(*w), float_arg(agg, value)))
+				*w = Float8GetDatum(float_arg(agg, value));
+			break;
+		default:
+			elog(ERROR, "unexpected rtstream fast aggregate %d", agg->fast);
+	}
+}
+
+/* Combine a pane's native state into an accumulator (the reader). */
+void
+rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
+				 RtsPane *pane)
+{
+	Datum	   *acc = &accwords[agg->word];
+	Datum	   *in = &pane->words[agg->word];
+	bool		acc_first = (*accflags & RTS_FLAG_NULL(a)) != 0;
+	int64		sum;
+
+	if (agg->fast == RTS_FAST_COUNT || agg->fast == RTS_FAST_AVG_INT ||
+		agg->fast == RTS_FAST_AVG_FLOAT)
+	{
+		if (agg->fast == RTS_FAST_AVG_FLOAT)
+			acc[0] = Float8GetDatum(float8_pl(DatumGetFloat8(acc[0]),
+											  DatumGetFloat8(in[0])));
+		else if (pg_add_s64_overflow(DatumGetInt64(acc[0]), DatumGetInt64(in[0]), &sum))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("bigint out of range")));
+		else
+			acc[0] = Int64GetDatum(sum);
+		if (agg->nwords == 2)
+			acc[1] = Int64GetDatum(DatumGetInt64(acc[1]) + DatumGetInt64(in[1]));
+		return;
+	}
+	if (pane->flags & RTS_FLAG_NULL(a))
+		return;
+	*accflags &= ~RTS_FLAG_NULL(a);
+	if (acc_first)
+	{
+		*acc = *in;
+		return;
+	}
+	switch (agg->fast)
+	{
+		case RTS_FAST_SUM_INT:
+			if (pg_add_s64_overflow(DatumGetInt64(*acc), DatumGetInt64(*in), &sum))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("bigint out of range")));
+			*acc = Int64GetDatum(sum);
+			break;
+		case RTS_FAST_SUM_FLOAT4:
+			*acc = Float8GetDatum(float4_pl((float4) DatumGetFloat8(*acc),
+											(float4) DatumGetFloat8(*in)));
+			break;
+		case RTS_FAST_SUM_FLOAT8:
+			*acc = Float8GetDatum(float8_pl(DatumGetFloat8(*acc), DatumGetFloat8(*in)));
+			break;
+		case RTS_FAST_MIN_INT:
+			if (DatumGetInt64(*in) < DatumGetInt64(*acc))
+				*acc = *in;
+			break;
+		case RTS_FAST_MAX_INT:
+			if (DatumGetInt64(*in) > DatumGetInt64(*acc))
+				*acc = *in;
+			break;
+		case RTS_FAST_MIN_FLOAT:
+			if (!float8_lt(DatumGetFloat8(*acc), DatumGetFloat8(*in)))
+				*acc = *in;
+			break;
+		case RTS_FAST_MAX_FLOAT:
+			if (!float8_gt(DatumGetFloat8(*acc), DatumGetFloat8(*in)))
+				*acc = *in;
+			break;
+		default:
+			elog(ERROR, "unexpected rtstream fast aggregate %d", agg->fast);
+	}
+}
+
+Datum
+rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
+			   bool *isnull)
+{
+	Datum	   *acc = &accwords[agg->word];
+
+	*isnull = false;
+	switch (agg->fast)
+	{
+		case RTS_FAST_COUNT:
+			return acc[0];
+		case RTS_FAST_AVG_INT:
+		case RTS_FAST_AVG_FLOAT:
+			if (DatumGetInt64(acc[1]) == 0)
+			{
+				*isnull = true;
+				return (Datum) 0;
+			}
+			if (agg->fast == RTS_FAST_AVG_FLOAT)
+				return Float8GetDatum(DatumGetFloat8(acc[0]) /
+									  (float8) DatumGetInt64(acc[1]));
+			return DirectFunctionCall2(numeric_div,
+									   NumericGetDatum(int64_to_numeric(DatumGetInt64(acc[0]))),
+									   NumericGetDatum(int64_to_numeric(DatumGetInt64(acc[1]))));
+		default:
+			break;
+	}
+	if (accflags & RTS_FLAG_NULL(a))
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	switch (agg->resulttype)
+	{
+		case INT2OID:
+			return Int16GetDatum((int16) DatumGetInt64(acc[0]));
+		case INT4OID:
+			return Int32GetDatum((int32) DatumGetInt64(acc[0]));
+		case FLOAT4OID:
+			return Float4GetDatum((float4) DatumGetFloat8(acc[0]));
+		default:
+			return acc[0];		/* int8 and float8 */
+	}
+}

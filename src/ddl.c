@@ -1,0 +1,198 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  The C side of create_window and drop_window (the catalog side is in
+ *	  rtstream--*.sql), and rtstream.sync().
+ *
+ *	  Workers learn of a new or dropped window from a transactional logical
+ *	  message written by the DDL's own transaction, so they see it at its
+ *	  place in commit order: a new window counts exactly the rows of the
+ *	  transactions that commit after the one that created it (and the rows
+ *	  inserted after create_window in that same transaction).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/message.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "rtstream.h"
+#include "windef.h"
+
+PG_FUNCTION_INFO_V1(rts_analyse);
+PG_FUNCTION_INFO_V1(rts_notify);
+PG_FUNCTION_INFO_V1(rts_sync);
+
+static bool ddl_callback_registered = false;
+static bool ddl_pending = false;
+
+static void
+ddl_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && ddl_pending)
+	{
+		RtsDatabaseShared *db = rts_my_database(true);
+
+		if (db)
+			pg_atomic_fetch_add_u32(&db->catalog_gen, 1);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		ddl_pending = false;
+}
+
+/*
+ * rtstream._analyse(query, size, slide, time_column)
+ *		-> (stream oid, columns text)
+ * Validates a window and returns its stream and the column definition list
+ * of its view.
+ */
+Datum
+rts_analyse(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		size_us = rts_interval_us(PG_GETARG_INTERVAL_P(1), "size");
+	int64		slide_us = PG_ARGISNULL(2) ? size_us :
+		rts_interval_us(PG_GETARG_INTERVAL_P(2), "slide");
+	char	   *time_column = PG_ARGISNULL(3) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(3));
+	RtsWindowDef *def;
+	StringInfoData cols;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	rts_check_server();
+	def = rts_windef_analyse(query, size_us, slide_us, time_column, NULL);
+
+	initStringInfo(&cols);
+	appendStringInfoString(&cols, "window_start timestamptz, window_end timestamptz");
+	for (int i = 0; i < def->noutputs; i++)
+	{
+		if (strcmp(def->outputs[i].name, "window_start") == 0 ||
+			strcmp(def->outputs[i].name, "window_end") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("window output column \"%s\" is reserved",
+							def->outputs[i].name),
+					 errhint("Give the column another name with AS.")));
+		appendStringInfo(&cols, ", %s %s", quote_identifier(def->outputs[i].name),
+						 format_type_with_typemod(def->outputs[i].type,
+												  def->outputs[i].typmod));
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = ObjectIdGetDatum(def->stream);
+	values[1] = CStringGetTextDatum(cols.data);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/* rtstream._notify(window_id int, op text): tell the workers, in commit order. */
+Datum
+rts_notify(PG_FUNCTION_ARGS)
+{
+	int32		window_id = PG_GETARG_INT32(0);
+	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	RtsDatabaseShared *db;
+	char		buf[RTS_BATCH_HEADER_SIZE];
+	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+
+	rts_check_server();
+	db = rts_my_database(false);
+	rts_wait_router(db);
+
+	memset(buf, 0, sizeof(buf));
+	hdr->kind = RTS_BATCH_DDL;
+	hdr->nrows = (uint32) window_id;
+	if (strcmp(op, "create") == 0)
+		hdr->ddl_op = RTS_DDL_CREATE_WINDOW;
+	else if (strcmp(op, "drop") == 0)
+		hdr->ddl_op = RTS_DDL_DROP_WINDOW;
+	else
+		elog(ERROR, "unknown rtstream DDL operation \"%s\"", op);
+	LogLogicalMessage(RTS_MESSAGE_PREFIX, buf, sizeof(buf), true);
+
+	if (!ddl_callback_registered)
+	{
+		RegisterXactCallback(ddl_xact_callback, NULL);
+		ddl_callback_registered = true;
+	}
+	ddl_pending = true;
+	pg_atomic_fetch_add_u32(&db->catalog_gen, 1);
+	PG_RETURN_VOID();
+}
+
+static void
+sync_wait(RtsDatabaseShared *db, TimestampTz deadline, const char *what)
+{
+	if (GetCurrentTimestamp() >= deadline)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("rtstream.sync() timed out waiting for %s", what),
+				 errhint("Check rtstream.stats and the server log.")));
+	if (db->router_latch)
+		SetLatch(db->router_latch);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 1L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * rtstream.sync(timeout): return once every transaction that committed
+ * before the call is applied to every window of this database.
+ */
+Datum
+rts_sync(PG_FUNCTION_ARGS)
+{
+	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
+	int64		timeout_us = timeout->time + (int64) timeout->day * USECS_PER_DAY +
+		(int64) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
+	RtsDatabaseShared *db;
+	XLogRecPtr	target;
+	uint64		queued[RTS_MAX_WORKERS];
+
+	rts_check_server();
+	db = rts_my_database(false);
+
+	/* every commit before us is at or before target, and flushed */
+	target = GetXLogInsertRecPtr();
+	XLogFlush(target);
+
+	while (!db->router_ready || pg_atomic_read_u64(&db->decoded_lsn) < target)
+		sync_wait(db, deadline, "the router");
+	pg_read_barrier();
+
+	/* all of it is in the workers' queues now: wait until applied */
+	for (int w = 0; w < db->nworkers; w++)
+		queued[w] = pg_atomic_read_u64(&db->workers[w].ring.write_pos);
+	for (int w = 0; w < db->nworkers; w++)
+		while (pg_atomic_read_u64(&db->workers[w].applied_pos) < queued[w])
+			sync_wait(db, deadline, "the workers");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(rts_check);
+
+/* rtstream._check(): the server checks, for the SQL functions. */
+Datum
+rts_check(PG_FUNCTION_ARGS)
+{
+	rts_check_server();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  rtstream's configuration parameters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+
+#include "rtstream.h"
+
+char	   *rts_databases = NULL;
+int			rts_workers = 2;
+int			rts_memory_limit_kb = 256 * 1024;
+int			rts_queue_size_kb = 4 * 1024;
+int			rts_batch_size_kb = 64;
+
+void		rts_define_gucs(void);
+
+void
+rts_define_gucs(void)
+{
+	DefineCustomStringVariable("rtstream.databases",
+							   "Databases in which rtstream runs its router and workers.",
+							   "A comma-separated list of database names.",
+							   &rts_databases,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.workers",
+							"Aggregation workers per database.",
+							NULL,
+							&rts_workers,
+							2, 1, RTS_MAX_WORKERS,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.memory_limit",
+							"Shared memory that window state may use, in all.",
+							"New groups are refused beyond it.",
+							&rts_memory_limit_kb,
+							256 * 1024, 1024, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.queue_size",
+							"Size of the queue from the router to each worker.",
+							"A captured batch must fit in it.",
+							&rts_queue_size_kb,
+							4 * 1024, 256, 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.batch_size",
+							"Captured rows are written to WAL in batches of about this size.",
+							NULL,
+							&rts_batch_size_kb,
+							64, 1, 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("rtstream");
+}

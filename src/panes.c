@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * panes.c
+ *	  The group table of one window in one worker (see panes.h).  All
+ *	  allocations fail softly (DSA_ALLOC_NO_OOM) so that hitting
+ *	  rtstream.memory_limit refuses a new group instead of failing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "utils/memutils.h"
+
+#include "rtstream.h"
+#include "panes.h"
+
+#define ENTRY_HEADER	MAXALIGN(sizeof(RtsGroupEntry))
+
+static dsa_pointer
+table_alloc(dsa_area *area, RtsPaneTable *t, Size size)
+{
+	dsa_pointer dp = dsa_allocate_extended(area, size,
+										   DSA_ALLOC_NO_OOM | DSA_ALLOC_ZERO |
+										   (size > MaxAllocSize ? DSA_ALLOC_HUGE : 0));
+
+	if (DsaPointerIsValid(dp))
+		t->bytes += size;
+	return dp;
+}
+
+static void
+table_free(dsa_area *area, RtsPaneTable *t, dsa_pointer dp, Size size)
+{
+	dsa_free(area, dp);
+	t->bytes -= size;
+}
+
+dsa_pointer
+rts_table_create(dsa_area *area, int32 window_id, int npanes, int nwords)
+{
+	dsa_pointer tp = dsa_allocate_extended(area, sizeof(RtsPaneTable),
+										   DSA_ALLOC_ZERO | DSA_ALLOC_NO_OOM);
+	RtsPaneTable *t;
+
+	if (!DsaPointerIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("rtstream.memory_limit reached"),
+				 errhint("Increase rtstream.memory_limit.")));
+	t = dsa_get_address(area, tp);
+	t->window_id = window_id;
+	t->npanes = npanes;
+	t->nwords = nwords;
+	t->pane_size = MAXALIGN(offsetof(RtsPane, words) + sizeof(Datum) * nwords);
+	t->entry_size = ENTRY_HEADER + t->pane_size * npanes;
+	t->index = InvalidDsaPointer;
+	t->chunks = InvalidDsaPointer;
+	t->bytes = sizeof(RtsPaneTable);
+	return tp;
+}
+
+RtsGroupEntry *
+rts_table_entry(dsa_area *area, RtsPaneTable *t, uint32 id)
+{
+	dsa_pointer *chunks = dsa_get_address(area, t->chunks);
+	char	   *chunk = dsa_get_address(area, chunks[id / RTS_CHUNK_ENTRIES]);
+
+	return (RtsGroupEntry *) (chunk + (Size) (id % RTS_CHUNK_ENTRIES) * t->entry_size);
+}
+
+static void
+index_insert(uint32 *index, uint32 mask, uint32 hash, uint32 id)
+{
+	uint32		i = hash & mask;
+
+	while (index[i] != 0)
+		i = (i + 1) & mask;
+	index[i] = id + 1;
+}
+
+/* Double the index (or make the first one); false if out of memory. */
+static bool
+index_grow(dsa_area *area, RtsPaneTable *t)
+{
+	uint32		newsize = t->index_size ? t->index_size * 2 : 1024;
+	dsa_pointer dp = table_alloc(area, t, sizeof(uint32) * (Size) newsize);
+	uint32	   *index;
+
+	if (!DsaPointerIsValid(dp))
+		return false;
+	index = dsa_get_address(area, dp);
+	for (uint32 id = 0; id < t->ngroups; id++)
+		index_insert(index, newsize - 1, rts_table_entry(area, t, id)->hash, id);
+	if (DsaPointerIsValid(t->index))
+		table_free(area, t, t->index, sizeof(uint32) * (Size) t->index_size);
+	t->index = dp;
+	t->index_size = newsize;
+	return true;
+}
+
+/* Room for entry number id; false if out of memory. */
+static bool
+chunk_ensure(dsa_area *area, RtsPaneTable *t, uint32 id)
+{
+	uint32		c = id / RTS_CHUNK_ENTRIES;
+	dsa_pointer *chunks;
+	dsa_pointer dp;
+
+	if (c < t->nchunks)
+		return true;
+	if (c >= t->maxchunks)
+	{
+		uint32		newmax = t->maxchunks ? t->maxchunks * 2 : 16;
+		dsa_pointer ndp = table_alloc(area, t, sizeof(dsa_pointer) * newmax);
+
+		if (!DsaPointerIsValid(ndp))
+			return false;
+		if (DsaPointerIsValid(t->chunks))
+		{
+			memcpy(dsa_get_address(area, ndp), dsa_get_address(area, t->chunks),
+				   sizeof(dsa_pointer) * t->nchunks);
+			table_free(area, t, t->chunks, sizeof(dsa_pointer) * t->maxchunks);
+		}
+		t->chunks = ndp;
+		t->maxchunks = newmax;
+	}
+	dp = table_alloc(area, t, t->entry_size * RTS_CHUNK_ENTRIES);
+	if (!DsaPointerIsValid(dp))
+		return false;
+	chunks = dsa_get_address(area, t->chunks);
+	chunks[c] = dp;
+	t->nchunks++;
+	return true;
+}
+
+/*
+ * Find the group with this key, or add it.  Returns NULL when a new group
+ * would pass rtstream.memory_limit.
+ */
+RtsGroupEntry *
+rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
+				 const char *key, uint32 keylen, uint32 *id)
+{
+	uint32	   *index;
+	uint32		i;
+	RtsGroupEntry *e;
+	dsa_pointer kp = InvalidDsaPointer;
+
+	if (t->index_size > 0)
+	{
+		index = dsa_get_address(area, t->index);
+		for (i = hash & (t->index_size - 1); index[i] != 0;
+			 i = (i + 1) & (t->index_size - 1))
+		{
+			e = rts_table_entry(area, t, index[i] - 1);
+			if (e->hash == hash && e->keylen == keylen &&
+				(keylen == 0 ||
+				 memcmp(dsa_get_address(area, e->key), key, keylen) == 0))
+			{
+				*id = index[i] - 1;
+				return e;
+			}
+		}
+	}
+
+	/* a new group */
+	if ((uint64) (t->ngroups + 1) * 2 > t->index_size && !index_grow(area, t))
+		return NULL;
+	if (!chunk_ensure(area, t, t->ngroups))
+		return NULL;
+	if (keylen > 0)
+	{
+		kp = rts_store_bytes(area, t, key, keylen);
+		if (!DsaPointerIsValid(kp))
+			return NULL;
+	}
+	*id = t->ngroups++;
+	e = rts_table_entry(area, t, *id);
+	e->hash = hash;
+	e->keylen = keylen;
+	e->key = kp;
+	for (int p = 0; p < t->npanes; p++)
+		rts_entry_pane(t, e, p)->pane_no = RTS_PANE_EMPTY;
+	index_insert(dsa_get_address(area, t->index), t->index_size - 1, hash, *id);
+	return e;
+}
+
+/* Copy bytes into the DSA; InvalidDsaPointer if out of memory. */
+dsa_pointer
+rts_store_bytes(dsa_area *area, RtsPaneTable *t, const void *data, Size len)
+{
+	dsa_pointer dp = dsa_allocate_extended(area, len, DSA_ALLOC_NO_OOM);
+
+	if (DsaPointerIsValid(dp))
+	{
+		memcpy(dsa_get_address(area, dp), data, len);
+		t->bytes += len;
+	}
+	return dp;
+}
+
+/* Free a flat image stored by rts_store_bytes; typlen says its size. */
+void
+rts_free_bytes(dsa_area *area, RtsPaneTable *t, dsa_pointer dp, int16 typlen)
+{
+	char	   *ptr = dsa_get_address(area, dp);
+
+	if (typlen > 0)
+		t->bytes -= typlen;
+	else if (typlen == -1)
+		t->bytes -= VARSIZE_ANY(ptr);
+	else
+		t->bytes -= strlen(ptr) + 1;
+	dsa_free(area, dp);
+}
+
+/*
+ * Free the out-of-line states of a pane.  word_typlen[w] is the type
+ * length of the image that word w points to, or 0 if the word holds a
+ * value.  Such words are InvalidDsaPointer when there is no image.
+ */
+void
+rts_pane_free_words(dsa_area *area, RtsPaneTable *t, RtsPane *p,
+					const int16 *word_typlen)
+{
+	for (int w = 0; w < t->nwords; w++)
+	{
+		if (word_typlen[w] != 0 && DsaPointerIsValid((dsa_pointer) p->words[w]))
+		{
+			rts_free_bytes(area, t, (dsa_pointer) p->words[w], word_typlen[w]);
+			p->words[w] = (Datum) InvalidDsaPointer;
+		}
+	}
+}
+
+void
+rts_table_destroy(dsa_area *area, dsa_pointer tp, const int16 *word_typlen)
+{
+	RtsPaneTable *t = dsa_get_address(area, tp);
+	dsa_pointer *chunks;
+
+	for (uint32 id = 0; id < t->ngroups; id++)
+	{
+		RtsGroupEntry *e = rts_table_entry(area, t, id);
+
+		if (DsaPointerIsValid(e->key))
+			dsa_free(area, e->key);
+		for (int p = 0; p < t->npanes; p++)
+			rts_pane_free_words(area, t, rts_entry_pane(t, e, p),
+								word_typlen);
+	}
+	if (DsaPointerIsValid(t->chunks))
+	{
+		chunks = dsa_get_address(area, t->chunks);
+		for (uint32 c = 0; c < t->nchunks; c++)
+			dsa_free(area, chunks[c]);
+		dsa_free(area, t->chunks);
+	}
+	if (DsaPointerIsValid(t->index))
+		dsa_free(area, t->index);
+	dsa_free(area, tp);
+}

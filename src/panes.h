@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * panes.h
+ *	  A worker's state for one window: a hash table of groups in the DSA,
+ *	  each group holding a ring of panes of partial aggregate states.
+ *
+ *	  Entries live in fixed-size chunks that never move, so an entry's
+ *	  address is stable; an open-addressing index of entry numbers finds
+ *	  them by the hash of the group key.  The owning worker changes a table
+ *	  only under its LWLock held exclusively; readers scan it under the same
+ *	  lock held shared.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTS_PANES_H
+#define RTS_PANES_H
+
+#include "utils/dsa.h"
+#include "utils/timestamp.h"
+
+#define RTS_CHUNK_ENTRIES	1024
+
+/*
+ * One pane of one group.  flags bit a: the state of aggregate a is NULL;
+ * bit 32 + a: it was never set, so it is the aggregate's initial value.
+ * A word is the state itself (by value and native states) or a
+ * dsa_pointer to its flat image (serialized for internal states).
+ */
+typedef struct RtsPane
+{
+	int64		pane_no;		/* pane number, RTS_PANE_EMPTY if none */
+	uint64		flags;
+	Datum		words[FLEXIBLE_ARRAY_MEMBER];
+} RtsPane;
+
+#define RTS_PANE_EMPTY		PG_INT64_MIN
+#define RTS_FLAG_NULL(a)	(UINT64CONST(1) << (a))
+#define RTS_FLAG_UNSET(a)	(UINT64CONST(1) << (32 + (a)))
+
+typedef struct RtsGroupEntry
+{
+	uint32		hash;
+	uint32		keylen;
+	dsa_pointer key;
+	/* followed by npanes panes */
+} RtsGroupEntry;
+
+typedef struct RtsPaneTable
+{
+	int32		window_id;
+	int			npanes;
+	int			nwords;
+	Size		pane_size;
+	Size		entry_size;
+	uint32		ngroups;
+	bool		has_time;
+	TimestampTz max_time;		/* newest time seen by this worker */
+	uint32		index_size;		/* power of two, 0 before the first group */
+	dsa_pointer index;			/* uint32[index_size]: entry number + 1 */
+	uint32		nchunks;
+	uint32		maxchunks;
+	dsa_pointer chunks;			/* dsa_pointer[maxchunks] */
+	Size		bytes;			/* DSA memory held by this table */
+	uint64		rows;
+	uint64		late_rows;
+	uint64		null_time_rows;
+	uint64		refused_groups;
+	bool		warned_memory;
+} RtsPaneTable;
+
+static inline RtsPane *
+rts_entry_pane(RtsPaneTable *t, RtsGroupEntry *e, int i)
+{
+	return (RtsPane *) ((char *) e + MAXALIGN(sizeof(RtsGroupEntry)) +
+						t->pane_size * i);
+}
+
+extern dsa_pointer rts_table_create(dsa_area *area, int32 window_id,
+									int npanes, int nwords);
+extern RtsGroupEntry *rts_table_entry(dsa_area *area, RtsPaneTable *t,
+									  uint32 id);
+extern RtsGroupEntry *rts_table_lookup(dsa_area *area, RtsPaneTable *t,
+									   uint32 hash, const char *key,
+									   uint32 keylen, uint32 *id);
+extern void rts_table_destroy(dsa_area *area, dsa_pointer tp,
+							  const int16 *word_typlen);
+extern void rts_pane_free_words(dsa_area *area, RtsPaneTable *t, RtsPane *p,
+								const int16 *word_typlen);
+extern dsa_pointer rts_store_bytes(dsa_area *area, RtsPaneTable *t,
+								   const void *data, Size len);
+extern void rts_free_bytes(dsa_area *area, RtsPaneTable *t, dsa_pointer dp,
+						   int16 typlen);
+
+#endif							/* RTS_PANES_H */

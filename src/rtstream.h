@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ *
+ * rtstream.h
+ *	  Shared declarations of rtstream: limits, GUCs, the shared memory
+ *	  layout and the batch format that travels from the capture trigger
+ *	  through WAL and the router to the aggregation workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTSTREAM_H
+#define RTSTREAM_H
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/dsa.h"
+
+/* Fixed limits (documented in README.md). */
+#define RTS_MAX_DATABASES	8		/* entries of rtstream.databases */
+#define RTS_MAX_WORKERS		16		/* rtstream.workers upper bound */
+#define RTS_MAX_WINDOWS		64		/* windows per database */
+#define RTS_MAX_PANES		1024	/* panes per window: size / gcd(size, slide) */
+#define RTS_MAX_AGGS		32		/* aggregates per window */
+#define RTS_NPARTITIONS		64		/* partitions of every stream */
+#define RTS_RING_VNODES		64		/* virtual nodes per worker on the hash ring */
+
+/* Prefix of the logical messages written by rtstream. */
+#define RTS_MESSAGE_PREFIX	"rtstream"
+
+/* GUCs (guc.c) */
+extern char *rts_databases;
+extern int	rts_workers;
+extern int	rts_memory_limit_kb;
+extern int	rts_queue_size_kb;
+extern int	rts_batch_size_kb;
+
+extern bool rts_loaded_at_startup;
+
+/*
+ * Batch format.  A batch is the content of one transactional logical
+ * message.  The router reads only the header; workers read the rows.  Each
+ * row is a MAXALIGNed uint64 length word followed by the HeapTupleHeader of
+ * the captured tuple, padded to MAXALIGN.
+ */
+typedef enum RtsBatchKind
+{
+	RTS_BATCH_ROWS = 1,			/* captured rows of one stream partition */
+	RTS_BATCH_DDL = 2			/* a window was created or dropped */
+} RtsBatchKind;
+
+typedef struct RtsBatchHeader
+{
+	uint16		kind;			/* RtsBatchKind */
+	uint16		partition;		/* 0 .. RTS_NPARTITIONS - 1 (rows only) */
+	Oid			stream;			/* stream relation (rows only) */
+	uint32		nrows;			/* rows in the batch; window id for DDL */
+	uint32		ddl_op;			/* RtsDdlOp for DDL batches */
+} RtsBatchHeader;
+
+#define RTS_BATCH_HEADER_SIZE	MAXALIGN(sizeof(RtsBatchHeader))
+
+typedef enum RtsDdlOp
+{
+	RTS_DDL_CREATE_WINDOW = 1,
+	RTS_DDL_DROP_WINDOW = 2
+} RtsDdlOp;
+
+/*
+ * What the router puts in a worker's queue: this header, then the batch.
+ */
+typedef struct RtsQueueItem
+{
+	XLogRecPtr	commit_lsn;		/* LSN of the commit record of the batch */
+	TimestampTz commit_time;	/* commit timestamp (processing time) */
+	uint32		len;			/* length of the batch that follows */
+	uint32		pad;
+} RtsQueueItem;
+
+/*
+ * Single-producer single-consumer byte ring (ring.c).  Positions grow
+ * forever; the offset in data is pos % size.  The writer publishes
+ * write_pos only after a whole item is copied, so a reader that restarts
+ * resumes at an item boundary.
+ */
+typedef struct RtsRing
+{
+	pg_atomic_uint64 write_pos;
+	pg_atomic_uint64 read_pos;
+	uint64		size;			/* bytes of data, a multiple of 8 */
+	Size		data_offset;	/* offset of the data from the RtsShared base */
+} RtsRing;
+
+/* One aggregation worker's shared state. */
+typedef struct RtsWorkerShared
+{
+	LWLock		lock;			/* pane tables of this worker; exclusive while
+								 * a batch is applied */
+	RtsRing		ring;			/* router -> worker queue */
+	pg_atomic_uint64 applied_pos;	/* ring position fully applied */
+	Latch	   *latch;
+	int			pid;
+	/* counters, written by the worker only */
+	pg_atomic_uint64 rows_applied;
+	pg_atomic_uint64 batches_applied;
+	pg_atomic_uint64 late_rows;
+	pg_atomic_uint64 null_time_rows;
+	pg_atomic_uint64 refused_groups;
+	pg_atomic_uint64 failed_batches;
+	XLogRecPtr	last_commit_lsn;
+} RtsWorkerShared;
+
+/*
+ * A window's shared directory entry.  tables[i] is worker i's pane table
+ * (panes.c); it is set and cleared by that worker under its lock.
+ */
+typedef struct RtsWindowSlot
+{
+	int32		window_id;		/* 0 when free */
+	dsa_pointer tables[RTS_MAX_WORKERS];
+} RtsWindowSlot;
+
+/* Everything rtstream keeps for one database of rtstream.databases. */
+typedef struct RtsDatabaseShared
+{
+	char		dbname[NAMEDATALEN];
+	Oid			dboid;			/* set by the router once connected */
+	LWLock		lock;			/* window directory */
+	Latch	   *router_latch;
+	int			router_pid;
+	bool		router_ready;	/* slot exists and is consistent */
+	pg_atomic_uint64 decoded_lsn;	/* WAL decoded and forwarded up to here */
+	pg_atomic_uint64 batches_routed;
+	pg_atomic_uint64 rows_routed;
+	pg_atomic_uint32 catalog_gen;	/* bumped when windows change */
+	int			nworkers;
+	RtsWorkerShared workers[RTS_MAX_WORKERS];
+	RtsWindowSlot windows[RTS_MAX_WINDOWS];
+} RtsDatabaseShared;
+
+typedef struct RtsShared
+{
+	int			tranche_id;
+	int			ndatabases;
+	Size		dsa_offset;		/* in-place DSA area, from the base */
+	RtsDatabaseShared dbs[RTS_MAX_DATABASES];
+} RtsShared;
+
+/* shmem.c */
+extern RtsShared *rts_shared;
+extern void rts_shmem_request(void);
+extern void rts_shmem_startup(void);
+extern dsa_area *rts_dsa(void);
+extern RtsDatabaseShared *rts_my_database(bool missing_ok);
+extern char *rts_ring_data(RtsRing *ring);
+extern List *rts_database_names(void);
+
+/* ring.c */
+extern bool rts_ring_put(RtsRing *ring, const RtsQueueItem *item,
+						 const char *batch);
+extern bool rts_ring_get(RtsRing *ring, RtsQueueItem *item, char **batch,
+						 Size *bufsize, uint64 *next_pos);
+
+/* router.c, worker.c */
+extern PGDLLEXPORT void rts_router_main(Datum arg);
+extern PGDLLEXPORT void rts_worker_main(Datum arg);
+extern void rts_register_workers(void);
+extern int	rts_partition_worker(int partition, int nworkers);
+
+/* capture.c */
+extern void rts_capture_init(void);
+extern void rts_wait_router(RtsDatabaseShared *db);
+
+/* checks shared by the SQL functions */
+extern void rts_check_server(void);
+
+/* Unix-epoch based time in microseconds, for slide boundaries. */
+#define RTS_UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+static inline int64
+rts_floor_div(int64 a, int64 b)
+{
+	int64		q = a / b;
+
+	if ((a % b != 0) && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+#endif							/* RTSTREAM_H */

@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  rtstream.stats(): one row for the router and one per worker;
+ *	  rtstream.window_stats(): one row per window and worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+
+#include "rtstream.h"
+#include "panes.h"
+
+PG_FUNCTION_INFO_V1(rts_stats);
+PG_FUNCTION_INFO_V1(rts_window_stats);
+
+#define STATS_COLS 12
+
+Datum
+rts_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RtsDatabaseShared *db;
+	Datum		values[STATS_COLS];
+	bool		nulls[STATS_COLS];
+	XLogRecPtr	flush = GetFlushRecPtr(NULL);
+	XLogRecPtr	decoded;
+	dsa_area   *area;
+
+	rts_check_server();
+	db = rts_my_database(false);
+	area = rts_dsa();
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* router */
+	memset(nulls, true, sizeof(nulls));
+	decoded = pg_atomic_read_u64(&db->decoded_lsn);
+	values[0] = CStringGetTextDatum("router");
+	values[1] = Int32GetDatum(db->router_pid);
+	values[2] = Int64GetDatum(pg_atomic_read_u64(&db->rows_routed));
+	values[3] = Int64GetDatum(pg_atomic_read_u64(&db->batches_routed));
+	values[10] = Int64GetDatum(flush > decoded ? flush - decoded : 0);
+	values[11] = LSNGetDatum(decoded);
+	nulls[0] = nulls[1] = nulls[2] = nulls[3] = nulls[10] = nulls[11] = false;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+	for (int w = 0; w < db->nworkers; w++)
+	{
+		RtsWorkerShared *ws = &db->workers[w];
+		int64		groups = 0;
+		int64		bytes = 0;
+
+		LWLockAcquire(&ws->lock, LW_SHARED);
+		for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		{
+			if (db->windows[s].window_id != 0 &&
+				DsaPointerIsValid(db->windows[s].tables[w]))
+			{
+				RtsPaneTable *t = dsa_get_address(area, db->windows[s].tables[w]);
+
+				groups += t->ngroups;
+				bytes += t->bytes;
+			}
+		}
+		LWLockRelease(&ws->lock);
+
+		memset(nulls, false, sizeof(nulls));
+		values[0] = CStringGetTextDatum(psprintf("worker %d", w));
+		values[1] = Int32GetDatum(ws->pid);
+		values[2] = Int64GetDatum(pg_atomic_read_u64(&ws->rows_applied));
+		values[3] = Int64GetDatum(pg_atomic_read_u64(&ws->batches_applied));
+		values[4] = Int64GetDatum(pg_atomic_read_u64(&ws->late_rows));
+		values[5] = Int64GetDatum(pg_atomic_read_u64(&ws->null_time_rows));
+		values[6] = Int64GetDatum(pg_atomic_read_u64(&ws->refused_groups));
+		values[7] = Int64GetDatum(pg_atomic_read_u64(&ws->failed_batches));
+		values[8] = Int64GetDatum(groups);
+		values[9] = Int64GetDatum(bytes);
+		values[10] = Int64GetDatum(pg_atomic_read_u64(&ws->ring.write_pos) -
+								   pg_atomic_read_u64(&ws->applied_pos));
+		values[11] = LSNGetDatum(ws->last_commit_lsn);
+		if (ws->pid == 0)
+			nulls[1] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
+Datum
+rts_window_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RtsDatabaseShared *db;
+	dsa_area   *area;
+
+	rts_check_server();
+	db = rts_my_database(false);
+	area = rts_dsa();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (int w = 0; w < db->nworkers; w++)
+	{
+		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
+		for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		{
+			RtsPaneTable *t;
+			Datum		values[9];
+			bool		nulls[9];
+
+			if (db->windows[s].window_id == 0 ||
+				!DsaPointerIsValid(db->windows[s].tables[w]))
+				continue;
+			t = dsa_get_address(area, db->windows[s].tables[w]);
+			memset(nulls, false, sizeof(nulls));
+			values[0] = Int32GetDatum(t->window_id);
+			values[1] = Int32GetDatum(w);
+			values[2] = Int64GetDatum(t->ngroups);
+			values[3] = Int64GetDatum(t->rows);
+			values[4] = Int64GetDatum(t->late_rows);
+			values[5] = Int64GetDatum(t->null_time_rows);
+			values[6] = Int64GetDatum(t->refused_groups);
+			values[7] = Int64GetDatum(t->bytes);
+			values[8] = TimestampTzGetDatum(t->max_time);
+			nulls[8] = !t->has_time;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		LWLockRelease(&db->workers[w].lock);
+	}
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,550 @@
+/*-------------------------------------------------------------------------
+ *
+ * windef.c
+ *	  Analyse a window's query with PostgreSQL's parser and analyser, check
+ *	  that rtstream can maintain it, and describe it (windef.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/analyze.h"
+#include "parser/parse_agg.h"
+#include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "rtstream.h"
+#include "windef.h"
+
+/*
+ * An interval as a fixed number of microseconds.  Months have no fixed
+ * length, so they are refused; a day counts 24 hours.
+ */
+int64
+rts_interval_us(Interval *iv, const char *what)
+{
+	int64		us;
+
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window %s must not contain months or years", what),
+				 errhint("Use days instead, for example '30 days'.")));
+	us = iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window %s must be positive", what)));
+	return us;
+}
+
+static int64
+gcd64(int64 a, int64 b)
+{
+	while (b != 0)
+	{
+		int64		t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void
+refuse(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s are not allowed in a window query", what),
+			 errhint("A window query is a single SELECT of group keys and aggregates over one stream, with an optional WHERE and GROUP BY.")));
+}
+
+/* Which native representation, if any, an aggregate call can use. */
+static RtsFastKind
+fast_kind(Aggref *aggref, Oid argtype)
+{
+	char	   *name;
+	int			nargs = list_length(aggref->args);
+
+	if (get_func_namespace(aggref->aggfnoid) != PG_CATALOG_NAMESPACE)
+		return RTS_FAST_NONE;
+	name = get_func_name(aggref->aggfnoid);
+	if (strcmp(name, "count") == 0)
+		return RTS_FAST_COUNT;
+	if (nargs != 1)
+		return RTS_FAST_NONE;
+	if (strcmp(name, "sum") == 0)
+	{
+		if (argtype == INT2OID || argtype == INT4OID)
+			return RTS_FAST_SUM_INT;
+		if (argtype == FLOAT4OID)
+			return RTS_FAST_SUM_FLOAT4;
+		if (argtype == FLOAT8OID)
+			return RTS_FAST_SUM_FLOAT8;
+	}
+	else if (strcmp(name, "avg") == 0)
+	{
+		if (argtype == INT2OID || argtype == INT4OID)
+			return RTS_FAST_AVG_INT;
+		if (argtype == FLOAT4OID || argtype == FLOAT8OID)
+			return RTS_FAST_AVG_FLOAT;
+	}
+	else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0)
+	{
+		bool		is_min = (name[1] == 'i');
+
+		if (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID)
+			return is_min ? RTS_FAST_MIN_INT : RTS_FAST_MAX_INT;
+		if (argtype == FLOAT4OID || argtype == FLOAT8OID)
+			return is_min ? RTS_FAST_MIN_FLOAT : RTS_FAST_MAX_FLOAT;
+	}
+	return RTS_FAST_NONE;
+}
+
+static void
+init_fn(FmgrInfo *finfo, Oid fnoid, Expr *expr)
+{
+	fmgr_info(fnoid, finfo);
+	fmgr_info_set_expr((Node *) expr, finfo);
+}
+
+/* Fill the catalog side of an aggregate from pg_aggregate. */
+static void
+analyse_aggregate(RtsAggDef *agg, Aggref *aggref)
+{
+	HeapTuple	tup;
+	Form_pg_aggregate aggform;
+	Oid			transtype;
+	Datum		initdatum;
+	bool		initnull;
+	Expr	   *transexpr,
+			   *invexpr,
+			   *combineexpr,
+			   *finalexpr;
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	aggform = (Form_pg_aggregate) GETSTRUCT(tup);
+
+	if (aggform->aggkind != AGGKIND_NORMAL)
+		refuse("ordered-set and hypothetical-set aggregates");
+	if (!OidIsValid(aggform->aggcombinefn))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s has no combine function",
+						format_procedure(aggref->aggfnoid)),
+				 errhint("rtstream keeps partial aggregates per pane and combines them when the window is read; only aggregates with a COMBINEFUNC can be used.")));
+
+	transtype = resolve_aggregate_transtype(aggref->aggfnoid,
+											aggform->aggtranstype,
+											agg->argtypes, agg->nargs);
+	if (transtype == INTERNALOID &&
+		(!OidIsValid(aggform->aggserialfn) || !OidIsValid(aggform->aggdeserialfn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s has no serialization functions",
+						format_procedure(aggref->aggfnoid)),
+				 errhint("Aggregates with an internal state need SERIALFUNC and DESERIALFUNC to be kept in shared memory.")));
+
+	agg->transtype = transtype;
+	get_typlenbyval(transtype, &agg->transtyplen, &agg->transtypbyval);
+	agg->state_local = (transtype == INTERNALOID || !agg->transtypbyval);
+	agg->resulttype = aggref->aggtype;
+
+	initdatum = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval,
+								&initnull);
+	agg->init_isnull = initnull;
+	if (!initnull)
+	{
+		Oid			typinput,
+					typioparam;
+		char	   *str = TextDatumGetCString(initdatum);
+
+		getTypeInputInfo(transtype, &typinput, &typioparam);
+		agg->init_value = OidInputFunctionCall(typinput, str, typioparam, -1);
+	}
+
+	build_aggregate_transfn_expr(agg->argtypes, agg->nargs, 0,
+								 aggref->aggvariadic, transtype,
+								 aggref->inputcollid, aggform->aggtransfn,
+								 InvalidOid, &transexpr, &invexpr);
+	init_fn(&agg->transfn, aggform->aggtransfn, transexpr);
+	agg->transfn_strict = agg->transfn.fn_strict;
+
+	/* the combine function takes (state, state) */
+	build_aggregate_transfn_expr(&transtype, 1, 0, false, transtype,
+								 aggref->inputcollid, aggform->aggcombinefn,
+								 InvalidOid, &combineexpr, &invexpr);
+	init_fn(&agg->combinefn, aggform->aggcombinefn, combineexpr);
+	agg->combinefn_strict = agg->combinefn.fn_strict;
+
+	agg->serialfn.fn_oid = InvalidOid;
+	agg->deserialfn.fn_oid = InvalidOid;
+	if (transtype == INTERNALOID)
+	{
+		Expr	   *serexpr,
+				   *deserexpr;
+
+		build_aggregate_serialfn_expr(aggform->aggserialfn, &serexpr);
+		init_fn(&agg->serialfn, aggform->aggserialfn, serexpr);
+		build_aggregate_deserialfn_expr(aggform->aggdeserialfn, &deserexpr);
+		init_fn(&agg->deserialfn, aggform->aggdeserialfn, deserexpr);
+	}
+
+	agg->finalfn.fn_oid = InvalidOid;
+	if (OidIsValid(aggform->aggfinalfn))
+	{
+		agg->num_final_args = aggform->aggfinalextra ? agg->nargs + 1 : 1;
+		build_aggregate_finalfn_expr(agg->argtypes, agg->num_final_args,
+									 transtype, aggref->aggtype,
+									 aggref->inputcollid, aggform->aggfinalfn,
+									 &finalexpr);
+		init_fn(&agg->finalfn, aggform->aggfinalfn, finalexpr);
+		agg->finalfn_strict = agg->finalfn.fn_strict;
+	}
+	ReleaseSysCache(tup);
+}
+
+static int
+add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
+{
+	RtsAggDef  *agg;
+	ListCell   *lc;
+
+	if (def->naggs >= RTS_MAX_AGGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a window can compute at most %d aggregates", RTS_MAX_AGGS)));
+	if (aggref->aggdistinct != NIL)
+		refuse("DISTINCT aggregates");
+	if (aggref->aggorder != NIL)
+		refuse("ORDER BY inside an aggregate");
+	if (aggref->aggdirectargs != NIL || aggref->aggkind != AGGKIND_NORMAL)
+		refuse("ordered-set aggregates");
+
+	agg = &def->aggs[def->naggs];
+	memset(agg, 0, sizeof(RtsAggDef));
+	agg->aggref = aggref;
+	agg->filter = aggref->aggfilter;
+	foreach(lc, aggref->args)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		agg->argtypes[agg->nargs++] = exprType((Node *) tle->expr);
+		agg->args = lappend(agg->args, tle->expr);
+	}
+	if (agg->nargs == 1 && IsA(linitial(agg->args), Var) &&
+		((Var *) linitial(agg->args))->varattno > 0)
+		agg->arg_attno = ((Var *) linitial(agg->args))->varattno;
+
+	analyse_aggregate(agg, aggref);
+	agg->fast = fast_kind(aggref, agg->nargs > 0 ? agg->argtypes[0] : InvalidOid);
+	agg->word = *nwords;
+	agg->nwords = (agg->fast == RTS_FAST_AVG_INT ||
+				   agg->fast == RTS_FAST_AVG_FLOAT) ? 2 : 1;
+	if (agg->fast != RTS_FAST_NONE)
+		agg->state_local = false;
+	*nwords += agg->nwords;
+	if (agg->state_local)
+		def->any_local = true;
+	return def->naggs++;
+}
+
+/*
+ * Analyse a window query.  Errors are raised for everything rtstream
+ * cannot maintain; the stream's registration is checked by the caller.
+ */
+RtsWindowDef *
+rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
+				   const char *time_column, const char *search_path)
+{
+	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
+	List	   *raw;
+	RawStmt    *rawstmt;
+	Query	   *q;
+	RangeTblEntry *rte;
+	ListCell   *lc;
+	int			nwords = 0;
+	int			save_nestlevel = -1;
+	int			i;
+
+	if (size_us % slide_us != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window slide must divide the window size"),
+				 errhint("Choose a slide such that size is a whole multiple of it.")));
+	def->size_us = size_us;
+	def->slide_us = slide_us;
+	def->pane_us = gcd64(size_us, slide_us);
+	if (size_us / def->pane_us > RTS_MAX_PANES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("window has %lld panes, more than the limit of %d",
+						(long long) (size_us / def->pane_us), RTS_MAX_PANES),
+				 errhint("Use a larger slide or a smaller size.")));
+	def->npanes = size_us / def->pane_us;
+
+	if (search_path)
+	{
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", search_path, PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("window query must be exactly one SELECT statement")));
+	rawstmt = linitial_node(RawStmt, raw);
+	if (!IsA(rawstmt->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("window query must be a SELECT statement")));
+	q = parse_analyze_fixedparams(rawstmt, query, NULL, 0, NULL);
+
+	if (q->setOperations)
+		refuse("set operations");
+	if (q->cteList)
+		refuse("WITH clauses");
+	if (q->hasSubLinks)
+		refuse("subqueries");
+	if (q->hasWindowFuncs)
+		refuse("window functions");
+	if (q->hasTargetSRFs)
+		refuse("set-returning functions");
+	if (q->havingQual)
+		refuse("HAVING clauses");
+	if (q->distinctClause)
+		refuse("DISTINCT clauses");
+	if (q->sortClause)
+		refuse("ORDER BY clauses");
+	if (q->limitCount || q->limitOffset)
+		refuse("LIMIT and OFFSET clauses");
+	if (q->groupingSets)
+		refuse("grouping sets");
+	if (q->rowMarks || q->hasForUpdate)
+		refuse("locking clauses");
+	if (list_length(q->rtable) != 1 || list_length(q->jointree->fromlist) != 1 ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef))
+		refuse("joins and multiple FROM items");
+	rte = rt_fetch(1, q->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		refuse("FROM items other than a stream");
+	if (!q->hasAggs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window query must compute at least one aggregate"),
+				 errhint("For example: SELECT key, count(*) FROM stream GROUP BY key.")));
+	def->stream = rte->relid;
+
+	if (q->jointree->quals)
+	{
+		Node	   *quals = eval_const_expressions(NULL, q->jointree->quals);
+
+		def->quals = make_ands_implicit((Expr *) quals);
+	}
+
+	/* group keys */
+	def->ngroups = list_length(q->groupClause);
+	def->groups = palloc0(sizeof(RtsGroupDef) * Max(def->ngroups, 1));
+	i = 0;
+	foreach(lc, q->groupClause)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+		RtsGroupDef *g = &def->groups[i++];
+
+		g->expr = (Expr *) get_sortgroupclause_expr(sgc, q->targetList);
+		if (contain_volatile_functions((Node *) g->expr))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("volatile functions are not allowed in GROUP BY of a window query")));
+		g->type = exprType((Node *) g->expr);
+		get_typlenbyval(g->type, &g->typlen, &g->typbyval);
+		if (IsA(g->expr, Var) && ((Var *) g->expr)->varattno > 0)
+			g->attno = ((Var *) g->expr)->varattno;
+	}
+
+	/* output columns: each a group key or an aggregate */
+	def->aggs = palloc0(sizeof(RtsAggDef) * RTS_MAX_AGGS);
+	def->outputs = palloc0(sizeof(RtsOutputCol) * Max(list_length(q->targetList), 1));
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		RtsOutputCol *out;
+
+		if (tle->resjunk)
+			continue;
+		out = &def->outputs[def->noutputs++];
+		out->name = pstrdup(tle->resname ? tle->resname : "?column?");
+		out->type = exprType((Node *) tle->expr);
+		out->typmod = exprTypmod((Node *) tle->expr);
+
+		if (IsA(tle->expr, Aggref))
+		{
+			out->is_group = false;
+			out->index = add_aggregate(def, (Aggref *) tle->expr, &nwords);
+			continue;
+		}
+		out->is_group = true;
+		out->index = -1;
+		if (tle->ressortgroupref != 0)
+		{
+			for (i = 0; i < def->ngroups; i++)
+			{
+				SortGroupClause *sgc = list_nth_node(SortGroupClause,
+													 q->groupClause, i);
+
+				if (sgc->tleSortGroupRef == tle->ressortgroupref)
+					out->index = i;
+			}
+		}
+		if (out->index < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("window output column \"%s\" must be a GROUP BY expression or an aggregate",
+							out->name),
+					 errhint("Compute expressions over aggregates in a query over the window's view.")));
+	}
+	if (def->naggs == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window query must output at least one aggregate")));
+	def->nwords = nwords;
+	def->word_typlen = palloc0(sizeof(int16) * Max(nwords, 1));
+	for (i = 0; i < def->naggs; i++)
+		if (def->aggs[i].state_local)
+			def->word_typlen[def->aggs[i].word] =
+				def->aggs[i].transtype == INTERNALOID ? -1 : def->aggs[i].transtyplen;
+
+	/* time column */
+	if (time_column)
+	{
+		AttrNumber	attno = get_attnum(def->stream, time_column);
+		Oid			type;
+
+		if (attno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of stream \"%s\" does not exist",
+							time_column, get_rel_name(def->stream))));
+		type = get_atttype(def->stream, attno);
+		if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("time column \"%s\" must be of type timestamp or timestamp with time zone, not %s",
+							time_column, format_type_be(type))));
+		def->time_attno = attno;
+	}
+
+	if (save_nestlevel >= 0)
+		AtEOXact_GUC(true, save_nestlevel);
+	return def;
+}
+
+/*
+ * Load a window from rtstream.windows and analyse it, as the user who
+ * created it saw it (with the search_path of its creation).
+ */
+RtsWindowDef *
+rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
+{
+	Oid			argtypes[1] = {window_name ? TEXTOID : INT4OID};
+	Datum		args[1];
+	RtsWindowDef *def = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+	int			ret;
+
+	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
+	SPI_connect();
+	ret = SPI_execute_with_args(window_name ?
+								"SELECT name, query, size, slide, time_column, search_path, id "
+								"FROM rtstream.windows WHERE name = $1" :
+								"SELECT name, query, size, slide, time_column, search_path, id "
+								"FROM rtstream.windows WHERE id = $1",
+								1, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.windows: %d", ret);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		char	   *query = SPI_getvalue(tup, desc, 2);
+		bool		isnull;
+		Interval   *size = DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
+		Interval   *slide = DatumGetIntervalP(SPI_getbinval(tup, desc, 4, &isnull));
+		char	   *time_column = SPI_getvalue(tup, desc, 5);
+		char	   *search_path = SPI_getvalue(tup, desc, 6);
+		int64		size_us = rts_interval_us(size, "size");
+		int64		slide_us = rts_interval_us(slide, "slide");
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		def = rts_windef_analyse(query, size_us, slide_us, time_column,
+								 search_path);
+		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		def->name = pstrdup(name);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	if (def == NULL && !missing_ok)
+	{
+		if (window_name)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("rtstream window \"%s\" does not exist", window_name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("rtstream window %d does not exist", window_id)));
+	}
+	return def;
+}
+
+/* Compile the expressions a worker evaluates per row. */
+void
+rts_windef_prepare_exec(RtsWindowDef *def)
+{
+	Relation	rel = RelationIdGetRelation(def->stream);
+
+	if (!RelationIsValid(rel))
+		elog(ERROR, "could not open stream %u", def->stream);
+	def->streamdesc = CreateTupleDescCopyConstr(RelationGetDescr(rel));
+	RelationClose(rel);
+
+	if (def->quals)
+		def->qualstate = ExecInitQual((List *) expression_planner((Expr *) def->quals),
+									  NULL);
+	for (int i = 0; i < def->ngroups; i++)
+		def->groups[i].state = ExecInitExpr(expression_planner(def->groups[i].expr),
+											NULL);
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+		int			n = 0;
+		ListCell   *lc;
+
+		foreach(lc, agg->args)
+			agg->argstates[n++] = ExecInitExpr(expression_planner(lfirst(lc)), NULL);
+		if (agg->filter)
+			agg->filterstate = ExecInitQual(list_make1(expression_planner(agg->filter)),
+											NULL);
+	}
+	def->econtext = CreateStandaloneExprContext();
+}

@@ -1,0 +1,135 @@
+/*-------------------------------------------------------------------------
+ *
+ * windef.h
+ *	  A window's definition, analysed from its query by PostgreSQL's own
+ *	  parser: group keys, aggregates (with their catalog functions), the
+ *	  WHERE filter, the time column and the pane geometry.  The same
+ *	  analysis serves create_window (validation), the workers (applying
+ *	  rows) and readers (combining panes).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTS_WINDEF_H
+#define RTS_WINDEF_H
+
+#include "access/attnum.h"
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "nodes/execnodes.h"
+#include "nodes/primnodes.h"
+#include "utils/timestamp.h"
+
+/*
+ * Aggregates with a native representation in the pane words.  They give
+ * the same results as PostgreSQL's own functions (same arithmetic, same
+ * overflow errors); everything else takes the generic catalog path.
+ */
+typedef enum RtsFastKind
+{
+	RTS_FAST_NONE = 0,
+	RTS_FAST_COUNT,				/* count(*), count(x): int64 */
+	RTS_FAST_SUM_INT,			/* sum(int2|int4): int64 -> int8 */
+	RTS_FAST_SUM_FLOAT4,		/* sum(float4): float4 arithmetic */
+	RTS_FAST_SUM_FLOAT8,		/* sum(float8) */
+	RTS_FAST_AVG_INT,			/* avg(int2|int4): int64 sum, count -> numeric */
+	RTS_FAST_AVG_FLOAT,			/* avg(float4|float8): double sum, count */
+	RTS_FAST_MIN_INT,			/* min/max(int2|int4|int8) */
+	RTS_FAST_MAX_INT,
+	RTS_FAST_MIN_FLOAT,			/* min/max(float4|float8) */
+	RTS_FAST_MAX_FLOAT
+} RtsFastKind;
+
+typedef struct RtsAggDef
+{
+	Aggref	   *aggref;
+	RtsFastKind fast;
+	int			word;			/* first pane word of this aggregate */
+	int			nwords;			/* 1, or 2 for fast avg */
+	int			nargs;
+	Oid			argtypes[FUNC_MAX_ARGS];
+	List	   *args;			/* argument expressions */
+	Expr	   *filter;			/* FILTER (WHERE ...) or NULL */
+	AttrNumber	arg_attno;		/* single plain column argument, else 0 */
+	Oid			resulttype;
+
+	/* catalog path */
+	Oid			transtype;
+	int16		transtyplen;
+	bool		transtypbyval;
+	bool		init_isnull;
+	Datum		init_value;
+	FmgrInfo	transfn;
+	FmgrInfo	combinefn;
+	FmgrInfo	serialfn;		/* fn_oid invalid unless internal state */
+	FmgrInfo	deserialfn;
+	FmgrInfo	finalfn;		/* fn_oid invalid if none */
+	int			num_final_args;
+	bool		transfn_strict;
+	bool		combinefn_strict;
+	bool		finalfn_strict;
+	bool		state_local;	/* by-reference state kept in the worker
+								 * during a batch (internal or pass-by-ref) */
+
+	/* worker only */
+	ExprState  *argstates[FUNC_MAX_ARGS];
+	ExprState  *filterstate;
+} RtsAggDef;
+
+/* What an output column of the view comes from. */
+typedef struct RtsOutputCol
+{
+	bool		is_group;
+	int			index;			/* into groups or aggs */
+	char	   *name;
+	Oid			type;
+	int32		typmod;
+} RtsOutputCol;
+
+typedef struct RtsGroupDef
+{
+	Expr	   *expr;
+	Oid			type;
+	int16		typlen;
+	bool		typbyval;
+	AttrNumber	attno;			/* plain column, else 0 */
+	ExprState  *state;			/* worker only */
+} RtsGroupDef;
+
+typedef struct RtsWindowDef
+{
+	int32		id;
+	char	   *name;
+	Oid			stream;
+	int64		size_us;
+	int64		slide_us;
+	int64		pane_us;		/* gcd(size, slide) */
+	int			npanes;			/* size / pane */
+	AttrNumber	time_attno;		/* 0: commit time */
+	int			ngroups;
+	RtsGroupDef *groups;
+	int			naggs;
+	RtsAggDef  *aggs;
+	int			nwords;			/* pane words per group */
+	bool		any_local;		/* some aggregate has state_local */
+	int16	   *word_typlen;	/* per pane word: type length of the image a
+								 * local state's word points to, else 0 */
+	List	   *quals;			/* implicit-AND WHERE, or NIL */
+	int			noutputs;
+	RtsOutputCol *outputs;
+
+	/* worker only */
+	ExprState  *qualstate;
+	ExprContext *econtext;
+	TupleDesc	streamdesc;
+} RtsWindowDef;
+
+extern int64 rts_interval_us(Interval *iv, const char *what);
+extern RtsWindowDef *rts_windef_analyse(const char *query, int64 size_us,
+										int64 slide_us,
+										const char *time_column,
+										const char *search_path);
+extern RtsWindowDef *rts_windef_load(int32 window_id, const char *window_name,
+									  bool missing_ok);
+extern void rts_windef_prepare_exec(RtsWindowDef *def);
+
+#endif							/* RTS_WINDEF_H */
