@@ -189,10 +189,14 @@ rts_sync(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(rts_check);
 
-/* rtstream._check(): the server checks, for the SQL functions. */
+/*
+ * rtstream._check(): the server checks, for the SQL functions, and a wait
+ * for the router (before the caller writes anything, see rts_wait_router).
+ */
 Datum
 rts_check(PG_FUNCTION_ARGS)
 {
 	rts_check_server();
+	rts_wait_router(rts_my_database(false));
 	PG_RETURN_VOID();
 }

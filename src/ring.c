@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include "utils/memutils.h"
+
 #include "rtstream.h"
 
 #define RTS_ITEM_ALIGN(len)	TYPEALIGN(8, (len))
@@ -88,7 +90,9 @@ rts_ring_get(RtsRing *ring, RtsQueueItem *item, char **batch, Size *bufsize,
 	{
 		Size		newsize = Max(item->len, 8192);
 
-		*batch = *batch ? repalloc(*batch, newsize) : palloc(newsize);
+		/* the buffer outlives the caller's transactions */
+		*batch = *batch ? repalloc(*batch, newsize) :
+			MemoryContextAlloc(TopMemoryContext, newsize);
 		*bufsize = newsize;
 	}
 	ring_copy_out(ring, rpos + sizeof(RtsQueueItem), *batch, item->len);

@@ -150,7 +150,7 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.commit_lsn = txn->final_lsn;
 	item.commit_time = txn->xact_time.commit_time;
 	item.len = sz;
-	item.pad = 0;
+	item.xid = txn->xid;
 
 	if (hdr.kind == RTS_BATCH_ROWS && hdr.partition < RTS_NPARTITIONS)
 	{

@@ -76,7 +76,7 @@ typedef struct RtsQueueItem
 	XLogRecPtr	commit_lsn;		/* LSN of the commit record of the batch */
 	TimestampTz commit_time;	/* commit timestamp (processing time) */
 	uint32		len;			/* length of the batch that follows */
-	uint32		pad;
+	TransactionId xid;			/* the batch's top-level transaction */
 } RtsQueueItem;
 
 /*

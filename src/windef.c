@@ -479,7 +479,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 								"FROM rtstream.windows WHERE name = $1" :
 								"SELECT name, query, size, slide, time_column, search_path, id "
 								"FROM rtstream.windows WHERE id = $1",
-								1, argtypes, args, NULL, true, 1);
+								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.windows: %d", ret);
 	if (SPI_processed == 1)

@@ -26,6 +26,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -479,6 +480,15 @@ apply_item(RtsQueueItem *item, char *batch)
 		apply_rows(&hdr, batch, item->len, item->commit_time);
 	else if (hdr.kind == RTS_BATCH_DDL)
 	{
+		/*
+		 * The DDL's commit record is decoded before the transaction leaves
+		 * the proc array; wait until a new snapshot sees it.
+		 */
+		while (TransactionIdIsInProgress(item->xid))
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(1000L);
+		}
 		if (hdr.ddl_op == RTS_DDL_CREATE_WINDOW)
 			window_load((int32) hdr.nrows);
 		else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
