@@ -7,7 +7,7 @@ SET timezone = 'UTC';
 
 -- rt_diff(view, truth query): rows of the view missing from the truth and
 -- rows of the truth missing from the view.  Empty means equal.
-CREATE FUNCTION rt_diff(w regclass, truth text)
+CREATE FUNCTION rt_diff(w text, truth text)
 RETURNS TABLE (side text, row_text text) LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM rtstream.sync();
@@ -41,7 +41,7 @@ SELECT rtstream.create_window('clicks_1m',
   size => '1 minute', slide => '10 seconds', time_column => 'ts');
 \d clicks_1m
 SELECT name, stream, size, slide, time_column FROM rtstream.windows;
-SELECT * FROM rtstream.streams;
+SELECT stream, partition_by FROM rtstream.streams;
 
 -- event times spread over 3 minutes, values exactly representable
 WITH r AS (

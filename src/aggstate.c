@@ -95,7 +95,10 @@ rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
 	if (agg->transtype == INTERNALOID)
 	{
 		LOCAL_FCINFO(fcinfo, 2);
+		MemoryContext old;
 
+		/* deserial functions build the state in the current context */
+		old = MemoryContextSwitchTo(agg_context());
 		InitFunctionCallInfoData(*fcinfo, &agg->deserialfn, 2, InvalidOid,
 								 (Node *) fake_aggstate, NULL);
 		fcinfo->args[0].value = PointerGetDatum(image);
@@ -104,6 +107,7 @@ rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
 		fcinfo->args[1].isnull = false;
 		st.value = FunctionCallInvoke(fcinfo);
 		st.isnull = fcinfo->isnull;
+		MemoryContextSwitchTo(old);
 	}
 	else
 		st.value = copy_into_aggcontext(agg, PointerGetDatum(image));
@@ -139,7 +143,13 @@ rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
 
 		if (agg->transtype == INTERNALOID)
 		{
-			image = DatumGetPointer(FunctionCall1(&agg->serialfn, st.value));
+			LOCAL_FCINFO(fcinfo, 1);
+
+			InitFunctionCallInfoData(*fcinfo, &agg->serialfn, 1, InvalidOid,
+									 (Node *) fake_aggstate, NULL);
+			fcinfo->args[0].value = st.value;
+			fcinfo->args[0].isnull = false;
+			image = DatumGetPointer(FunctionCallInvoke(fcinfo));
 			len = VARSIZE(image);
 		}
 		else if (agg->transtyplen == -1)

@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "rtstream.h"
@@ -22,6 +23,22 @@ void		rts_define_gucs(void);
 void
 rts_define_gucs(void)
 {
+	DefineCustomIntVariable("rtstream.batch_size",
+							"Captured rows are written to WAL in batches of about this size.",
+							NULL,
+							&rts_batch_size_kb,
+							64, 1, 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/*
+	 * The others only mean something in a server that preloads rtstream, and
+	 * PGC_POSTMASTER parameters cannot be created later.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
 	DefineCustomStringVariable("rtstream.databases",
 							   "Databases in which rtstream runs its router and workers.",
 							   "A comma-separated list of database names.",
@@ -55,15 +72,6 @@ rts_define_gucs(void)
 							&rts_queue_size_kb,
 							4 * 1024, 256, 1024 * 1024,
 							PGC_POSTMASTER,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("rtstream.batch_size",
-							"Captured rows are written to WAL in batches of about this size.",
-							NULL,
-							&rts_batch_size_kb,
-							64, 1, 1024 * 1024,
-							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

@@ -300,6 +300,26 @@ local_cells_flush(WorkerWindow *ww)
 	}
 }
 
+/* Forget the local states of a batch that failed. */
+static void
+local_cells_discard(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		HASH_SEQ_STATUS seq;
+		LocalCell  *cell;
+
+		if (ww->cells == NULL)
+			continue;
+		hash_seq_init(&seq, ww->cells);
+		while ((cell = hash_seq_search(&seq)) != NULL)
+			(void) hash_search(ww->cells, &cell->key, HASH_REMOVE, NULL);
+	}
+}
+
 /* Apply one row to one window. */
 static void
 apply_row(WorkerWindow *ww, TimestampTz commit_time)
@@ -529,6 +549,7 @@ drain_queue(char **buf, Size *bufsize)
 			EmitErrorReport();
 			FlushErrorState();
 			LWLockReleaseAll();
+			local_cells_discard();
 			pg_atomic_fetch_add_u64(&me->failed_batches, 1);
 			AbortCurrentTransaction();
 			MemoryContextReset(batch_cxt);

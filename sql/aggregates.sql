@@ -1,0 +1,154 @@
+--
+-- Aggregates: the catalog path (any aggregate with a combine function,
+-- internal states included), the native fast path, hll and tdigest, each
+-- compared with the same aggregate over the same rows in plain SQL.
+--
+SET timezone = 'UTC';
+CREATE TABLE m (ts timestamptz, g int, i2 int2, i4 int4, i8 int8, n numeric,
+                r real, d float8, b bool, t text, tz timestamptz);
+CREATE TABLE m_truth (LIKE m);
+SELECT rtstream.create_stream('m', partition_by => 'i4');
+
+SELECT rtstream.create_window('m_generic', $$
+    SELECT g, count(i8) AS c8, sum(i8) AS s8, avg(i8) AS a8, sum(n) AS sn, avg(n) AS an,
+           min(n) AS minn, max(n) AS maxn,
+           stddev(d) AS sdd, variance(d) AS vd, stddev_samp(i4) AS sd4, var_pop(i8) AS vp8,
+           stddev(n) AS sdn, variance(r) AS vr,
+           bool_and(b) AS band, bool_or(b) AS bor, bit_and(i4) AS bitand4, bit_or(i8) AS bitor8,
+           bit_and(i2) AS bitand2, min(t) AS mint, max(t) AS maxt, min(tz) AS mintz, max(tz) AS maxtz
+      FROM m GROUP BY g$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
+
+SELECT rtstream.create_window('m_fast', $$
+    SELECT g, count(*) AS c, count(d) AS cd, sum(i2) AS s2, sum(i4) AS s4, sum(r) AS sr, sum(d) AS sd,
+           avg(i2) AS a2, avg(i4) AS a4, avg(r) AS ar, avg(d) AS ad,
+           min(i2) AS mi2, max(i2) AS ma2, min(i4) AS mi4, max(i4) AS ma4,
+           min(i8) AS mi8, max(i8) AS ma8, min(r) AS mir, max(r) AS mar, min(d) AS mid, max(d) AS mad
+      FROM m GROUP BY g$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
+
+-- user-defined aggregates built on the same functions take the catalog
+-- path: they must agree with the fast path
+CREATE AGGREGATE my_sum(float8) (sfunc = float8pl, stype = float8, combinefunc = float8pl);
+CREATE AGGREGATE my_max(int4) (sfunc = int4larger, stype = int4, combinefunc = int4larger);
+CREATE AGGREGATE my_count(*) (sfunc = int8inc, stype = int8, combinefunc = int8pl, initcond = '0');
+SELECT rtstream.create_window('m_udf', $$
+    SELECT g, my_sum(d) AS s, my_max(i4) AS mx, my_count(*) AS c, sum(d) AS fs, max(i4) AS fmx, count(*) AS fc
+      FROM m GROUP BY g$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
+
+WITH r AS (
+    SELECT timestamptz '2026-03-01 00:00:00+00' + i * interval '1 second' AS ts,
+           i % 23 AS g,
+           CASE WHEN i % 13 = 0 THEN NULL ELSE (i % 300 - 150)::int2 END AS i2,
+           CASE WHEN i % 17 = 0 THEN NULL ELSE i % 1000 - 400 END AS i4,
+           CASE WHEN i % 19 = 0 THEN NULL ELSE (i::int8 * 1000003) % 9000000000 END AS i8,
+           CASE WHEN i % 29 = 0 THEN NULL ELSE round((i % 977) / 7.0, 3) END AS n,
+           CASE WHEN i % 31 = 0 THEN NULL ELSE ((i % 64) * 0.5)::real END AS r,
+           CASE WHEN i % 37 = 0 THEN NULL ELSE (i % 512) * 0.125 - 20 END AS d,
+           CASE WHEN i % 41 = 0 THEN NULL ELSE i % 5 <> 0 END AS b,
+           CASE WHEN i % 43 = 0 THEN NULL ELSE md5(i::text) END AS t,
+           CASE WHEN i % 47 = 0 THEN NULL
+                ELSE timestamptz '2020-01-01 00:00:00+00' + (i * 7919 % 100000) * interval '1 minute' END AS tz
+      FROM generate_series(1, 20000) i),
+     s AS (INSERT INTO m SELECT * FROM r RETURNING 1)
+INSERT INTO m_truth SELECT * FROM r;
+
+-- truth over the current window
+CREATE VIEW m_cur AS
+    SELECT b.ws, b.we, m_truth.*
+      FROM m_truth, rt_bounds((SELECT max(ts) FROM m_truth), '1 hour', '10 minutes') b
+     WHERE ts >= b.ws AND ts < b.we;
+
+-- floating-point results of different summation orders are compared
+-- after rounding; everything else exactly
+SELECT * FROM rt_diff('(SELECT window_start, window_end, g, c8, s8, a8, sn, an, minn, maxn,
+                               round(sdd::numeric, 9), round(vd::numeric, 6), round(sd4, 9), round(vp8, 0),
+                               round(sdn, 9), round(vr::numeric, 6), band, bor, bitand4, bitor8, bitand2,
+                               mint, maxt, mintz, maxtz FROM m_generic) v', $$
+    SELECT ws, we, g, count(i8), sum(i8), avg(i8), sum(n), avg(n), min(n), max(n),
+           round(stddev(d)::numeric, 9), round(variance(d)::numeric, 6), round(stddev_samp(i4), 9),
+           round(var_pop(i8), 0), round(stddev(n), 9), round(variance(r)::numeric, 6),
+           bool_and(b), bool_or(b), bit_and(i4), bit_or(i8), bit_and(i2),
+           min(t), max(t), min(tz), max(tz)
+      FROM m_cur GROUP BY ws, we, g$$);
+
+SELECT * FROM rt_diff('m_fast', $$
+    SELECT ws, we, g, count(*), count(d), sum(i2), sum(i4), sum(r), sum(d),
+           avg(i2), avg(i4), avg(r), avg(d), min(i2), max(i2), min(i4), max(i4),
+           min(i8), max(i8), min(r), max(r), min(d), max(d)
+      FROM m_cur GROUP BY ws, we, g$$);
+
+SELECT * FROM rt_diff('m_udf', $$
+    SELECT ws, we, g, sum(d), max(i4), count(*), sum(d), max(i4), count(*)
+      FROM m_cur GROUP BY ws, we, g$$);
+SELECT count(*) AS groups, sum(c) AS rows_in_window FROM m_udf;
+SELECT count(*) FILTER (WHERE s IS DISTINCT FROM fs OR mx IS DISTINCT FROM fmx OR c <> fc)
+       AS fast_and_catalog_paths_disagree FROM m_udf;
+
+-- all-NULL input: sum/min/max are NULL, count is 0, as in plain SQL
+INSERT INTO m (ts, g) VALUES ('2026-03-01 05:30:00+00', 1000), ('2026-03-01 05:30:01+00', 1000);
+INSERT INTO m_truth (ts, g) VALUES ('2026-03-01 05:30:00+00', 1000), ('2026-03-01 05:30:01+00', 1000);
+SELECT * FROM rt_diff('m_fast', $$
+    SELECT ws, we, g, count(*), count(d), sum(i2), sum(i4), sum(r), sum(d),
+           avg(i2), avg(i4), avg(r), avg(d), min(i2), max(i2), min(i4), max(i4),
+           min(i8), max(i8), min(r), max(r), min(d), max(d)
+      FROM m_cur GROUP BY ws, we, g$$);
+SELECT g, c, cd, s2, sd, a4, ad, mi8, mad FROM m_fast WHERE g = 1000;
+SELECT g, c8, s8, a8, sn, an, sdd, band, mint, maxtz FROM m_generic WHERE g = 1000;
+
+-- FILTER and expressions in arguments and group keys (the window counts
+-- the rows committed after its creation: the 200 rows at 05:40)
+SELECT rtstream.create_window('m_expr', $$
+    SELECT g % 5 AS g5, lower(substr(t, 1, 1)) AS t1, count(*) FILTER (WHERE d > 0) AS pos,
+           sum(d * 2 + 1) AS s2, max(length(t)) AS ml
+      FROM m WHERE i4 IS NOT NULL GROUP BY g % 5, lower(substr(t, 1, 1))$$,
+    size => '1 hour', time_column => 'ts');
+INSERT INTO m (ts, g, i4, d, t) SELECT '2026-03-01 05:40:00+00', i, i, i - 50, md5(i::text)
+  FROM generate_series(1, 200) i;
+INSERT INTO m_truth (ts, g, i4, d, t) SELECT '2026-03-01 05:40:00+00', i, i, i - 50, md5(i::text)
+  FROM generate_series(1, 200) i;
+SELECT * FROM rt_diff('m_expr', $$
+    SELECT b.ws, b.we, g % 5, lower(substr(t, 1, 1)), count(*) FILTER (WHERE d > 0),
+           sum(d * 2 + 1), max(length(t))
+      FROM m_truth, rt_bounds((SELECT max(ts) FROM m_truth), '1 hour', '1 hour') b
+     WHERE ts >= b.ws AND ts < b.we AND ts = '2026-03-01 05:40:00+00' AND i4 IS NOT NULL
+     GROUP BY 1, 2, 3, 4$$);
+
+-- hll and tdigest, through the same catalog path
+CREATE EXTENSION hll;
+CREATE EXTENSION tdigest;
+CREATE TABLE lat (ts timestamptz, page text, user_id bigint, ms float8);
+CREATE TABLE lat_truth (LIKE lat);
+SELECT rtstream.create_stream('lat', partition_by => 'user_id');
+SELECT rtstream.create_window('lat_w', $$
+    SELECT page, hll_add_agg(hll_hash_bigint(user_id)) AS users,
+           tdigest_percentile(ms, 100, 0.5) AS p50, tdigest_percentile(ms, 100, 0.99) AS p99,
+           tdigest(ms, 100) AS digest, count(*) AS n
+      FROM lat GROUP BY page$$, size => '10 minutes', slide => '1 minute', time_column => 'ts');
+WITH r AS (SELECT timestamptz '2026-04-01 00:00:00+00' + i * interval '20 milliseconds' AS ts,
+                  'p' || (i % 4) AS page, (i * 7) % 5000 AS user_id, ((i * 37) % 10000) / 10.0 AS ms
+             FROM generate_series(1, 40000) i),
+     s AS (INSERT INTO lat SELECT * FROM r RETURNING 1)
+INSERT INTO lat_truth SELECT * FROM r;
+CREATE VIEW lat_cur AS
+    SELECT b.ws, b.we, lat_truth.*
+      FROM lat_truth, rt_bounds((SELECT max(ts) FROM lat_truth), '10 minutes', '1 minute') b
+     WHERE ts >= b.ws AND ts < b.we;
+SELECT rtstream.sync();
+-- distinct counts: the union of partial sketches is the sketch of the union
+SELECT v.page, hll_cardinality(v.users) = hll_cardinality(t.users) AS same_cardinality,
+       v.n = t.n AS same_count
+  FROM lat_w v
+  JOIN (SELECT page, hll_add_agg(hll_hash_bigint(user_id)) AS users, count(*) AS n
+          FROM lat_cur GROUP BY page) t USING (page)
+ ORDER BY page;
+-- percentiles: a digest merged from panes is an approximation of the
+-- exact percentile, within 1% of the value range here
+SELECT v.page, abs(v.p50 - t.p50) < 10 AS p50_close, abs(v.p99 - t.p99) < 10 AS p99_close,
+       abs(q.p90 - t.p90) < 10 AS p90_close
+  FROM lat_w v
+  CROSS JOIN LATERAL (SELECT tdigest_percentile(d, 0.9) AS p90 FROM (VALUES (v.digest)) x(d)) q
+  JOIN (SELECT page, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90,
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+          FROM lat_cur GROUP BY page) t USING (page)
+ ORDER BY page;
+SELECT count(*) FROM lat_w;
