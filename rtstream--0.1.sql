@@ -109,7 +109,12 @@ BEGIN
     END IF;
     IF partition_by IS NOT NULL THEN
         cols := rtstream._column_list(partition_by);
-        FOREACH col IN ARRAY coalesce(cols, '{}') LOOP
+        IF cols IS NULL OR '' = ANY (cols) THEN
+            RAISE EXCEPTION 'invalid partition_by list "%"', partition_by
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Give one column name or a comma-separated list of column names.';
+        END IF;
+        FOREACH col IN ARRAY cols LOOP
             IF NOT EXISTS (SELECT 1 FROM pg_attribute a
                             WHERE a.attrelid = stream AND a.attname = col
                               AND a.attnum > 0 AND NOT a.attisdropped) THEN
@@ -117,10 +122,6 @@ BEGIN
                     USING ERRCODE = 'undefined_column';
             END IF;
         END LOOP;
-        IF cols IS NULL OR array_length(cols, 1) IS NULL OR '' = ANY (cols) THEN
-            RAISE EXCEPTION 'invalid partition_by list "%"', partition_by
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
     END IF;
     EXECUTE format('CREATE TRIGGER rtstream_capture BEFORE INSERT ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION rtstream.capture(%s)',

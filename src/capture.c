@@ -148,7 +148,9 @@ capture_stream_for(TriggerData *trigdata)
 		ctl.hcxt = CaptureContext;
 		capture_streams = hash_create("rtstream capture streams", 8, &ctl,
 									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		old = MemoryContextSwitchTo(CaptureContext);
 		initStringInfo(&flush_scratch);
+		MemoryContextSwitchTo(old);
 	}
 
 	cs = hash_search(capture_streams, &trig->tgoid, HASH_ENTER, &found);

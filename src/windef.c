@@ -234,10 +234,10 @@ add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
 				 errmsg("a window can compute at most %d aggregates", RTS_MAX_AGGS)));
 	if (aggref->aggdistinct != NIL)
 		refuse("DISTINCT aggregates");
-	if (aggref->aggorder != NIL)
-		refuse("ORDER BY inside an aggregate");
 	if (aggref->aggdirectargs != NIL || aggref->aggkind != AGGKIND_NORMAL)
 		refuse("ordered-set aggregates");
+	if (aggref->aggorder != NIL)
+		refuse("ORDER BY clauses inside aggregates");
 
 	agg = &def->aggs[def->naggs];
 	memset(agg, 0, sizeof(RtsAggDef));
@@ -268,6 +268,25 @@ add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
 }
 
 /*
+ * Report parse errors at their position in the window query, not in the
+ * statement that called create_window (as SQL functions do).
+ */
+static void
+window_query_error_callback(void *arg)
+{
+	const char *query = (const char *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(query);
+	}
+	errcontext("window query");
+}
+
+/*
  * Analyse a window query.  Errors are raised for everything rtstream
  * cannot maintain; the stream's registration is checked by the caller.
  */
@@ -284,6 +303,7 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 	int			nwords = 0;
 	int			save_nestlevel = -1;
 	int			i;
+	ErrorContextCallback errcallback;
 
 	if (size_us % slide_us != 0)
 		ereport(ERROR,
@@ -308,6 +328,11 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	}
 
+	errcallback.callback = window_query_error_callback;
+	errcallback.arg = (void *) query;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	raw = raw_parser(query, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
 		ereport(ERROR,
@@ -319,6 +344,7 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("window query must be a SELECT statement")));
 	q = parse_analyze_fixedparams(rawstmt, query, NULL, 0, NULL);
+	error_context_stack = errcallback.previous;
 
 	if (q->setOperations)
 		refuse("set operations");
