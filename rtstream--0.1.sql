@@ -7,6 +7,8 @@
 CREATE TABLE rtstream.streams (
     stream       regclass PRIMARY KEY,
     partition_by text[],            -- NULL: rows spread round robin
+    method       text NOT NULL DEFAULT 'hash' CHECK (method IN ('hash', 'range')),
+    bounds       text[],            -- range: ascending upper bounds
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 
@@ -86,13 +88,16 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
            LATERAL (SELECT btrim(raw)) AS t(c)
 $$;
 
-CREATE FUNCTION rtstream.create_stream(stream regclass, partition_by text DEFAULT NULL)
+CREATE FUNCTION rtstream.create_stream(stream regclass, partition_by text DEFAULT NULL,
+                                       method text DEFAULT 'hash', bounds text[] DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     cols text[];
     col  text;
     kind "char";
     owner oid;
+    coltype text;
+    ordered boolean;
 BEGIN
     PERFORM rtstream._check();
     SELECT c.relkind, c.relowner INTO kind, owner FROM pg_class c WHERE c.oid = stream;
@@ -123,11 +128,42 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    IF method IS NULL OR method NOT IN ('hash', 'range') THEN
+        RAISE EXCEPTION 'unknown partitioning method "%"', method
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''hash'' or ''range''.';
+    END IF;
+    IF method = 'hash' AND bounds IS NOT NULL THEN
+        RAISE EXCEPTION 'bounds are only for method ''range''' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF method = 'range' THEN
+        IF coalesce(array_length(cols, 1), 0) <> 1 THEN
+            RAISE EXCEPTION 'range partitioning needs exactly one partition_by column'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF coalesce(array_length(bounds, 1), 0) = 0 OR array_length(bounds, 1) > 63
+           OR array_position(bounds, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'range partitioning needs 1 to 63 non-NULL bounds'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        SELECT format_type(a.atttypid, a.atttypmod) INTO coltype
+          FROM pg_attribute a WHERE a.attrelid = stream AND a.attname = cols[1];
+        -- each bound must be a value of the column's type, in ascending order
+        EXECUTE format('SELECT coalesce(bool_and(lo < hi), true) FROM
+                          (SELECT b::%1$s AS lo, lead(b::%1$s) OVER (ORDER BY n) AS hi
+                             FROM unnest($1) WITH ORDINALITY AS u(b, n)) s WHERE hi IS NOT NULL',
+                       coltype)
+          INTO ordered USING bounds;
+        IF NOT ordered THEN
+            RAISE EXCEPTION 'range bounds must be strictly ascending' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
     EXECUTE format('CREATE TRIGGER rtstream_capture BEFORE INSERT ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION rtstream.capture(%s)',
                    stream,
-                   coalesce((SELECT string_agg(quote_literal(c), ', ') FROM unnest(cols) c), ''));
-    INSERT INTO rtstream.streams (stream, partition_by) VALUES (stream, cols);
+                   (SELECT string_agg(quote_literal(a), ', ')
+                      FROM unnest(ARRAY[method] || coalesce(cols, '{}') || coalesce(bounds, '{}')) a));
+    INSERT INTO rtstream.streams (stream, partition_by, method, bounds)
+    VALUES (stream, cols, method, bounds);
 END
 $$;
 

@@ -167,3 +167,23 @@ SELECT * FROM rt_diff('many_w', $$
       FROM many_truth, rt_bounds((SELECT max(ts) FROM many_truth), '10 minutes', '1 minute') b
      WHERE ts >= b.ws AND ts < b.we GROUP BY 1, 2, 3, 4$$);
 SELECT count(*) AS groups FROM many_w;
+
+-- Range partitioning on an ordered key
+CREATE TABLE readings (ts timestamptz, sensor int, temp float8);
+CREATE TABLE readings_truth (LIKE readings);
+SELECT rtstream.create_stream('readings', partition_by => 'sensor', method => 'range',
+                              bounds => '{100,200,300}');
+SELECT rtstream.create_window('readings_w', $$
+    SELECT sensor / 50 AS band, count(*) AS n, avg(temp) AS t, min(sensor) AS lo
+      FROM readings GROUP BY sensor / 50$$, size => '5 minutes', slide => '1 minute', time_column => 'ts');
+WITH r AS (SELECT timestamptz '2026-05-01 00:00:00+00' + i * interval '30 milliseconds' AS ts,
+                  CASE WHEN i % 100 = 0 THEN NULL ELSE (i * 13) % 400 END AS sensor,
+                  (i % 80) * 0.5 AS temp
+             FROM generate_series(1, 20000) i),
+     s AS (INSERT INTO readings SELECT * FROM r RETURNING 1)
+INSERT INTO readings_truth SELECT * FROM r;
+SELECT * FROM rt_diff('readings_w', $$
+    SELECT b.ws, b.we, sensor / 50, count(*), avg(temp), min(sensor)
+      FROM readings_truth, rt_bounds((SELECT max(ts) FROM readings_truth), '5 minutes', '1 minute') b
+     WHERE ts >= b.ws AND ts < b.we GROUP BY 1, 2, 3$$);
+SELECT stream, partition_by, method, bounds FROM rtstream.streams ORDER BY stream::text;

@@ -70,6 +70,10 @@ typedef struct CaptureStream
 	AttrNumber	keyattnos[INDEX_MAX_KEYS];
 	FmgrInfo   *hashfns[INDEX_MAX_KEYS];
 	Oid			collations[INDEX_MAX_KEYS];
+	bool		range;			/* range partitioning on keyattnos[0] */
+	int			nbounds;
+	Datum	   *bounds;			/* ascending upper bounds */
+	FmgrInfo   *cmpfn;
 	int			rr_partition;
 	bool		check_constraints;
 	EState	   *estate;
@@ -161,8 +165,12 @@ capture_stream_for(TriggerData *trigdata)
 	memset(((char *) cs) + sizeof(Oid), 0, sizeof(CaptureStream) - sizeof(Oid));
 	cs->relid = RelationGetRelid(rel);
 
-	/* trigger arguments: partition_by column names */
-	for (int i = 0; i < trig->tgnargs; i++)
+	/*
+	 * Trigger arguments (written by create_stream): 'hash' and the
+	 * partition_by columns, or 'range', the column and its bounds.
+	 */
+	cs->range = (trig->tgnargs > 0 && strcmp(trig->tgargs[0], "range") == 0);
+	for (int i = 1; i < trig->tgnargs && !(cs->range && i > 1); i++)
 	{
 		AttrNumber	attno = InvalidAttrNumber;
 		TypeCacheEntry *tce;
@@ -181,16 +189,35 @@ capture_stream_for(TriggerData *trigdata)
 					 errmsg("partition column \"%s\" of stream \"%s\" does not exist",
 							trig->tgargs[i], RelationGetRelationName(rel))));
 		tce = lookup_type_cache(TupleDescAttr(desc, attno - 1)->atttypid,
-								TYPECACHE_HASH_PROC_FINFO);
-		if (!OidIsValid(tce->hash_proc_finfo.fn_oid))
+								TYPECACHE_HASH_PROC_FINFO | TYPECACHE_CMP_PROC_FINFO);
+		if (!cs->range && !OidIsValid(tce->hash_proc_finfo.fn_oid))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_FUNCTION),
 					 errmsg("could not identify a hash function for type %s",
 							format_type_be(tce->type_id))));
+		if (cs->range && !OidIsValid(tce->cmp_proc_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify a comparison function for type %s",
+							format_type_be(tce->type_id))));
 		cs->keyattnos[cs->nkeys] = attno;
 		cs->hashfns[cs->nkeys] = &tce->hash_proc_finfo;
+		cs->cmpfn = &tce->cmp_proc_finfo;
 		cs->collations[cs->nkeys] = TupleDescAttr(desc, attno - 1)->attcollation;
 		cs->nkeys++;
+	}
+	if (cs->range)
+	{
+		Oid			typinput,
+					typioparam;
+		Form_pg_attribute att = TupleDescAttr(desc, cs->keyattnos[0] - 1);
+
+		getTypeInputInfo(att->atttypid, &typinput, &typioparam);
+		cs->nbounds = trig->tgnargs - 2;
+		cs->bounds = palloc(sizeof(Datum) * Max(cs->nbounds, 1));
+		for (int b = 0; b < cs->nbounds; b++)
+			cs->bounds[b] = OidInputFunctionCall(typinput, trig->tgargs[b + 2],
+												 typioparam, att->atttypmod);
 	}
 	cs->rr_partition = MyProcPid % RTS_NPARTITIONS;
 
@@ -219,6 +246,29 @@ capture_partition(CaptureStream *cs, HeapTuple tuple, TupleDesc desc)
 
 	if (cs->nkeys == 0)
 		return cs->rr_partition;
+
+	if (cs->range)
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, cs->keyattnos[0], desc, &isnull);
+		int			lo = 0,
+					hi = cs->nbounds;
+
+		if (isnull)
+			return 0;
+		/* partition = number of bounds <= value */
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (DatumGetInt32(FunctionCall2Coll(cs->cmpfn, cs->collations[0],
+												cs->bounds[mid], value)) <= 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo;
+	}
 
 	for (int i = 0; i < cs->nkeys; i++)
 	{
