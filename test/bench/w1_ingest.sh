@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# W1 ingest: COPY of N rows (ts, k, v) from a file on disk into a stream with
+# sliding windows, timed until rtstream.sync() returns, against the same COPY
+# into (a) a plain heap table, (b) a table whose statement-level AFTER INSERT
+# trigger upserts a per-key per-10-second summary, (c) a table whose row-level
+# PL/pgSQL trigger does the same upsert (on fewer rows).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/lib.sh"
+W=W1
+
+N=$(scaled 5000000 3000)          # rows per COPY
+NC=$(scaled 200000 300)           # rows for the row-level trigger baseline
+T_END='2024-01-01 00:03:00+00'    # newest event time (exclusive), a slide boundary
+SPAN=180                          # seconds of event time the rows are spread over
+
+# ts of row i (0 .. N-1): evenly spread, ascending, over [T_END - SPAN, T_END)
+TS_EXPR="timestamptz '$T_END' - interval '$SPAN s' + (i * ($SPAN.0 / $N)) * interval '1 s'"
+
+WQUERY='SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi FROM w1_s GROUP BY k'
+
+gen_file() {  # keys -> file of N rows, generated once per harness run
+  local keys=$1 f="$FILES/w1_k$1.dat"
+  if [ ! -s "$f" ]; then
+    sqlf "$BASEDB" >/dev/null <<SQL
+SELECT setseed(0.4242);
+COPY (SELECT $TS_EXPR, floor(random() * $keys)::int, random()
+        FROM generate_series(0, $N - 1) i) TO '$f';
+SQL
+  fi
+  echo "$f"
+}
+
+# COPY file into table on db; with sync=1 also wait for rtstream.sync().
+# Prints: seconds until COPY returned, seconds until done.
+timed_copy() {
+  local db=$1 table=$2 file=$3 sync=$4 syncsql=''
+  [ "$sync" = 1 ] && syncsql="SELECT rtstream.sync('$SYNC_TIMEOUT');"
+  sqlf "$db" <<SQL
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+COPY $table FROM '$file';
+SELECT extract(epoch FROM clock_timestamp()) AS t1 \gset
+$syncsql
+SELECT extract(epoch FROM clock_timestamp()) AS t2 \gset
+SELECT round((:t1 - :t0)::numeric, 4), round((:t2 - :t0)::numeric, 4);
+SQL
+}
+
+rps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+
+log "W1: generating data files ($N rows each)"
+F10K=$(gen_file 10000)
+F100=$(gen_file 100)
+F1M=$(gen_file 1000000)
+FC="$FILES/w1_c.dat"
+as_pg bash -c "head -n $NC '$F10K' > '$FC'"
+
+sqlf "$BASEDB" >/dev/null <<'SQL'
+DROP TABLE IF EXISTS w1_plain, w1_stmt, w1_stmt_sum, w1_row, w1_row_sum;
+CREATE TABLE w1_plain (ts timestamptz, k int, v float8);
+
+-- (b) what people write by hand: a statement trigger with a transition table
+CREATE TABLE w1_stmt (ts timestamptz, k int, v float8);
+CREATE TABLE w1_stmt_sum (k int, bucket timestamptz, n bigint, s float8, lo float8, hi float8,
+                          PRIMARY KEY (k, bucket));
+CREATE OR REPLACE FUNCTION w1_stmt_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO w1_stmt_sum AS t
+  SELECT k, date_bin('10 seconds', ts, timestamptz 'epoch'), count(*), sum(v), min(v), max(v)
+    FROM new_rows GROUP BY 1, 2
+  ON CONFLICT (k, bucket) DO UPDATE
+     SET n = t.n + excluded.n, s = t.s + excluded.s,
+         lo = least(t.lo, excluded.lo), hi = greatest(t.hi, excluded.hi);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER w1_stmt_sum AFTER INSERT ON w1_stmt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION w1_stmt_trg();
+
+-- (c) the same upsert, row by row
+CREATE TABLE w1_row (ts timestamptz, k int, v float8);
+CREATE TABLE w1_row_sum (k int, bucket timestamptz, n bigint, s float8, lo float8, hi float8,
+                         PRIMARY KEY (k, bucket));
+CREATE OR REPLACE FUNCTION w1_row_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO w1_row_sum AS t
+  VALUES (NEW.k, date_bin('10 seconds', NEW.ts, timestamptz 'epoch'), 1, NEW.v, NEW.v, NEW.v)
+  ON CONFLICT (k, bucket) DO UPDATE
+     SET n = t.n + 1, s = t.s + excluded.s,
+         lo = least(t.lo, excluded.lo), hi = greatest(t.hi, excluded.hi);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER w1_row_sum AFTER INSERT ON w1_row FOR EACH ROW EXECUTE FUNCTION w1_row_trg();
+SQL
+
+sqlf "$DB" >/dev/null <<'SQL'
+DROP TABLE IF EXISTS w1_s;
+CREATE TABLE w1_s (ts timestamptz, k int, v float8);
+SELECT rtstream.create_stream('w1_s', partition_by => 'k');
+SQL
+
+# Truth for the correctness check: rows of the last window [T_END - 1 min, T_END).
+EXPECT=$(sql "$BASEDB" "SELECT count(*) FROM generate_series(0, $N - 1) i
+                         WHERE $TS_EXPR >= timestamptz '$T_END' - interval '1 minute'")
+EXP_START=$(sql "$BASEDB" "SELECT timestamptz '$T_END' - interval '1 minute'")
+log "W1: $EXPECT of $N rows fall in the last window (from $EXP_START)"
+
+run_baseline() {  # run variant table file rows
+  local r=$1 v=$2 table=$3 file=$4 rows=$5 out copy total
+  sql "$BASEDB" "TRUNCATE $table${6:+, $6}" >/dev/null
+  quiesce
+  out=$(timed_copy "$BASEDB" "$table" "$file" 0)
+  read -r copy total <<<"${out//|/ }"
+  if [ "$table" = w1_row ]; then
+    # also the time it would take for N rows at this rate
+    rec "$W" "$v" "$r" "$rows" "$total" "$(rps "$rows" "$total")" est_s_for_N \
+      "$(awk -v n="$N" -v r="$rows" -v s="$total" 'BEGIN { printf "%.1f", s * n / r }')"
+  else
+    rec "$W" "$v" "$r" "$rows" "$total" "$(rps "$rows" "$total")" copy_s "$copy"
+  fi
+}
+
+# Check every window of w1_s after a run: the counts add up to the rows of
+# the window's time range, nothing late, refused or failed.
+check_stream() {
+  local nwin=$1 bad
+  bad=$(sqlf "$DB" <<SQL
+SELECT string_agg(msg, '; ') FROM (
+  SELECT format('window %s: sum(n)=%s, expected %s (window_start %s)', name, total, $EXPECT, ws) AS msg
+    FROM (SELECT w.name,
+                 (xpath('/row/t/text()', query_to_xml(format('SELECT sum(n) AS t FROM %I', w.name), false, false, '')))[1]::text::bigint AS total,
+                 (xpath('/row/t/text()', query_to_xml(format('SELECT min(window_start) AS t FROM %I', w.name), false, false, '')))[1]::text AS ws
+            FROM rtstream.windows w WHERE w.stream = 'w1_s'::regclass) x
+   WHERE total IS DISTINCT FROM $EXPECT
+  UNION ALL
+  SELECT format('%s windows, expected %s', count(*), $nwin) FROM rtstream.windows
+   WHERE stream = 'w1_s'::regclass HAVING count(*) <> $nwin
+  UNION ALL
+  SELECT format('window %s: %s rows applied, expected %s; %s late, %s refused groups',
+                window_name, sum(rows), $N, sum(late_rows), sum(refused_groups))
+    FROM rtstream.window_stats GROUP BY window_name
+  HAVING sum(rows) <> $N OR sum(late_rows) > 0 OR sum(refused_groups) > 0
+  UNION ALL
+  SELECT format('%s failed batches', sum(failed_batches)) FROM rtstream.stats
+  HAVING sum(failed_batches) > 0) c
+SQL
+)
+  if [ -n "$bad" ]; then
+    echo "$bad"
+    return 1
+  fi
+}
+
+run_stream() {  # run variant nwin file
+  local r=$1 v=$2 nwin=$3 file=$4 out copy total i bad
+  drop_windows w1_s
+  for i in $(seq "$nwin"); do
+    sql "$DB" "SELECT rtstream.create_window('w1_w$i', \$q\$$WQUERY\$q\$,
+               size => '1 minute', slide => '10 seconds', time_column => 'ts')" >/dev/null
+  done
+  quiesce
+  out=$(timed_copy "$DB" w1_s "$file" 1)
+  read -r copy total <<<"${out//|/ }"
+  if ! bad=$(check_stream "$nwin"); then
+    fail "$W $v" "wrong result after run $r: $bad"
+    exit 1
+  fi
+  rec "$W" "$v" "$r" "$N" "$total" "$(rps "$N" "$total")" copy_s "$copy"
+}
+
+for r in $(seq "$RUNS"); do
+  log "W1 run $r/$RUNS"
+  run_baseline "$r" "plain COPY (a)" w1_plain "$F10K" "$N"
+  run_baseline "$r" "stmt trigger (b)" w1_stmt "$F10K" "$N" w1_stmt_sum
+  run_baseline "$r" "row trigger (c)" w1_row "$FC" "$NC" w1_row_sum
+  run_stream "$r" "stream 1 win/10k keys" 1 "$F10K"
+  run_stream "$r" "stream 4 win/10k keys" 4 "$F10K"
+  run_stream "$r" "stream 16 win/10k keys" 16 "$F10K"
+  run_stream "$r" "stream 1 win/100 keys" 1 "$F100"
+  run_stream "$r" "stream 1 win/1M keys" 1 "$F1M"
+done
+
+# The baseline (b) keeps what the window keeps: cross-check the last window.
+x=$(sqlf "$BASEDB" <<SQL
+SELECT sum(n) FROM w1_stmt_sum WHERE bucket >= timestamptz '$T_END' - interval '1 minute'
+SQL
+)
+[ "$x" = "$EXPECT" ] || log "W1: note: the statement-trigger summary holds $x rows for the last minute, expected $EXPECT"
+drop_windows w1_s
+sql "$BASEDB" 'TRUNCATE w1_plain, w1_stmt, w1_stmt_sum, w1_row, w1_row_sum' >/dev/null
