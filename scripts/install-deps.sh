@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what rtstream needs to build and test on Debian 12 (PostgreSQL 15).
-# Idempotent: apt runs only when a package is missing. As non-root it only checks.
+# As root it runs apt-get update and installs (or upgrades) them; as non-root it only checks.
 set -euo pipefail
 export PATH="/usr/lib/postgresql/15/bin:$PATH"
 
@@ -12,15 +12,15 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing packages: ${missing[*]}" >&2
-    echo "install-deps: run as root: apt-get install -y ${missing[*]}" >&2
-    exit 1
-  fi
+if [ "$(id -u)" -eq 0 ]; then
+  # Always as root: server and headers must come from the same (newest) minor release.
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+elif [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root: apt-get install -y ${missing[*]}" >&2
+  exit 1
 fi
 
 # postgresql-common creates and may start cluster 15/main on port 5432; we never use it.

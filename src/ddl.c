@@ -7,8 +7,9 @@
  *	  Workers learn of a new or dropped window from a transactional logical
  *	  message written by the DDL's own transaction, so they see it at its
  *	  place in commit order: a new window counts exactly the rows of the
- *	  transactions that commit after the one that created it (and the rows
- *	  inserted after create_window in that same transaction).
+ *	  transactions that commit after the one that created it.  Rows of the
+ *	  creating transaction itself never count (some of them may reach WAL
+ *	  before the message, some after it: the worker skips them all).
  *
  *-------------------------------------------------------------------------
  */

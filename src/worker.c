@@ -44,6 +44,7 @@ typedef struct WorkerWindow
 {
 	RtsWindowDef *def;
 	MemoryContext cxt;			/* holds def */
+	TransactionId created_xid;	/* rows of this transaction do not count */
 	int			slot;			/* index in db->windows */
 	RtsPaneTable *table;
 	TupleTableSlot *tts;
@@ -128,7 +129,7 @@ release_slot_if_unused(int s)
 }
 
 static void
-window_load(int32 id)
+window_load(int32 id, TransactionId created_xid)
 {
 	WorkerWindow *ww;
 	MemoryContext cxt,
@@ -153,6 +154,7 @@ window_load(int32 id)
 	ww = palloc0(sizeof(WorkerWindow));
 	ww->def = def;
 	ww->cxt = cxt;
+	ww->created_xid = created_xid;
 	ww->tts = MakeSingleTupleTableSlot(def->streamdesc, &TTSOpsHeapTuple);
 	if (def->any_local)
 	{
@@ -245,7 +247,7 @@ windows_load_all(void)
 	}
 	SPI_finish();
 	foreach(lc, ids)
-		window_load(lfirst_int(lc));
+		window_load(lfirst_int(lc), InvalidTransactionId);
 
 	/* tables of windows dropped while this worker was away */
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
@@ -436,7 +438,8 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 }
 
 static void
-apply_rows(RtsBatchHeader *hdr, char *batch, Size len, TimestampTz commit_time)
+apply_rows(RtsBatchHeader *hdr, char *batch, Size len, TimestampTz commit_time,
+		   TransactionId xid)
 {
 	List	   *targets = NIL;
 	ListCell   *lc;
@@ -448,7 +451,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, TimestampTz commit_time)
 	{
 		WorkerWindow *ww = lfirst(lc);
 
-		if (ww->def->stream == hdr->stream)
+		if (ww->def->stream == hdr->stream && ww->created_xid != xid)
 			targets = lappend(targets, ww);
 	}
 	if (targets != NIL)
@@ -497,7 +500,7 @@ apply_item(RtsQueueItem *item, char *batch)
 
 	memcpy(&hdr, batch, sizeof(hdr));
 	if (hdr.kind == RTS_BATCH_ROWS)
-		apply_rows(&hdr, batch, item->len, item->commit_time);
+		apply_rows(&hdr, batch, item->len, item->commit_time, item->xid);
 	else if (hdr.kind == RTS_BATCH_DDL)
 	{
 		/*
@@ -510,7 +513,7 @@ apply_item(RtsQueueItem *item, char *batch)
 			pg_usleep(1000L);
 		}
 		if (hdr.ddl_op == RTS_DDL_CREATE_WINDOW)
-			window_load((int32) hdr.nrows);
+			window_load((int32) hdr.nrows, item->xid);
 		else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
 			window_drop((int32) hdr.nrows);
 	}
