@@ -15,7 +15,9 @@ OBJS = \
 	src/ddl.o \
 	src/stats.o \
 	src/aggstate.o \
-	src/groupkey.o
+	src/groupkey.o \
+	src/checkpoint.o \
+	src/worker_windows.o
 
 EXTENSION = rtstream
 DATA = rtstream--0.1.sql
@@ -37,3 +39,6 @@ PG_CFLAGS = -Wall -Werror
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS does not track headers: rebuild everything when one changes
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -16,13 +16,43 @@ CREATE TABLE rtstream.windows (
     id           serial PRIMARY KEY,
     name         text NOT NULL UNIQUE,
     view         regclass NOT NULL,
-    stream       regclass NOT NULL REFERENCES rtstream.streams (stream),
+    stream       regclass NOT NULL,  -- a stream of rtstream.streams (checked by create_window)
     query        text NOT NULL,
     size         interval NOT NULL,
     slide        interval NOT NULL,
     time_column  text,              -- NULL: commit time
     search_path  text NOT NULL,     -- as the query was analysed
     created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Window state, written by the workers (rtstream.checkpoint_interval): each
+-- worker's windows with the LSN up to which they are exact.  Not dumped:
+-- state belongs to a server's WAL.
+CREATE TABLE rtstream.checkpoints (
+    worker       integer NOT NULL,
+    window_id    integer NOT NULL,  -- 0: the worker's own row
+    created_lsn  pg_lsn,            -- the window counts transactions ending after it
+    lsn          pg_lsn NOT NULL,
+    state        bytea,
+    taken_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (worker, window_id)
+);
+
+-- Per partition, the LSN up to which its rows are in checkpointed state.
+CREATE TABLE rtstream.checkpoint_partitions (
+    partition    integer PRIMARY KEY,
+    lsn          pg_lsn NOT NULL
+);
+
+-- Rows a worker could not apply, with the error.
+CREATE TABLE rtstream.dead_letters (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT now(),
+    stream       regclass,
+    window_name  text,
+    commit_lsn   pg_lsn,
+    error        text NOT NULL,
+    row_data     text
 );
 
 SELECT pg_catalog.pg_extension_config_dump('rtstream.streams', '');
@@ -54,11 +84,16 @@ CREATE FUNCTION rtstream.window_rows(name text) RETURNS SETOF record
 CREATE FUNCTION rtstream.sync(timeout interval DEFAULT '60 seconds') RETURNS void
     AS 'MODULE_PATHNAME', 'rts_sync' LANGUAGE C STRICT;
 
+CREATE FUNCTION rtstream.checkpoint(timeout interval DEFAULT '60 seconds') RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'rts_checkpoint' LANGUAGE C STRICT;
+REVOKE EXECUTE ON FUNCTION rtstream.checkpoint(interval) FROM PUBLIC;
+
 CREATE FUNCTION rtstream._stats(
     OUT process text, OUT pid integer, OUT rows bigint, OUT batches bigint,
     OUT late_rows bigint, OUT null_time_rows bigint, OUT refused_groups bigint,
-    OUT failed_batches bigint, OUT groups bigint, OUT memory_bytes bigint,
-    OUT behind_bytes bigint, OUT lsn pg_lsn)
+    OUT dead_letters bigint, OUT groups bigint, OUT memory_bytes bigint,
+    OUT behind_bytes bigint, OUT lsn pg_lsn, OUT checkpoint_lsn pg_lsn,
+    OUT checkpoint_age interval, OUT wal_retained_bytes bigint, OUT replayed_skipped bigint)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'rts_stats' LANGUAGE C;
 
@@ -76,6 +111,23 @@ CREATE VIEW rtstream.window_stats AS
       FROM rtstream._window_stats() s JOIN rtstream.windows w ON w.id = s.window_id;
 
 GRANT SELECT ON rtstream.stats, rtstream.window_stats TO PUBLIC;
+
+-- Workers learn of new and dropped windows from a WAL message written by
+-- the transaction that inserts or deletes the catalog row, whoever does it
+-- (create_window, drop_window, or pg_restore loading the catalog).
+CREATE FUNCTION rtstream._windows_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM rtstream._notify(NEW.id, 'create');
+        RETURN NEW;
+    END IF;
+    PERFORM rtstream._notify(OLD.id, 'drop');
+    DELETE FROM rtstream.checkpoints c WHERE c.window_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER windows_changed AFTER INSERT OR DELETE ON rtstream.windows
+    FOR EACH ROW EXECUTE FUNCTION rtstream._windows_changed();
 
 -- Streams ------------------------------------------------------------------
 
@@ -244,7 +296,6 @@ BEGIN
     VALUES (name, format('%I.%I', schema, name)::regclass, a.stream, query, size,
             coalesce(slide, size), time_column, current_setting('search_path'))
     RETURNING id INTO wid;
-    PERFORM rtstream._notify(wid, 'create');
 END
 $$;
 
@@ -264,6 +315,5 @@ BEGIN
         EXECUTE format('DROP VIEW %s', w.view);
     END IF;
     DELETE FROM rtstream.windows WHERE id = w.id;
-    PERFORM rtstream._notify(w.id, 'drop');
 END
 $$;

@@ -28,6 +28,9 @@
 
 static AggState *fake_aggstate = NULL;
 
+static void store_image(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg,
+						Datum *word, RtsState st);
+
 void
 rts_agg_context_set(MemoryContext aggcontext)
 {
@@ -121,20 +124,20 @@ rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
 {
 	Datum	   *word = &pane->words[agg->word];
 
+	if (!agg->state_local)
+		*word = st.isnull ? (Datum) 0 : st.value;
+	else
+		store_image(area, t, agg, word, st);
 	pane->flags &= ~(RTS_FLAG_UNSET(a) | RTS_FLAG_NULL(a));
 	if (st.isnull)
 		pane->flags |= RTS_FLAG_NULL(a);
+}
 
-	if (!agg->state_local)
-	{
-		*word = st.isnull ? (Datum) 0 : st.value;
-		return;
-	}
-
-	if (DsaPointerIsValid((dsa_pointer) *word))
-		rts_free_bytes(area, t, (dsa_pointer) *word,
-					   agg->transtype == INTERNALOID ? -1 : agg->transtyplen);
-	*word = (Datum) InvalidDsaPointer;
+/* Replace the out-of-line image a word points to. */
+static void
+store_image(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, Datum *word,
+			RtsState st)
+{
 	if (!st.isnull)
 	{
 		Pointer		image;
@@ -167,13 +170,23 @@ rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
 			image = DatumGetPointer(st.value);
 			len = agg->transtyplen;
 		}
+		/* the new image first: on failure the pane keeps its old state */
 		dp = rts_store_bytes(area, t, image, len);
 		if (!DsaPointerIsValid(dp))
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("rtstream.memory_limit reached while storing an aggregate state"),
 					 errhint("Increase rtstream.memory_limit.")));
+		if (DsaPointerIsValid((dsa_pointer) *word))
+			rts_free_bytes(area, t, (dsa_pointer) *word,
+						   agg->transtype == INTERNALOID ? -1 : agg->transtyplen);
 		*word = (Datum) dp;
+	}
+	else if (DsaPointerIsValid((dsa_pointer) *word))
+	{
+		rts_free_bytes(area, t, (dsa_pointer) *word,
+					   agg->transtype == INTERNALOID ? -1 : agg->transtyplen);
+		*word = (Datum) InvalidDsaPointer;
 	}
 }
 

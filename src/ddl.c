@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
@@ -35,6 +36,7 @@
 PG_FUNCTION_INFO_V1(rts_analyse);
 PG_FUNCTION_INFO_V1(rts_notify);
 PG_FUNCTION_INFO_V1(rts_sync);
+PG_FUNCTION_INFO_V1(rts_checkpoint);
 
 static bool ddl_callback_registered = false;
 static bool ddl_pending = false;
@@ -153,23 +155,21 @@ sync_wait(RtsDatabaseShared *db, TimestampTz deadline, const char *what)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/*
- * rtstream.sync(timeout): return once every transaction that committed
- * before the call is applied to every window of this database.
- */
-Datum
-rts_sync(PG_FUNCTION_ARGS)
+static TimestampTz
+deadline_after(Interval *timeout)
 {
-	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
 	int64		timeout_us = timeout->time + (int64) timeout->day * USECS_PER_DAY +
 		(int64) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
-	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
-	RtsDatabaseShared *db;
+
+	return GetCurrentTimestamp() + timeout_us;
+}
+
+/* Wait until every transaction committed before the call is applied. */
+static void
+sync_until(RtsDatabaseShared *db, TimestampTz deadline)
+{
 	XLogRecPtr	target;
 	uint64		queued[RTS_MAX_WORKERS];
-
-	rts_check_server();
-	db = rts_my_database(false);
 
 	/* every commit before us is at or before target, and flushed */
 	target = GetXLogInsertRecPtr();
@@ -185,7 +185,60 @@ rts_sync(PG_FUNCTION_ARGS)
 	for (int w = 0; w < db->nworkers; w++)
 		while (pg_atomic_read_u64(&db->workers[w].applied_pos) < queued[w])
 			sync_wait(db, deadline, "the workers");
+}
+
+/*
+ * rtstream.sync(timeout): return once every transaction that committed
+ * before the call is applied to every window of this database.
+ */
+Datum
+rts_sync(PG_FUNCTION_ARGS)
+{
+	TimestampTz deadline = deadline_after(PG_GETARG_INTERVAL_P(0));
+
+	rts_check_server();
+	sync_until(rts_my_database(false), deadline);
 	PG_RETURN_VOID();
+}
+
+/*
+ * rtstream.checkpoint(timeout): apply everything committed before the call,
+ * have every worker write a checkpoint, and return the LSN up to which the
+ * windows are now durable.
+ */
+Datum
+rts_checkpoint(PG_FUNCTION_ARGS)
+{
+	TimestampTz deadline = deadline_after(PG_GETARG_INTERVAL_P(0));
+	RtsDatabaseShared *db;
+	uint32		requested[RTS_MAX_WORKERS];
+	XLogRecPtr	durable = InvalidXLogRecPtr;
+
+	rts_check_server();
+	db = rts_my_database(false);
+	sync_until(db, deadline);
+	for (int w = 0; w < db->nworkers; w++)
+	{
+		requested[w] = pg_atomic_add_fetch_u32(&db->workers[w].checkpoint_requests, 1);
+		if (db->workers[w].latch)
+			SetLatch(db->workers[w].latch);
+	}
+	for (int w = 0; w < db->nworkers; w++)
+	{
+		XLogRecPtr	lsn;
+
+		while ((int32) (pg_atomic_read_u32(&db->workers[w].checkpoints_done) -
+						requested[w]) < 0)
+		{
+			if (db->workers[w].latch)
+				SetLatch(db->workers[w].latch);
+			sync_wait(db, deadline, "the workers' checkpoints");
+		}
+		lsn = pg_atomic_read_u64(&db->workers[w].durable_lsn);
+		if (durable == InvalidXLogRecPtr || lsn < durable)
+			durable = lsn;
+	}
+	PG_RETURN_LSN(durable);
 }
 
 PG_FUNCTION_INFO_V1(rts_check);

@@ -17,6 +17,7 @@ int			rts_workers = 2;
 int			rts_memory_limit_kb = 256 * 1024;
 int			rts_queue_size_kb = 4 * 1024;
 int			rts_batch_size_kb = 64;
+int			rts_checkpoint_interval_s = 30;
 
 void		rts_define_gucs(void);
 
@@ -73,6 +74,15 @@ rts_define_gucs(void)
 							4 * 1024, 256, 1024 * 1024,
 							PGC_POSTMASTER,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.checkpoint_interval",
+							"Time between checkpoints of window state.",
+							"Each worker writes its state to rtstream.checkpoints this often; WAL is kept from the oldest checkpoint on.",
+							&rts_checkpoint_interval_s,
+							30, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("rtstream");

@@ -18,7 +18,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "access/xlogutils.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -35,11 +37,15 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "rtstream.h"
 
 static RtsDatabaseShared *router_db = NULL;
 static int	partition_owner[RTS_NPARTITIONS];
+static uint32 txn_workers;		/* workers sent batches of the current
+								 * transaction: they get its commit marker */
+static char slotname[NAMEDATALEN];
 
 /*
  * Consistent-hash ring: each worker owns RTS_RING_VNODES points; a
@@ -147,20 +153,26 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	}
 	memcpy(&hdr, message, sizeof(hdr));
 
-	item.commit_lsn = txn->final_lsn;
+	item.commit_lsn = txn->end_lsn;
 	item.commit_time = txn->xact_time.commit_time;
 	item.len = sz;
 	item.xid = txn->xid;
 
 	if (hdr.kind == RTS_BATCH_ROWS && hdr.partition < RTS_NPARTITIONS)
 	{
-		router_forward(partition_owner[hdr.partition], &item, message);
+		int			w = partition_owner[hdr.partition];
+
+		router_forward(w, &item, message);
+		txn_workers |= (1U << w);
 		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr.nrows);
 	}
 	else
 	{
 		for (int w = 0; w < router_db->nworkers; w++)
+		{
 			router_forward(w, &item, message);
+			txn_workers |= (1U << w);
+		}
 	}
 	pg_atomic_fetch_add_u64(&router_db->batches_routed, 1);
 }
@@ -168,12 +180,33 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 static void
 router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
+	txn_workers = 0;
 }
 
+/*
+ * Tell each worker that got batches of this transaction that it has them
+ * all: only between transactions may a worker checkpoint.
+ */
 static void
 router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			  XLogRecPtr commit_lsn)
 {
+	char		buf[RTS_BATCH_HEADER_SIZE];
+	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+	RtsQueueItem item;
+
+	if (txn_workers == 0)
+		return;
+	memset(buf, 0, sizeof(buf));
+	hdr->kind = RTS_BATCH_COMMIT;
+	item.commit_lsn = txn->end_lsn;
+	item.commit_time = txn->xact_time.commit_time;
+	item.len = sizeof(buf);
+	item.xid = txn->xid;
+	for (int w = 0; w < router_db->nworkers; w++)
+		if (txn_workers & (1U << w))
+			router_forward(w, &item, buf);
+	txn_workers = 0;
 }
 
 static void
@@ -211,7 +244,7 @@ router_plugin_options(void)
 }
 
 static void
-router_create_slot(const char *slotname)
+router_create_slot(void)
 {
 	LogicalDecodingContext *ctx;
 
@@ -230,39 +263,14 @@ router_create_slot(const char *slotname)
 			(errmsg("rtstream created replication slot \"%s\"", slotname)));
 }
 
-static void
-router_shmem_exit(int code, Datum arg)
+/* Acquire (creating if needed) the slot and start decoding from it. */
+static LogicalDecodingContext *
+router_start(void)
 {
-	router_db->router_ready = false;
-	router_db->router_latch = NULL;
-	router_db->router_pid = 0;
-}
-
-void
-rts_router_main(Datum arg)
-{
-	int			dbidx = DatumGetInt32(arg);
-	char		slotname[NAMEDATALEN];
 	LogicalDecodingContext *ctx;
 
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	router_db = &rts_shared->dbs[dbidx];
-	BackgroundWorkerInitializeConnection(router_db->dbname, NULL, 0);
-
-	router_db->dboid = MyDatabaseId;
-	router_db->router_pid = MyProcPid;
-	router_db->router_latch = MyLatch;
-	before_shmem_exit(router_shmem_exit, 0);
-
-	for (int p = 0; p < RTS_NPARTITIONS; p++)
-		partition_owner[p] = rts_partition_worker(p, router_db->nworkers);
-
-	snprintf(slotname, sizeof(slotname), "rtstream_%u", MyDatabaseId);
 	if (SearchNamedReplicationSlot(slotname, true) == NULL)
-		router_create_slot(slotname);
+		router_create_slot();
 
 	ReplicationSlotAcquire(slotname, true);
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, router_plugin_options(),
@@ -281,15 +289,124 @@ rts_router_main(Datum arg)
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
 	pg_atomic_write_u64(&router_db->decoded_lsn,
 						MyReplicationSlot->data.confirmed_flush);
+	pg_atomic_write_u64(&router_db->confirmed_lsn,
+						MyReplicationSlot->data.confirmed_flush);
 	router_db->router_ready = true;
 	ereport(LOG,
 			(errmsg("rtstream router started in database \"%s\" at %X/%X",
 					router_db->dbname,
 					LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));
+	return ctx;
+}
+
+/* The extension is gone: give the slot up, so that it holds no WAL. */
+static void
+router_stop(LogicalDecodingContext *ctx)
+{
+	router_db->router_ready = false;
+	FreeDecodingContext(ctx);
+	ReplicationSlotRelease();
+	ReplicationSlotDrop(slotname, true);
+	pg_atomic_write_u64(&router_db->decoded_lsn, 0);
+	pg_atomic_write_u64(&router_db->confirmed_lsn, 0);
+	ereport(LOG,
+			(errmsg("rtstream dropped replication slot \"%s\": the extension is gone",
+					slotname)));
+}
+
+static bool
+router_extension_exists(void)
+{
+	bool		exists;
+
+	StartTransactionCommand();
+	exists = OidIsValid(get_extension_oid("rtstream", true));
+	CommitTransactionCommand();
+	return exists;
+}
+
+/*
+ * WAL is released up to the oldest durable checkpoint of the workers:
+ * recovery replays from there.
+ */
+static void
+router_confirm(void)
+{
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	for (int w = 0; w < router_db->nworkers; w++)
+	{
+		XLogRecPtr	durable = pg_atomic_read_u64(&router_db->workers[w].durable_lsn);
+
+		if (durable == InvalidXLogRecPtr)
+			return;				/* a worker has not checkpointed yet */
+		if (lsn == InvalidXLogRecPtr || durable < lsn)
+			lsn = durable;
+	}
+	if (lsn > pg_atomic_read_u64(&router_db->confirmed_lsn))
+	{
+		LogicalConfirmReceivedLocation(lsn);
+		pg_atomic_write_u64(&router_db->confirmed_lsn, lsn);
+	}
+}
+
+/*
+ * Whether everything flushed has been read.  The flush pointer may stand
+ * just past the header of a page that has no record yet (that is where the
+ * next record will go); reading on would wait for more WAL.
+ */
+static bool
+router_caught_up(XLogRecPtr end, XLogRecPtr flush)
+{
+	if (end >= flush)
+		return true;
+	return flush % XLOG_BLCKSZ <= SizeOfXLogLongPHD &&
+		end >= flush - flush % XLOG_BLCKSZ;
+}
+
+static void
+router_shmem_exit(int code, Datum arg)
+{
+	router_db->router_ready = false;
+	router_db->router_latch = NULL;
+	router_db->router_pid = 0;
+}
+
+void
+rts_router_main(Datum arg)
+{
+	int			dbidx = DatumGetInt32(arg);
+	LogicalDecodingContext *ctx = NULL;
+	TimestampTz last_check = 0;
+	bool		exists = false;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	router_db = &rts_shared->dbs[dbidx];
+	if (router_db->dropping)
+	{
+		/* DROP DATABASE is under way: stay out, try again later */
+		pg_usleep(1000000L);
+		proc_exit(1);
+	}
+	BackgroundWorkerInitializeConnection(router_db->dbname, NULL, 0);
+
+	router_db->dboid = MyDatabaseId;
+	router_db->router_pid = MyProcPid;
+	router_db->router_latch = MyLatch;
+	before_shmem_exit(router_shmem_exit, 0);
+
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		partition_owner[p] = rts_partition_worker(p, router_db->nworkers);
+	snprintf(slotname, sizeof(slotname), "rtstream_%u", MyDatabaseId);
 
 	for (;;)
 	{
-		XLogRecPtr	flush = GetFlushRecPtr(NULL);
+		TimestampTz now = GetCurrentTimestamp();
+		XLogRecPtr	flush;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -297,11 +414,31 @@ rts_router_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* the slot lives as long as the extension does */
+		if (ctx == NULL || TimestampDifferenceExceeds(last_check, now, 1000))
+		{
+			exists = router_extension_exists();
+			last_check = now;
+		}
+		if (!exists)
+		{
+			if (ctx != NULL)
+				router_stop(ctx);
+			ctx = NULL;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		if (ctx == NULL)
+			ctx = router_start();
+
 		/*
 		 * No memory context games here: the WAL reader allocates its decode
 		 * buffer on first use and keeps it.
 		 */
-		while (ctx->reader->EndRecPtr < flush)
+		flush = GetFlushRecPtr(NULL);
+		while (!router_caught_up(ctx->reader->EndRecPtr, flush))
 		{
 			XLogRecord *record;
 			char	   *errm = NULL;
@@ -314,13 +451,15 @@ rts_router_main(Datum arg)
 			CHECK_FOR_INTERRUPTS();
 		}
 
-		/* everything committed up to flush has been forwarded */
+		/*
+		 * Every transaction ending at or before EndRecPtr is queued; a later
+		 * one ends after it.
+		 */
 		pg_write_barrier();
+		flush = Max(flush, ctx->reader->EndRecPtr);
 		if (flush > pg_atomic_read_u64(&router_db->decoded_lsn))
-		{
 			pg_atomic_write_u64(&router_db->decoded_lsn, flush);
-			LogicalConfirmReceivedLocation(flush);
-		}
+		router_confirm();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);

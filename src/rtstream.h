@@ -36,6 +36,7 @@ extern int	rts_workers;
 extern int	rts_memory_limit_kb;
 extern int	rts_queue_size_kb;
 extern int	rts_batch_size_kb;
+extern int	rts_checkpoint_interval_s;
 
 extern bool rts_loaded_at_startup;
 
@@ -48,7 +49,9 @@ extern bool rts_loaded_at_startup;
 typedef enum RtsBatchKind
 {
 	RTS_BATCH_ROWS = 1,			/* captured rows of one stream partition */
-	RTS_BATCH_DDL = 2			/* a window was created or dropped */
+	RTS_BATCH_DDL = 2,			/* a window was created or dropped */
+	RTS_BATCH_COMMIT = 3		/* router: the transaction's last batch for
+								 * this worker came before this */
 } RtsBatchKind;
 
 typedef struct RtsBatchHeader
@@ -73,7 +76,9 @@ typedef enum RtsDdlOp
  */
 typedef struct RtsQueueItem
 {
-	XLogRecPtr	commit_lsn;		/* LSN of the commit record of the batch */
+	XLogRecPtr	commit_lsn;		/* end LSN of the commit record of the batch's
+								 * transaction: every batch of a later
+								 * transaction has a greater one */
 	TimestampTz commit_time;	/* commit timestamp (processing time) */
 	uint32		len;			/* length of the batch that follows */
 	TransactionId xid;			/* the batch's top-level transaction */
@@ -108,8 +113,15 @@ typedef struct RtsWorkerShared
 	pg_atomic_uint64 late_rows;
 	pg_atomic_uint64 null_time_rows;
 	pg_atomic_uint64 refused_groups;
-	pg_atomic_uint64 failed_batches;
+	pg_atomic_uint64 dead_letters;
+	pg_atomic_uint64 replayed_skipped;	/* batches already in a checkpoint */
 	XLogRecPtr	last_commit_lsn;
+	/* checkpoints */
+	pg_atomic_uint64 durable_lsn;	/* everything up to it is in a committed
+									 * checkpoint; 0 before the first */
+	TimestampTz checkpoint_time;
+	pg_atomic_uint32 checkpoint_requests;
+	pg_atomic_uint32 checkpoints_done;
 } RtsWorkerShared;
 
 /*
@@ -131,7 +143,9 @@ typedef struct RtsDatabaseShared
 	Latch	   *router_latch;
 	int			router_pid;
 	bool		router_ready;	/* slot exists and is consistent */
+	bool		dropping;		/* DROP DATABASE under way: keep out */
 	pg_atomic_uint64 decoded_lsn;	/* WAL decoded and forwarded up to here */
+	pg_atomic_uint64 confirmed_lsn; /* slot confirmed up to here */
 	pg_atomic_uint64 batches_routed;
 	pg_atomic_uint64 rows_routed;
 	pg_atomic_uint32 catalog_gen;	/* bumped when windows change */

@@ -103,6 +103,7 @@ rts_shmem_startup(void)
 			db->dboid = InvalidOid;
 			LWLockInitialize(&db->lock, rts_shared->tranche_id);
 			pg_atomic_init_u64(&db->decoded_lsn, 0);
+			pg_atomic_init_u64(&db->confirmed_lsn, 0);
 			pg_atomic_init_u64(&db->batches_routed, 0);
 			pg_atomic_init_u64(&db->rows_routed, 0);
 			pg_atomic_init_u32(&db->catalog_gen, 1);
@@ -120,7 +121,12 @@ rts_shmem_startup(void)
 				pg_atomic_init_u64(&ws->late_rows, 0);
 				pg_atomic_init_u64(&ws->null_time_rows, 0);
 				pg_atomic_init_u64(&ws->refused_groups, 0);
-				pg_atomic_init_u64(&ws->failed_batches, 0);
+				pg_atomic_init_u64(&ws->dead_letters, 0);
+				pg_atomic_init_u64(&ws->replayed_skipped, 0);
+				pg_atomic_init_u64(&ws->durable_lsn, 0);
+				pg_atomic_init_u32(&ws->checkpoint_requests, 0);
+				pg_atomic_init_u32(&ws->checkpoints_done, 0);
+				ws->checkpoint_time = 0;
 			}
 			for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 				for (int w = 0; w < RTS_MAX_WORKERS; w++)

@@ -10,8 +10,11 @@
 
 #include "access/xlog.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "replication/slot.h"
 #include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
 
 #include "rtstream.h"
 #include "panes.h"
@@ -19,7 +22,7 @@
 PG_FUNCTION_INFO_V1(rts_stats);
 PG_FUNCTION_INFO_V1(rts_window_stats);
 
-#define STATS_COLS 12
+#define STATS_COLS 16
 
 Datum
 rts_stats(PG_FUNCTION_ARGS)
@@ -47,6 +50,27 @@ rts_stats(PG_FUNCTION_ARGS)
 	values[10] = Int64GetDatum(flush > decoded ? flush - decoded : 0);
 	values[11] = LSNGetDatum(decoded);
 	nulls[0] = nulls[1] = nulls[2] = nulls[3] = nulls[10] = nulls[11] = false;
+	values[12] = LSNGetDatum(pg_atomic_read_u64(&db->confirmed_lsn));
+	nulls[12] = false;
+	{
+		char		slotname[NAMEDATALEN];
+		ReplicationSlot *slot;
+
+		snprintf(slotname, sizeof(slotname), "rtstream_%u", MyDatabaseId);
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		slot = SearchNamedReplicationSlot(slotname, false);
+		if (slot != NULL)
+		{
+			XLogRecPtr	restart;
+
+			SpinLockAcquire(&slot->mutex);
+			restart = slot->data.restart_lsn;
+			SpinLockRelease(&slot->mutex);
+			values[14] = Int64GetDatum(flush > restart ? flush - restart : 0);
+			nulls[14] = false;
+		}
+		LWLockRelease(ReplicationSlotControlLock);
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 
 	for (int w = 0; w < db->nworkers; w++)
@@ -77,12 +101,21 @@ rts_stats(PG_FUNCTION_ARGS)
 		values[4] = Int64GetDatum(pg_atomic_read_u64(&ws->late_rows));
 		values[5] = Int64GetDatum(pg_atomic_read_u64(&ws->null_time_rows));
 		values[6] = Int64GetDatum(pg_atomic_read_u64(&ws->refused_groups));
-		values[7] = Int64GetDatum(pg_atomic_read_u64(&ws->failed_batches));
+		values[7] = Int64GetDatum(pg_atomic_read_u64(&ws->dead_letters));
 		values[8] = Int64GetDatum(groups);
 		values[9] = Int64GetDatum(bytes);
 		values[10] = Int64GetDatum(pg_atomic_read_u64(&ws->ring.write_pos) -
 								   pg_atomic_read_u64(&ws->applied_pos));
 		values[11] = LSNGetDatum(ws->last_commit_lsn);
+		values[12] = LSNGetDatum(pg_atomic_read_u64(&ws->durable_lsn));
+		if (ws->checkpoint_time != 0)
+			values[13] = DirectFunctionCall2(timestamp_mi,
+											 TimestampTzGetDatum(GetCurrentTimestamp()),
+											 TimestampTzGetDatum(ws->checkpoint_time));
+		else
+			nulls[13] = true;
+		nulls[14] = true;
+		values[15] = Int64GetDatum(pg_atomic_read_u64(&ws->replayed_skipped));
 		if (ws->pid == 0)
 			nulls[1] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  An aggregation worker: takes batches from its queue, in commit order,
+ *	  An aggregation worker: takes items from its queue, in commit order,
  *	  and applies each row to the panes of every window of the row's
  *	  stream.  Its pane tables are in the DSA, where readers combine them.
+ *	  Between transactions of the stream it checkpoints (worker_windows.c).
  *
  *	  A batch is applied under the worker's LWLock held exclusively, so a
  *	  reader sees whole batches.  Catalog-path states that live by
@@ -11,16 +12,25 @@
  *	  the first time a batch touches their pane, and written back, once,
  *	  when the batch is done.
  *
+ *	  A row that raises an error (an overflow, a division by zero in an
+ *	  argument) goes to rtstream.dead_letters with the error; the batch is
+ *	  applied in a subtransaction so that the worker can go on after it.
+ *	  Arguments and filters are evaluated before any state changes, but an
+ *	  error inside an aggregate's transition leaves the aggregates before it
+ *	  updated for that row.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -29,232 +39,42 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
-#include "rtstream.h"
-#include "aggstate.h"
 #include "groupkey.h"
+#include "worker.h"
 
-/* A window as this worker holds it. */
-typedef struct WorkerWindow
-{
-	RtsWindowDef *def;
-	MemoryContext cxt;			/* holds def */
-	TransactionId created_xid;	/* rows of this transaction do not count */
-	int			slot;			/* index in db->windows */
-	RtsPaneTable *table;
-	TupleTableSlot *tts;
-	HTAB	   *cells;			/* local states during a batch */
-} WorkerWindow;
-
-/* Local states of one (group, pane) during a batch. */
-typedef struct LocalCell
-{
-	uint64		key;			/* entry id << 32 | pane index */
-	int64		pane_no;
-	RtsState	states[RTS_MAX_AGGS];
-} LocalCell;
-
-static RtsDatabaseShared *wdb;
-static RtsWorkerShared *me;
-static int	my_index;
-static List *windows = NIL;		/* of WorkerWindow */
-static MemoryContext batch_cxt;
 static MemoryContext row_cxt;
 static StringInfoData keybuf;
+static volatile sig_atomic_t got_sigterm = false;
+static TimestampTz checkpoint_failed_at = 0;
 
-static WorkerWindow *
-find_window(int32 id)
+/* rows that failed, written to rtstream.dead_letters after their batch */
+typedef struct DeadLetter
 {
-	ListCell   *lc;
+	Oid			stream;
+	char	   *window;
+	XLogRecPtr	lsn;
+	char	   *error;
+	char	   *row;
+} DeadLetter;
 
-	foreach(lc, windows)
-	{
-		WorkerWindow *ww = lfirst(lc);
-
-		if (ww->def->id == id)
-			return ww;
-	}
-	return NULL;
-}
-
-/* The directory slot of a window, taken if it has none yet. */
-static int
-window_slot(int32 id)
-{
-	int			freeslot = -1;
-
-	LWLockAcquire(&wdb->lock, LW_EXCLUSIVE);
-	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
-	{
-		if (wdb->windows[s].window_id == id)
-		{
-			LWLockRelease(&wdb->lock);
-			return s;
-		}
-		if (wdb->windows[s].window_id == 0 && freeslot < 0)
-			freeslot = s;
-	}
-	if (freeslot < 0)
-	{
-		LWLockRelease(&wdb->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("rtstream supports at most %d windows per database",
-						RTS_MAX_WINDOWS)));
-	}
-	wdb->windows[freeslot].window_id = id;
-	for (int w = 0; w < RTS_MAX_WORKERS; w++)
-		wdb->windows[freeslot].tables[w] = InvalidDsaPointer;
-	LWLockRelease(&wdb->lock);
-	return freeslot;
-}
+static List *dead_letters = NIL;
 
 static void
-release_slot_if_unused(int s)
+worker_sigterm(SIGNAL_ARGS)
 {
-	bool		used = false;
+	int			save_errno = errno;
 
-	LWLockAcquire(&wdb->lock, LW_EXCLUSIVE);
-	for (int w = 0; w < RTS_MAX_WORKERS; w++)
-		if (DsaPointerIsValid(wdb->windows[s].tables[w]))
-			used = true;
-	if (!used)
-		wdb->windows[s].window_id = 0;
-	LWLockRelease(&wdb->lock);
-}
-
-static void
-window_load(int32 id, TransactionId created_xid)
-{
-	WorkerWindow *ww;
-	MemoryContext cxt,
-				old;
-	RtsWindowDef *def;
-	int			s;
-	dsa_area   *area = rts_dsa();
-
-	if (find_window(id) != NULL)
-		return;
-	cxt = AllocSetContextCreate(TopMemoryContext, "rtstream window",
-								ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	def = rts_windef_load(id, NULL, true);
-	if (def == NULL)
-	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(cxt);
-		return;
-	}
-	rts_windef_prepare_exec(def);
-	ww = palloc0(sizeof(WorkerWindow));
-	ww->def = def;
-	ww->cxt = cxt;
-	ww->created_xid = created_xid;
-	ww->tts = MakeSingleTupleTableSlot(def->streamdesc, &TTSOpsHeapTuple);
-	if (def->any_local)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(LocalCell);
-		ctl.hcxt = cxt;
-		ww->cells = hash_create("rtstream local states", 1024, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	MemoryContextSwitchTo(old);
-
-	s = window_slot(id);
-	ww->slot = s;
-	LWLockAcquire(&me->lock, LW_EXCLUSIVE);
-	/* a table left by an earlier run of this worker is kept */
-	if (!DsaPointerIsValid(wdb->windows[s].tables[my_index]))
-		wdb->windows[s].tables[my_index] =
-			rts_table_create(area, id, def->npanes, def->nwords);
-	ww->table = dsa_get_address(area, wdb->windows[s].tables[my_index]);
-	LWLockRelease(&me->lock);
-
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	windows = lappend(windows, ww);
-	MemoryContextSwitchTo(old);
-	elog(DEBUG1, "rtstream worker %d loaded window \"%s\"", my_index, def->name);
-}
-
-static void
-window_drop(int32 id)
-{
-	WorkerWindow *ww = find_window(id);
-	int			s = -1;
-
-	if (ww != NULL)
-	{
-		s = ww->slot;
-		windows = list_delete_ptr(windows, ww);
-	}
-	else
-	{
-		for (int i = 0; i < RTS_MAX_WINDOWS; i++)
-			if (wdb->windows[i].window_id == id)
-				s = i;
-	}
-	if (s >= 0)
-	{
-		dsa_pointer tp;
-
-		LWLockAcquire(&me->lock, LW_EXCLUSIVE);
-		tp = wdb->windows[s].tables[my_index];
-		wdb->windows[s].tables[my_index] = InvalidDsaPointer;
-		if (DsaPointerIsValid(tp))
-		{
-			if (ww != NULL)
-				rts_table_destroy(rts_dsa(), tp, ww->def->word_typlen);
-			else
-				dsa_free(rts_dsa(), tp);	/* unknown layout: leak its parts */
-		}
-		LWLockRelease(&me->lock);
-		release_slot_if_unused(s);
-	}
-	if (ww != NULL)
-		MemoryContextDelete(ww->cxt);
-}
-
-/* Load every window of the catalog (at start). */
-static void
-windows_load_all(void)
-{
-	List	   *ids = NIL;
-	ListCell   *lc;
-
-	if (!OidIsValid(get_extension_oid("rtstream", true)))
-		return;
-	SPI_connect();
-	if (SPI_execute("SELECT id FROM rtstream.windows ORDER BY id", true, 0) == SPI_OK_SELECT)
-	{
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i],
-										  SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			ids = lappend_int(ids, DatumGetInt32(d));
-			MemoryContextSwitchTo(old);
-		}
-	}
-	SPI_finish();
-	foreach(lc, ids)
-		window_load(lfirst_int(lc), InvalidTransactionId);
-
-	/* tables of windows dropped while this worker was away */
-	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
-		if (wdb->windows[s].window_id != 0 &&
-			DsaPointerIsValid(wdb->windows[s].tables[my_index]) &&
-			find_window(wdb->windows[s].window_id) == NULL)
-			window_drop(wdb->windows[s].window_id);
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
 }
 
 static LocalCell *
@@ -308,7 +128,7 @@ local_cells_discard(void)
 {
 	ListCell   *lc;
 
-	foreach(lc, windows)
+	foreach(lc, wstate.windows)
 	{
 		WorkerWindow *ww = lfirst(lc);
 		HASH_SEQ_STATUS seq;
@@ -330,7 +150,8 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	RtsPaneTable *t = ww->table;
 	ExprContext *econtext = def->econtext;
 	TupleTableSlot *tts = ww->tts;
-	TimestampTz ts;
+	TimestampTz ts,
+				newest;
 	int64		pane_no,
 				end_pane;
 	int			pane_idx;
@@ -351,7 +172,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 		if (isnull)
 		{
 			t->null_time_rows++;
-			pg_atomic_fetch_add_u64(&me->null_time_rows, 1);
+			pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, 1);
 			return;
 		}
 		ts = DatumGetTimestampTz(d);
@@ -359,29 +180,44 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	else
 		ts = commit_time;
 
-	if (!t->has_time || ts > t->max_time)
-	{
-		t->max_time = ts;
-		t->has_time = true;
-	}
+	newest = (!t->has_time || ts > t->max_time) ? ts : t->max_time;
 	pane_no = rts_floor_div(ts + RTS_UNIX_EPOCH_OFFSET_US, def->pane_us);
 	/* panes of the current window, the one ending after the newest time */
-	end_pane = (rts_floor_div(t->max_time + RTS_UNIX_EPOCH_OFFSET_US,
+	end_pane = (rts_floor_div(newest + RTS_UNIX_EPOCH_OFFSET_US,
 							  def->slide_us) + 1) * (def->slide_us / def->pane_us);
 	if (pane_no < end_pane - def->npanes)
 	{
 		t->late_rows++;
-		pg_atomic_fetch_add_u64(&me->late_rows, 1);
+		pg_atomic_fetch_add_u64(&wstate.shared->late_rows, 1);
 		return;
 	}
 
+	/* everything that can fail on this row's values, before any change */
 	rts_groupkey_build(def, tts, econtext, &keybuf);
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+		Datum	   *args = &ww->args[ww->argoff[a]];
+		bool	   *argnulls = &ww->argnulls[ww->argoff[a]];
+
+		ww->pass[a] = (agg->filterstate == NULL || ExecQual(agg->filterstate, econtext));
+		if (!ww->pass[a])
+			continue;
+		for (int i = 0; i < agg->nargs; i++)
+		{
+			if (agg->arg_attno)
+				args[i] = slot_getattr(tts, agg->arg_attno, &argnulls[i]);
+			else
+				args[i] = ExecEvalExpr(agg->argstates[i], econtext, &argnulls[i]);
+		}
+	}
+
 	e = rts_table_lookup(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
 						 keybuf.data, keybuf.len, &entry_id);
 	if (e == NULL)
 	{
 		t->refused_groups++;
-		pg_atomic_fetch_add_u64(&me->refused_groups, 1);
+		pg_atomic_fetch_add_u64(&wstate.shared->refused_groups, 1);
 		if (!t->warned_memory)
 		{
 			t->warned_memory = true;
@@ -393,6 +229,8 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 		}
 		return;
 	}
+	t->max_time = newest;
+	t->has_time = true;
 
 	pane_idx = (int) (pane_no - rts_floor_div(pane_no, def->npanes) * def->npanes);
 	pane = rts_entry_pane(t, e, pane_idx);
@@ -405,18 +243,11 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
-		Datum		args[FUNC_MAX_ARGS];
-		bool		argnulls[FUNC_MAX_ARGS];
+		Datum	   *args = &ww->args[ww->argoff[a]];
+		bool	   *argnulls = &ww->argnulls[ww->argoff[a]];
 
-		if (agg->filterstate && !ExecQual(agg->filterstate, econtext))
+		if (!ww->pass[a])
 			continue;
-		for (int i = 0; i < agg->nargs; i++)
-		{
-			if (agg->arg_attno)
-				args[i] = slot_getattr(tts, agg->arg_attno, &argnulls[i]);
-			else
-				args[i] = ExecEvalExpr(agg->argstates[i], econtext, &argnulls[i]);
-		}
 		if (agg->fast != RTS_FAST_NONE)
 			rts_fast_accum(agg, a, pane, agg->nargs ? args[0] : (Datum) 0,
 						   agg->nargs ? argnulls[0] : false);
@@ -437,31 +268,86 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	t->rows++;
 }
 
+/* Apply one row to its windows; errors go to the dead letters. */
 static void
-apply_rows(RtsBatchHeader *hdr, char *batch, Size len, TimestampTz commit_time,
-		   TransactionId xid)
+apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
+			XLogRecPtr lsn, MemoryContext outer_cxt, ResourceOwner outer_owner)
+{
+	ListCell   *lc;
+	WorkerWindow *current = NULL;
+
+	PG_TRY();
+	{
+		foreach(lc, targets)
+		{
+			current = lfirst(lc);
+			ExecStoreHeapTuple(tuple, current->tts, false);
+			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
+			apply_row(current, commit_time);
+			ExecClearTuple(current->tts);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		DeadLetter *dl;
+		MemoryContext old;
+
+		MemoryContextSwitchTo(outer_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer_cxt);
+		CurrentResourceOwner = outer_owner;
+
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		dl = palloc0(sizeof(DeadLetter));
+		dl->stream = tuple->t_tableOid;
+		dl->window = current ? pstrdup(current->def->name) : NULL;
+		dl->lsn = lsn;
+		dl->error = pstrdup(edata->message ? edata->message : "unknown error");
+		if (current)
+			dl->row = OidOutputFunctionCall(F_RECORD_OUT,
+											heap_copy_tuple_as_datum(tuple, current->def->streamdesc));
+		dead_letters = lappend(dead_letters, dl);
+		MemoryContextSwitchTo(old);
+		pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
+		FreeErrorData(edata);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(outer_cxt);
+		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	}
+	PG_END_TRY();
+}
+
+static void
+apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 {
 	List	   *targets = NIL;
 	ListCell   *lc;
 	char	   *p = batch + RTS_BATCH_HEADER_SIZE;
 	char	   *end = batch + len;
 	HeapTupleData tuple;
+	MemoryContext outer_cxt = CurrentMemoryContext;
+	ResourceOwner outer_owner = CurrentResourceOwner;
 
-	foreach(lc, windows)
+	foreach(lc, wstate.windows)
 	{
 		WorkerWindow *ww = lfirst(lc);
 
-		if (ww->def->stream == hdr->stream && ww->created_xid != xid)
+		if (ww->def->stream == hdr->stream && item->commit_lsn > ww->created_lsn)
 			targets = lappend(targets, ww);
 	}
 	if (targets != NIL)
 	{
-		rts_agg_context_set(batch_cxt);
-		LWLockAcquire(&me->lock, LW_EXCLUSIVE);
+		rts_agg_context_set(wstate.batch_cxt);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(outer_cxt);
+		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 		while (p < end)
 		{
 			uint64		tuplen;
-			MemoryContext old;
 
 			memcpy(&tuplen, p, sizeof(uint64));
 			tuple.t_len = (uint32) tuplen;
@@ -470,27 +356,54 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, TimestampTz commit_time,
 			tuple.t_tableOid = hdr->stream;
 			p += sizeof(uint64) + MAXALIGN(tuplen);
 
-			old = MemoryContextSwitchTo(row_cxt);
-			foreach(lc, targets)
-			{
-				WorkerWindow *ww = lfirst(lc);
-
-				ExecStoreHeapTuple(&tuple, ww->tts, false);
-				ww->def->econtext->ecxt_per_tuple_memory = row_cxt;
-				apply_row(ww, commit_time);
-				ExecClearTuple(ww->tts);
-			}
-			MemoryContextSwitchTo(old);
+			MemoryContextSwitchTo(row_cxt);
+			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn,
+						outer_cxt, outer_owner);
+			MemoryContextSwitchTo(outer_cxt);
 			MemoryContextReset(row_cxt);
 		}
 		foreach(lc, targets)
 			local_cells_flush(lfirst(lc));
-		LWLockRelease(&me->lock);
-		MemoryContextReset(batch_cxt);
+		LWLockRelease(&wstate.shared->lock);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(outer_cxt);
+		CurrentResourceOwner = outer_owner;
+		MemoryContextReset(wstate.batch_cxt);
 	}
-	pg_atomic_fetch_add_u64(&me->rows_applied, hdr->nrows);
-	pg_atomic_fetch_add_u64(&me->batches_applied, 1);
+	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, hdr->nrows);
+	pg_atomic_fetch_add_u64(&wstate.shared->batches_applied, 1);
 	list_free(targets);
+}
+
+static void
+write_dead_letters(void)
+{
+	ListCell   *lc;
+
+	if (dead_letters == NIL)
+		return;
+	SPI_connect();
+	foreach(lc, dead_letters)
+	{
+		DeadLetter *dl = lfirst(lc);
+		Oid			types[5] = {OIDOID, TEXTOID, LSNOID, TEXTOID, TEXTOID};
+		Datum		vals[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		vals[0] = ObjectIdGetDatum(dl->stream);
+		vals[1] = dl->window ? CStringGetTextDatum(dl->window) : (Datum) 0;
+		nulls[1] = dl->window ? ' ' : 'n';
+		vals[2] = LSNGetDatum(dl->lsn);
+		vals[3] = CStringGetTextDatum(dl->error);
+		vals[4] = dl->row ? CStringGetTextDatum(dl->row) : (Datum) 0;
+		nulls[4] = dl->row ? ' ' : 'n';
+		SPI_execute_with_args("INSERT INTO rtstream.dead_letters "
+							  "(stream, window_name, commit_lsn, error, row_data) "
+							  "VALUES ($1, $2, $3, $4, $5)",
+							  5, types, vals, nulls, false, 0);
+	}
+	SPI_finish();
+	dead_letters = NIL;
 }
 
 static void
@@ -499,25 +412,65 @@ apply_item(RtsQueueItem *item, char *batch)
 	RtsBatchHeader hdr;
 
 	memcpy(&hdr, batch, sizeof(hdr));
-	if (hdr.kind == RTS_BATCH_ROWS)
-		apply_rows(&hdr, batch, item->len, item->commit_time, item->xid);
-	else if (hdr.kind == RTS_BATCH_DDL)
+	switch (hdr.kind)
 	{
-		/*
-		 * The DDL's commit record is decoded before the transaction leaves
-		 * the proc array; wait until a new snapshot sees it.
-		 */
-		while (TransactionIdIsInProgress(item->xid))
-		{
-			CHECK_FOR_INTERRUPTS();
-			pg_usleep(1000L);
-		}
-		if (hdr.ddl_op == RTS_DDL_CREATE_WINDOW)
-			window_load((int32) hdr.nrows, item->xid);
-		else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
-			window_drop((int32) hdr.nrows);
+		case RTS_BATCH_ROWS:
+			wstate.in_txn_lsn = item->commit_lsn;
+			if (hdr.partition < RTS_NPARTITIONS &&
+				item->commit_lsn <= wstate.skip_lsn[hdr.partition])
+			{
+				/* replayed, and already in a checkpoint */
+				pg_atomic_fetch_add_u64(&wstate.shared->replayed_skipped, 1);
+				break;
+			}
+			apply_rows(&hdr, batch, item->len, item);
+			write_dead_letters();
+			break;
+		case RTS_BATCH_COMMIT:
+			wstate.applied_lsn = Max(wstate.applied_lsn, item->commit_lsn);
+			wstate.in_txn_lsn = InvalidXLogRecPtr;
+			break;
+		case RTS_BATCH_DDL:
+			wstate.in_txn_lsn = item->commit_lsn;
+
+			/*
+			 * The DDL's commit record is decoded before the transaction leaves
+			 * the proc array; wait until a new snapshot sees it.  A replayed
+			 * DDL is harmless: a window is loaded once, by id, and a dropped
+			 * one is no longer in the catalog.
+			 */
+			while (TransactionIdIsInProgress(item->xid))
+			{
+				CHECK_FOR_INTERRUPTS();
+				pg_usleep(1000L);
+			}
+			if (hdr.ddl_op == RTS_DDL_CREATE_WINDOW)
+				rts_worker_window_load((int32) hdr.nrows, item->commit_lsn);
+			else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
+				rts_worker_window_drop((int32) hdr.nrows);
+			break;
+		default:
+			elog(WARNING, "rtstream worker ignores an item of kind %d", hdr.kind);
 	}
-	me->last_commit_lsn = item->commit_lsn;
+	wstate.shared->last_commit_lsn = item->commit_lsn;
+}
+
+/* Follow CREATE and DROP EXTENSION; in a transaction. */
+static void
+extension_check(void)
+{
+	Oid			ext = get_extension_oid("rtstream", true);
+
+	if (ext == wstate.extension)
+		return;
+	rts_worker_forget_all();
+	wstate.extension = ext;
+	if (OidIsValid(ext))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rts_worker_restore();
+		PopActiveSnapshot();
+	}
 }
 
 /*
@@ -527,6 +480,7 @@ apply_item(RtsQueueItem *item, char *batch)
 static bool
 drain_queue(char **buf, Size *bufsize)
 {
+	RtsWorkerShared *me = wstate.shared;
 	RtsQueueItem item;
 	uint64		next_pos;
 	int			n = 0;
@@ -537,7 +491,9 @@ drain_queue(char **buf, Size *bufsize)
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	while (n++ < 256 && rts_ring_get(&me->ring, &item, buf, bufsize, &next_pos))
+	extension_check();
+	while (n++ < 256 && !got_sigterm &&
+		   rts_ring_get(&me->ring, &item, buf, bufsize, &next_pos))
 	{
 		PG_TRY();
 		{
@@ -545,36 +501,91 @@ drain_queue(char **buf, Size *bufsize)
 		}
 		PG_CATCH();
 		{
-			/*
-			 * A batch that cannot be applied is reported and skipped; the
-			 * rows of it applied before the error stay applied.
-			 */
+			/* an error outside the rows (catalog, memory): report, go on */
 			EmitErrorReport();
 			FlushErrorState();
 			LWLockReleaseAll();
 			local_cells_discard();
-			pg_atomic_fetch_add_u64(&me->failed_batches, 1);
+			dead_letters = NIL;
 			AbortCurrentTransaction();
-			MemoryContextReset(batch_cxt);
+			MemoryContextReset(wstate.batch_cxt);
 			MemoryContextReset(row_cxt);
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}
 		PG_END_TRY();
 		pg_atomic_write_u64(&me->applied_pos, next_pos);
-		if (wdb->router_latch)
-			SetLatch(wdb->router_latch);
+		if (wstate.db->router_latch)
+			SetLatch(wstate.db->router_latch);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return true;
 }
 
+/*
+ * A transaction whose commit marker we may have consumed before a restart
+ * of this worker: with the queue empty and the router past its end, it is
+ * complete.
+ */
+static void
+settle_transaction(void)
+{
+	RtsWorkerShared *me = wstate.shared;
+	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
+
+	pg_read_barrier();
+	if (wstate.in_txn_lsn != InvalidXLogRecPtr &&
+		pg_atomic_read_u64(&me->ring.read_pos) == pg_atomic_read_u64(&me->ring.write_pos) &&
+		decoded >= wstate.in_txn_lsn)
+	{
+		wstate.applied_lsn = Max(wstate.applied_lsn, wstate.in_txn_lsn);
+		wstate.in_txn_lsn = InvalidXLogRecPtr;
+	}
+}
+
+static void
+maybe_checkpoint(bool force)
+{
+	RtsWorkerShared *me = wstate.shared;
+	uint32		requested = pg_atomic_read_u32(&me->checkpoint_requests);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!OidIsValid(wstate.extension))
+	{
+		pg_atomic_write_u32(&me->checkpoints_done, requested);
+		return;
+	}
+	if (!force && requested == pg_atomic_read_u32(&me->checkpoints_done) &&
+		!TimestampDifferenceExceeds(wstate.last_checkpoint, now,
+									rts_checkpoint_interval_s * 1000))
+		return;
+	if (!force && !TimestampDifferenceExceeds(checkpoint_failed_at, now, 1000))
+		return;					/* after a failure, once a second at most */
+	settle_transaction();
+	if (wstate.in_txn_lsn != InvalidXLogRecPtr)
+		return;					/* between two batches of a transaction */
+
+	PG_TRY();
+	{
+		rts_worker_checkpoint();
+		pg_atomic_write_u32(&me->checkpoints_done, requested);
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		checkpoint_failed_at = now;
+	}
+	PG_END_TRY();
+}
+
 static void
 worker_shmem_exit(int code, Datum arg)
 {
-	me->latch = NULL;
-	me->pid = 0;
+	wstate.shared->latch = NULL;
+	wstate.shared->pid = 0;
 }
 
 void
@@ -583,22 +594,26 @@ rts_worker_main(Datum arg)
 	int			code = DatumGetInt32(arg);
 	char	   *buf = NULL;
 	Size		bufsize = 0;
+	RtsWorkerShared *me;
 
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	wdb = &rts_shared->dbs[code / RTS_MAX_WORKERS];
-	my_index = code % RTS_MAX_WORKERS;
-	me = &wdb->workers[my_index];
-	BackgroundWorkerInitializeConnection(wdb->dbname, NULL, 0);
+	memset(&wstate, 0, sizeof(wstate));
+	wstate.db = &rts_shared->dbs[code / RTS_MAX_WORKERS];
+	wstate.index = code % RTS_MAX_WORKERS;
+	wstate.shared = me = &wstate.db->workers[wstate.index];
+	BackgroundWorkerInitializeConnection(wstate.db->dbname, NULL, 0);
 
 	me->pid = MyProcPid;
 	me->latch = MyLatch;
 	before_shmem_exit(worker_shmem_exit, 0);
 
-	batch_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream batch",
-									  ALLOCSET_DEFAULT_SIZES);
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		wstate.owner[p] = rts_partition_worker(p, wstate.db->nworkers);
+	wstate.batch_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream batch",
+											 ALLOCSET_DEFAULT_SIZES);
 	row_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream row",
 									ALLOCSET_DEFAULT_SIZES);
 	{
@@ -608,15 +623,20 @@ rts_worker_main(Datum arg)
 		MemoryContextSwitchTo(old);
 	}
 
+	/*
+	 * If only this worker restarted, the shared state and the queue are as
+	 * it left them: the transaction it was in is unknown until the next
+	 * commit marker (or settle_transaction).
+	 */
+	wstate.in_txn_lsn = me->last_commit_lsn;
+	wstate.last_checkpoint = GetCurrentTimestamp();
+
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	windows_load_all();
-	PopActiveSnapshot();
+	extension_check();
 	CommitTransactionCommand();
-	/* items already applied by an earlier run of this worker are done */
 	pg_atomic_write_u64(&me->applied_pos, pg_atomic_read_u64(&me->ring.read_pos));
 
-	for (;;)
+	while (!got_sigterm)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -626,9 +646,23 @@ rts_worker_main(Datum arg)
 			dsa_set_size_limit(rts_dsa(), (Size) rts_memory_limit_kb * 1024);
 		}
 		if (drain_queue(&buf, &bufsize))
+		{
+			maybe_checkpoint(false);
 			continue;
+		}
+		maybe_checkpoint(false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		StartTransactionCommand();
+		extension_check();
+		CommitTransactionCommand();
 	}
+
+	/* clean shutdown: apply what is queued, then a last checkpoint */
+	got_sigterm = false;
+	while (drain_queue(&buf, &bufsize) && !got_sigterm)
+		;
+	maybe_checkpoint(true);
+	proc_exit(0);
 }

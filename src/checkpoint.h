@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint.h
+ *	  Window state to and from bytes, for the WAL-logged checkpoint table
+ *	  rtstream.checkpoints.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTS_CHECKPOINT_H
+#define RTS_CHECKPOINT_H
+
+#include "lib/stringinfo.h"
+#include "panes.h"
+#include "windef.h"
+
+extern void rts_table_serialize(RtsWindowDef *def, dsa_area *area,
+								RtsPaneTable *t, StringInfo out);
+extern void rts_table_merge(RtsWindowDef *def, dsa_area *area,
+							RtsPaneTable *t, const char *data, Size len,
+							MemoryContext aggcontext);
+
+#endif							/* RTS_CHECKPOINT_H */

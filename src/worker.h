@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  An aggregation worker's own state, shared by worker.c (applying
+ *	  batches) and worker_windows.c (its windows, checkpoints, recovery).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTS_WORKER_H
+#define RTS_WORKER_H
+
+#include "access/xlogdefs.h"
+#include "executor/tuptable.h"
+#include "utils/hsearch.h"
+
+#include "rtstream.h"
+#include "aggstate.h"
+
+/* Local states of one (group, pane) during a batch. */
+typedef struct LocalCell
+{
+	uint64		key;			/* entry id << 32 | pane index */
+	int64		pane_no;
+	RtsState	states[FLEXIBLE_ARRAY_MEMBER];	/* one per aggregate */
+} LocalCell;
+
+/* A window as this worker holds it. */
+typedef struct WorkerWindow
+{
+	RtsWindowDef *def;
+	MemoryContext cxt;			/* holds def */
+	XLogRecPtr	created_lsn;	/* batches committed at or before it do not
+								 * count: the creating transaction's end */
+	int			slot;			/* index in db->windows */
+	RtsPaneTable *table;
+	TupleTableSlot *tts;
+	HTAB	   *cells;			/* local states during a batch */
+	/* one row's evaluated arguments: aggregate a's start at argoff[a] */
+	int		   *argoff;
+	Datum	   *args;
+	bool	   *argnulls;
+	bool	   *pass;			/* aggregate a's FILTER passed */
+} WorkerWindow;
+
+typedef struct WorkerState
+{
+	RtsDatabaseShared *db;
+	RtsWorkerShared *shared;
+	int			index;
+	Oid			extension;		/* rtstream's pg_extension oid, or invalid */
+	List	   *windows;		/* of WorkerWindow */
+	MemoryContext batch_cxt;	/* local states of a batch, aggcontext */
+
+	/*
+	 * Exactly-once bookkeeping.  applied_lsn: every transaction ending at or
+	 * before it is fully applied; in_txn_lsn: the end LSN of a transaction
+	 * some of whose batches are applied but not its commit marker (no
+	 * checkpoint then).  skip_lsn[p]: batches of partition p ending at or
+	 * before it are already in a loaded checkpoint.
+	 */
+	XLogRecPtr	applied_lsn;
+	XLogRecPtr	in_txn_lsn;
+	XLogRecPtr	skip_lsn[RTS_NPARTITIONS];
+	int			owner[RTS_NPARTITIONS];	/* worker of each partition */
+	TimestampTz last_checkpoint;
+} WorkerState;
+
+extern WorkerState wstate;
+
+extern WorkerWindow *rts_worker_find_window(int32 id);
+extern void rts_worker_window_load(int32 id, XLogRecPtr created_lsn);
+extern void rts_worker_window_drop(int32 id);
+extern void rts_worker_forget_all(void);
+extern void rts_worker_restore(void);
+extern void rts_worker_checkpoint(void);
+
+#endif							/* RTS_WORKER_H */

@@ -1,0 +1,468 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_windows.c
+ *	  A worker's windows: loading and dropping them, writing their state to
+ *	  rtstream.checkpoints, and restoring it at start.
+ *
+ *	  Exactly once.  A checkpoint of worker w, written in one transaction,
+ *	  holds the state of its windows and an LSN L: every transaction ending
+ *	  at or before L that had rows for w is in that state, and no later one.
+ *	  The same transaction records L for the partitions w owns in
+ *	  rtstream.checkpoint_partitions.  At start every worker loads the
+ *	  partition LSNs and skips replayed batches of partition p ending at or
+ *	  before skip_lsn[p]; the router confirms its slot only up to the oldest
+ *	  durable checkpoint, so the replay covers everything after.  States of
+ *	  former workers are loaded by worker (former % rtstream.workers), and
+ *	  merged, so changing the number of workers loses and repeats nothing.
+ *
+ *	  A window created after a checkpoint is not loaded at start: it comes
+ *	  back with its DDL message in the replay, with the LSN from which it
+ *	  counts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "checkpoint.h"
+#include "worker.h"
+
+WorkerState wstate;
+
+WorkerWindow *
+rts_worker_find_window(int32 id)
+{
+	ListCell   *lc;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+
+		if (ww->def->id == id)
+			return ww;
+	}
+	return NULL;
+}
+
+/* The directory slot of a window, taken if it has none yet. */
+static int
+window_slot(int32 id)
+{
+	RtsDatabaseShared *db = wstate.db;
+	int			freeslot = -1;
+
+	LWLockAcquire(&db->lock, LW_EXCLUSIVE);
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+	{
+		if (db->windows[s].window_id == id)
+		{
+			LWLockRelease(&db->lock);
+			return s;
+		}
+		if (db->windows[s].window_id == 0 && freeslot < 0)
+			freeslot = s;
+	}
+	if (freeslot < 0)
+	{
+		LWLockRelease(&db->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rtstream supports at most %d windows per database",
+						RTS_MAX_WINDOWS)));
+	}
+	db->windows[freeslot].window_id = id;
+	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+		db->windows[freeslot].tables[w] = InvalidDsaPointer;
+	LWLockRelease(&db->lock);
+	return freeslot;
+}
+
+static void
+release_slot_if_unused(int s)
+{
+	RtsDatabaseShared *db = wstate.db;
+	bool		used = false;
+
+	LWLockAcquire(&db->lock, LW_EXCLUSIVE);
+	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+		if (DsaPointerIsValid(db->windows[s].tables[w]))
+			used = true;
+	if (!used)
+		db->windows[s].window_id = 0;
+	LWLockRelease(&db->lock);
+}
+
+void
+rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
+{
+	RtsDatabaseShared *db = wstate.db;
+	WorkerWindow *ww;
+	MemoryContext cxt,
+				old;
+	RtsWindowDef *def;
+	int			s;
+	dsa_area   *area = rts_dsa();
+
+	if (rts_worker_find_window(id) != NULL)
+		return;
+	cxt = AllocSetContextCreate(TopMemoryContext, "rtstream window",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	def = rts_windef_load(id, NULL, true);
+	if (def == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return;
+	}
+	rts_windef_prepare_exec(def);
+	ww = palloc0(sizeof(WorkerWindow));
+	ww->def = def;
+	ww->cxt = cxt;
+	ww->created_lsn = created_lsn;
+	ww->tts = MakeSingleTupleTableSlot(def->streamdesc, &TTSOpsHeapTuple);
+	{
+		int			nargs = 0;
+
+		ww->argoff = palloc(sizeof(int) * Max(def->naggs, 1));
+		for (int a = 0; a < def->naggs; a++)
+		{
+			ww->argoff[a] = nargs;
+			nargs += def->aggs[a].nargs;
+		}
+		ww->args = palloc(sizeof(Datum) * Max(nargs, 1));
+		ww->argnulls = palloc(sizeof(bool) * Max(nargs, 1));
+		ww->pass = palloc(sizeof(bool) * Max(def->naggs, 1));
+	}
+	if (def->any_local)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = offsetof(LocalCell, states) + sizeof(RtsState) * def->naggs;
+		ctl.hcxt = cxt;
+		ww->cells = hash_create("rtstream local states", 1024, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	MemoryContextSwitchTo(old);
+
+	s = window_slot(id);
+	ww->slot = s;
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	if (!DsaPointerIsValid(db->windows[s].tables[wstate.index]))
+		db->windows[s].tables[wstate.index] =
+			rts_table_create(area, id, def->npanes, def->nwords);
+	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
+	LWLockRelease(&wstate.shared->lock);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	wstate.windows = lappend(wstate.windows, ww);
+	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "rtstream worker %d loaded window \"%s\"", wstate.index, def->name);
+}
+
+/* Free a directory slot's table of this worker; layout from def if known. */
+static void
+drop_table(int s, RtsWindowDef *def)
+{
+	RtsDatabaseShared *db = wstate.db;
+	dsa_pointer tp;
+
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	tp = db->windows[s].tables[wstate.index];
+	db->windows[s].tables[wstate.index] = InvalidDsaPointer;
+	if (DsaPointerIsValid(tp))
+	{
+		if (def != NULL)
+			rts_table_destroy(rts_dsa(), tp, def->word_typlen);
+		else
+			dsa_free(rts_dsa(), tp);	/* unknown layout: leak its parts */
+	}
+	LWLockRelease(&wstate.shared->lock);
+	release_slot_if_unused(s);
+}
+
+void
+rts_worker_window_drop(int32 id)
+{
+	WorkerWindow *ww = rts_worker_find_window(id);
+
+	if (ww != NULL)
+	{
+		wstate.windows = list_delete_ptr(wstate.windows, ww);
+		drop_table(ww->slot, ww->def);
+		MemoryContextDelete(ww->cxt);
+		return;
+	}
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		if (wstate.db->windows[s].window_id == id)
+			drop_table(s, NULL);
+}
+
+/* Drop every window and table of this worker (the extension is gone). */
+void
+rts_worker_forget_all(void)
+{
+	while (wstate.windows != NIL)
+		rts_worker_window_drop(((WorkerWindow *) linitial(wstate.windows))->def->id);
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		if (wstate.db->windows[s].window_id != 0 &&
+			DsaPointerIsValid(wstate.db->windows[s].tables[wstate.index]))
+			drop_table(s, NULL);
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		wstate.skip_lsn[p] = InvalidXLogRecPtr;
+	wstate.applied_lsn = InvalidXLogRecPtr;
+	wstate.in_txn_lsn = InvalidXLogRecPtr;
+	pg_atomic_write_u64(&wstate.shared->durable_lsn, 0);
+}
+
+static XLogRecPtr
+spi_lsn(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+}
+
+/*
+ * Load this worker's windows and their checkpointed state; called at
+ * start, in a transaction, with the extension present.
+ */
+void
+rts_worker_restore(void)
+{
+	int			nworkers = wstate.db->nworkers;
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2] = {Int32GetDatum(nworkers), Int32GetDatum(wstate.index)};
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *load_ids = NIL;
+	List	   *load_lsns = NIL;
+	ListCell   *lc,
+			   *lc2;
+	bool		fresh_tables = true;
+	XLogRecPtr	durable = InvalidXLogRecPtr;
+
+	/* tables that survived a restart of this worker alone are newer */
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		if (wstate.db->windows[s].window_id != 0 &&
+			DsaPointerIsValid(wstate.db->windows[s].tables[wstate.index]))
+			fresh_tables = false;
+
+	SPI_connect();
+
+	/* partitions' LSNs */
+	if (SPI_execute("SELECT partition, lsn FROM rtstream.checkpoint_partitions",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.checkpoint_partitions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (p >= 0 && p < RTS_NPARTITIONS)
+			wstate.skip_lsn[p] = spi_lsn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+
+	/* windows that existed at some checkpoint, with the LSN they count from */
+	if (SPI_execute("SELECT c.window_id, max(c.created_lsn) FROM rtstream.checkpoints c "
+					"JOIN rtstream.windows w ON w.id = c.window_id "
+					"WHERE c.window_id > 0 GROUP BY c.window_id ORDER BY 1",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.checkpoints");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		XLogRecPtr	created = spi_lsn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		XLogRecPtr *lsn = palloc(sizeof(XLogRecPtr));
+
+		*lsn = created;
+		load_ids = lappend_int(load_ids, id);
+		load_lsns = lappend(load_lsns, lsn);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	forboth(lc, load_ids, lc2, load_lsns)
+		rts_worker_window_load(lfirst_int(lc), *(XLogRecPtr *) lfirst(lc2));
+
+	/* tables of windows dropped while this worker was away */
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+		if (wstate.db->windows[s].window_id != 0 &&
+			DsaPointerIsValid(wstate.db->windows[s].tables[wstate.index]) &&
+			rts_worker_find_window(wstate.db->windows[s].window_id) == NULL)
+			drop_table(s, NULL);
+
+	/* the states of the former workers that fall to this one */
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT worker, window_id, lsn, state FROM rtstream.checkpoints "
+							  "WHERE worker % $1 = $2 ORDER BY worker, window_id",
+							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.checkpoints");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		worker = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		state = SPI_getbinval(tup, desc, 4, &isnull);
+		WorkerWindow *ww = rts_worker_find_window(id);
+
+		if (worker == wstate.index && id == 0)
+			durable = spi_lsn(tup, desc, 3);
+		if (ww == NULL || isnull || !fresh_tables)
+			continue;
+		{
+			bytea	   *b = DatumGetByteaPP(state);
+
+			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+			rts_table_merge(ww->def, rts_dsa(), ww->table, VARDATA_ANY(b),
+							VARSIZE_ANY_EXHDR(b), wstate.batch_cxt);
+			LWLockRelease(&wstate.shared->lock);
+		}
+	}
+	SPI_finish();
+
+	/*
+	 * Until its first checkpoint, this worker's partitions are durable up to
+	 * their recorded LSNs.
+	 */
+	if (durable == InvalidXLogRecPtr)
+	{
+		for (int p = 0; p < RTS_NPARTITIONS; p++)
+			if (wstate.owner[p] == wstate.index &&
+				(durable == InvalidXLogRecPtr || wstate.skip_lsn[p] < durable))
+				durable = wstate.skip_lsn[p];
+	}
+	pg_atomic_write_u64(&wstate.shared->durable_lsn, durable);
+	wstate.applied_lsn = durable;
+}
+
+/*
+ * Write this worker's checkpoint, in one transaction that commits
+ * synchronously.  Called between transactions of the stream (in_txn_lsn
+ * unset), so the state is exactly that of the transactions up to the LSN.
+ */
+void
+rts_worker_checkpoint(void)
+{
+	RtsWorkerShared *me = wstate.shared;
+	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
+	XLogRecPtr	lsn = wstate.applied_lsn;
+	int			nworkers = wstate.db->nworkers;
+	StringInfoData buf;
+	Datum		parts[RTS_NPARTITIONS];
+	Datum		plsns[RTS_NPARTITIONS];
+	int			nparts = 0;
+
+	Assert(wstate.in_txn_lsn == InvalidXLogRecPtr);
+
+	/*
+	 * With nothing queued, everything the router decoded before we read
+	 * decoded_lsn is applied: it queues before it publishes.
+	 */
+	pg_read_barrier();
+	if (pg_atomic_read_u64(&me->ring.read_pos) == pg_atomic_read_u64(&me->ring.write_pos))
+		lsn = Max(lsn, decoded);
+
+	/*
+	 * A partition of ours is durable up to lsn, or up to the LSN it was
+	 * restored with if that is later (its older rows are in some loaded
+	 * state, ours or another worker's).
+	 */
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		if (wstate.owner[p] == wstate.index)
+		{
+			parts[nparts] = Int32GetDatum(p);
+			plsns[nparts++] = LSNGetDatum(Max(lsn, wstate.skip_lsn[p]));
+		}
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) set_config_option("synchronous_commit", "on", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	SPI_connect();
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+		Datum		vals[2] = {Int32GetDatum(nworkers), Int32GetDatum(wstate.index)};
+
+		if (SPI_execute_with_args("DELETE FROM rtstream.checkpoints WHERE worker % $1 = $2",
+								  2, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not write rtstream.checkpoints");
+	}
+
+	initStringInfo(&buf);
+	for (int i = -1; i < list_length(wstate.windows); i++)
+	{
+		Oid			types[5] = {INT4OID, INT4OID, LSNOID, LSNOID, BYTEAOID};
+		Datum		vals[5];
+		char		nulls[5] = {' ', ' ', 'n', ' ', 'n'};
+
+		vals[0] = Int32GetDatum(wstate.index);
+		vals[1] = Int32GetDatum(0);
+		vals[3] = LSNGetDatum(lsn);
+		if (i >= 0)
+		{
+			WorkerWindow *ww = list_nth(wstate.windows, i);
+			bytea	   *b;
+
+			resetStringInfo(&buf);
+			rts_table_serialize(ww->def, rts_dsa(), ww->table, &buf);
+			b = palloc(VARHDRSZ + buf.len);
+			SET_VARSIZE(b, VARHDRSZ + buf.len);
+			memcpy(VARDATA(b), buf.data, buf.len);
+			vals[1] = Int32GetDatum(ww->def->id);
+			vals[2] = LSNGetDatum(ww->created_lsn);
+			vals[4] = PointerGetDatum(b);
+			nulls[2] = nulls[4] = ' ';
+		}
+		if (SPI_execute_with_args("INSERT INTO rtstream.checkpoints "
+								  "(worker, window_id, created_lsn, lsn, state) "
+								  "VALUES ($1, $2, $3, $4, $5)",
+								  5, types, vals, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write rtstream.checkpoints");
+	}
+	if (nparts > 0)
+	{
+		Oid			types[2] = {INT4ARRAYOID, LSNOID + 0};
+		Datum		vals[2];
+
+		types[1] = get_array_type(LSNOID);
+		vals[0] = PointerGetDatum(construct_array(parts, nparts, INT4OID, 4, true,
+												  TYPALIGN_INT));
+		vals[1] = PointerGetDatum(construct_array(plsns, nparts, LSNOID, 8,
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("INSERT INTO rtstream.checkpoint_partitions (partition, lsn) "
+								  "SELECT * FROM unnest($1, $2) "
+								  "ON CONFLICT (partition) DO UPDATE SET lsn = excluded.lsn",
+								  2, types, vals, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write rtstream.checkpoint_partitions");
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* durable now: the router may release WAL up to here */
+	pg_atomic_write_u64(&me->durable_lsn, lsn);
+	me->checkpoint_time = GetCurrentTimestamp();
+	wstate.last_checkpoint = me->checkpoint_time;
+	if (wstate.db->router_latch)
+		SetLatch(wstate.db->router_latch);
+}
