@@ -15,6 +15,7 @@
 #ifndef RTS_PANES_H
 #define RTS_PANES_H
 
+#include "access/xlogdefs.h"
 #include "utils/dsa.h"
 #include "utils/timestamp.h"
 
@@ -48,6 +49,8 @@ typedef struct RtsGroupEntry
 typedef struct RtsPaneTable
 {
 	int32		window_id;
+	XLogRecPtr	created_lsn;	/* the window counts transactions ending
+								 * after it (kept for a restarted worker) */
 	int			npanes;
 	int			nwords;
 	Size		pane_size;

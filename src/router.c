@@ -157,6 +157,8 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.commit_time = txn->xact_time.commit_time;
 	item.len = sz;
 	item.xid = txn->xid;
+	item.router_gen = router_db->router_gen;
+	item.pad = 0;
 
 	if (hdr.kind == RTS_BATCH_ROWS && hdr.partition < RTS_NPARTITIONS)
 	{
@@ -203,6 +205,8 @@ router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.commit_time = txn->xact_time.commit_time;
 	item.len = sizeof(buf);
 	item.xid = txn->xid;
+	item.router_gen = router_db->router_gen;
+	item.pad = 0;
 	for (int w = 0; w < router_db->nworkers; w++)
 		if (txn_workers & (1U << w))
 			router_forward(w, &item, buf);
@@ -287,6 +291,7 @@ router_start(void)
 	ctx->callbacks.filter_by_origin_cb = NULL;
 
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+	router_db->router_gen++;	/* workers: what follows may be a replay */
 	pg_atomic_write_u64(&router_db->decoded_lsn,
 						MyReplicationSlot->data.confirmed_flush);
 	pg_atomic_write_u64(&router_db->confirmed_lsn,

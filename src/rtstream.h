@@ -82,6 +82,8 @@ typedef struct RtsQueueItem
 	TimestampTz commit_time;	/* commit timestamp (processing time) */
 	uint32		len;			/* length of the batch that follows */
 	TransactionId xid;			/* the batch's top-level transaction */
+	uint32		router_gen;		/* bumped at every start of the router */
+	uint32		pad;
 } RtsQueueItem;
 
 /*
@@ -122,6 +124,22 @@ typedef struct RtsWorkerShared
 	TimestampTz checkpoint_time;
 	pg_atomic_uint32 checkpoint_requests;
 	pg_atomic_uint32 checkpoints_done;
+
+	/*
+	 * Progress through the stream of transactions, written by the worker
+	 * only; kept here so that it survives a restart of the worker alone.
+	 * applied_lsn: every transaction ending at or before it is applied;
+	 * in_txn_lsn: a transaction some of whose items are applied but not its
+	 * commit marker, in_txn_items of them; router_gen: the router generation
+	 * of the last item; replay_skip: items of in_txn_lsn that a restarted
+	 * router sends again and that are to be skipped.
+	 */
+	XLogRecPtr	applied_lsn;
+	XLogRecPtr	in_txn_lsn;
+	uint32		in_txn_items;
+	uint32		replay_skip;
+	uint32		router_gen;
+	Oid			extension;		/* pg_extension oid the state belongs to */
 } RtsWorkerShared;
 
 /*
@@ -149,6 +167,7 @@ typedef struct RtsDatabaseShared
 	pg_atomic_uint64 batches_routed;
 	pg_atomic_uint64 rows_routed;
 	pg_atomic_uint32 catalog_gen;	/* bumped when windows change */
+	uint32		router_gen;		/* starts of the router */
 	int			nworkers;
 	RtsWorkerShared workers[RTS_MAX_WORKERS];
 	RtsWindowSlot windows[RTS_MAX_WINDOWS];

@@ -406,32 +406,76 @@ write_dead_letters(void)
 	dead_letters = NIL;
 }
 
+/*
+ * Whether an item was applied before: a transaction already complete, or
+ * the first items of the transaction in progress sent again by a restarted
+ * router (it replays from its slot).  Counts the item otherwise.
+ */
+static bool
+item_seen(RtsQueueItem *item)
+{
+	RtsWorkerShared *me = wstate.shared;
+
+	if (item->router_gen != me->router_gen)
+	{
+		me->router_gen = item->router_gen;
+		me->replay_skip = me->in_txn_lsn != InvalidXLogRecPtr ? me->in_txn_items : 0;
+		me->in_txn_items = 0;
+	}
+	if (item->commit_lsn <= me->applied_lsn)
+		return true;
+	if (item->commit_lsn != me->in_txn_lsn)
+	{
+		me->in_txn_lsn = item->commit_lsn;
+		me->in_txn_items = 0;
+		me->replay_skip = 0;
+	}
+	me->in_txn_items++;
+	if (me->replay_skip > 0)
+	{
+		me->replay_skip--;
+		return true;
+	}
+	return false;
+}
+
 static void
 apply_item(RtsQueueItem *item, char *batch)
 {
+	RtsWorkerShared *me = wstate.shared;
 	RtsBatchHeader hdr;
 
 	memcpy(&hdr, batch, sizeof(hdr));
+	if (hdr.kind == RTS_BATCH_COMMIT)
+	{
+		/* a replayed marker of a complete transaction changes nothing */
+		if (item->commit_lsn <= me->applied_lsn)
+			return;
+		me->applied_lsn = item->commit_lsn;
+		me->in_txn_lsn = InvalidXLogRecPtr;
+		me->in_txn_items = 0;
+		me->replay_skip = 0;
+		return;
+	}
+	if (item_seen(item))
+	{
+		pg_atomic_fetch_add_u64(&me->replayed_skipped, 1);
+		return;
+	}
 	switch (hdr.kind)
 	{
 		case RTS_BATCH_ROWS:
-			wstate.in_txn_lsn = item->commit_lsn;
 			if (hdr.partition < RTS_NPARTITIONS &&
 				item->commit_lsn <= wstate.skip_lsn[hdr.partition])
 			{
 				/* replayed, and already in a checkpoint */
-				pg_atomic_fetch_add_u64(&wstate.shared->replayed_skipped, 1);
+				pg_atomic_fetch_add_u64(&me->replayed_skipped, 1);
 				break;
 			}
 			apply_rows(&hdr, batch, item->len, item);
 			write_dead_letters();
 			break;
-		case RTS_BATCH_COMMIT:
-			wstate.applied_lsn = Max(wstate.applied_lsn, item->commit_lsn);
-			wstate.in_txn_lsn = InvalidXLogRecPtr;
-			break;
 		case RTS_BATCH_DDL:
-			wstate.in_txn_lsn = item->commit_lsn;
 
 			/*
 			 * The DDL's commit record is decoded before the transaction leaves
@@ -452,7 +496,7 @@ apply_item(RtsQueueItem *item, char *batch)
 		default:
 			elog(WARNING, "rtstream worker ignores an item of kind %d", hdr.kind);
 	}
-	wstate.shared->last_commit_lsn = item->commit_lsn;
+	me->last_commit_lsn = item->commit_lsn;
 }
 
 /* Follow CREATE and DROP EXTENSION; in a transaction. */
@@ -464,7 +508,7 @@ extension_check(void)
 	if (ext == wstate.extension)
 		return;
 	rts_worker_forget_all();
-	wstate.extension = ext;
+	wstate.extension = wstate.shared->extension = ext;
 	if (OidIsValid(ext))
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -535,12 +579,14 @@ settle_transaction(void)
 	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
 
 	pg_read_barrier();
-	if (wstate.in_txn_lsn != InvalidXLogRecPtr &&
+	if (wstate.shared->in_txn_lsn != InvalidXLogRecPtr &&
 		pg_atomic_read_u64(&me->ring.read_pos) == pg_atomic_read_u64(&me->ring.write_pos) &&
-		decoded >= wstate.in_txn_lsn)
+		decoded >= wstate.shared->in_txn_lsn)
 	{
-		wstate.applied_lsn = Max(wstate.applied_lsn, wstate.in_txn_lsn);
-		wstate.in_txn_lsn = InvalidXLogRecPtr;
+		wstate.shared->applied_lsn = Max(wstate.shared->applied_lsn, wstate.shared->in_txn_lsn);
+		wstate.shared->in_txn_lsn = InvalidXLogRecPtr;
+		wstate.shared->in_txn_items = 0;
+		wstate.shared->replay_skip = 0;
 	}
 }
 
@@ -563,7 +609,7 @@ maybe_checkpoint(bool force)
 	if (!force && !TimestampDifferenceExceeds(checkpoint_failed_at, now, 1000))
 		return;					/* after a failure, once a second at most */
 	settle_transaction();
-	if (wstate.in_txn_lsn != InvalidXLogRecPtr)
+	if (wstate.shared->in_txn_lsn != InvalidXLogRecPtr)
 		return;					/* between two batches of a transaction */
 
 	PG_TRY();
@@ -624,15 +670,23 @@ rts_worker_main(Datum arg)
 	}
 
 	/*
-	 * If only this worker restarted, the shared state and the queue are as
-	 * it left them: the transaction it was in is unknown until the next
-	 * commit marker (or settle_transaction).
+	 * If only this worker restarted, the shared state, the queue and the
+	 * progress in shared memory are as it left them: keep them, unless the
+	 * extension changed meanwhile (extension_check).
 	 */
-	wstate.in_txn_lsn = me->last_commit_lsn;
+	wstate.extension = me->extension;
 	wstate.last_checkpoint = GetCurrentTimestamp();
 
 	StartTransactionCommand();
-	extension_check();
+	if (OidIsValid(wstate.extension) &&
+		wstate.extension == get_extension_oid("rtstream", true))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rts_worker_restore();
+		PopActiveSnapshot();
+	}
+	else
+		extension_check();
 	CommitTransactionCommand();
 	pg_atomic_write_u64(&me->applied_pos, pg_atomic_read_u64(&me->ring.read_pos));
 
@@ -659,10 +713,15 @@ rts_worker_main(Datum arg)
 		CommitTransactionCommand();
 	}
 
-	/* clean shutdown: apply what is queued, then a last checkpoint */
+	/*
+	 * Clean shutdown: apply what is queued, then a last checkpoint.  Exit
+	 * with 1, not 0: a static worker that exits with 0 is never restarted,
+	 * and a SIGTERM may come from pg_terminate_backend() rather than from a
+	 * server shutdown.
+	 */
 	got_sigterm = false;
 	while (drain_queue(&buf, &bufsize) && !got_sigterm)
 		;
 	maybe_checkpoint(true);
-	proc_exit(0);
+	proc_exit(1);
 }

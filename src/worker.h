@@ -52,14 +52,10 @@ typedef struct WorkerState
 	MemoryContext batch_cxt;	/* local states of a batch, aggcontext */
 
 	/*
-	 * Exactly-once bookkeeping.  applied_lsn: every transaction ending at or
-	 * before it is fully applied; in_txn_lsn: the end LSN of a transaction
-	 * some of whose batches are applied but not its commit marker (no
-	 * checkpoint then).  skip_lsn[p]: batches of partition p ending at or
-	 * before it are already in a loaded checkpoint.
+	 * skip_lsn[p]: batches of partition p ending at or before it are in a
+	 * loaded checkpoint (the progress itself is in shared->applied_lsn and
+	 * friends, see rtstream.h).
 	 */
-	XLogRecPtr	applied_lsn;
-	XLogRecPtr	in_txn_lsn;
 	XLogRecPtr	skip_lsn[RTS_NPARTITIONS];
 	int			owner[RTS_NPARTITIONS];	/* worker of each partition */
 	TimestampTz last_checkpoint;

@@ -162,9 +162,14 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	ww->slot = s;
 	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 	if (!DsaPointerIsValid(db->windows[s].tables[wstate.index]))
+	{
 		db->windows[s].tables[wstate.index] =
 			rts_table_create(area, id, def->npanes, def->nwords);
+		((RtsPaneTable *) dsa_get_address(area, db->windows[s].tables[wstate.index]))->created_lsn =
+			created_lsn;
+	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
+	ww->created_lsn = ww->table->created_lsn;
 	LWLockRelease(&wstate.shared->lock);
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -223,9 +228,11 @@ rts_worker_forget_all(void)
 			drop_table(s, NULL);
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
 		wstate.skip_lsn[p] = InvalidXLogRecPtr;
-	wstate.applied_lsn = InvalidXLogRecPtr;
-	wstate.in_txn_lsn = InvalidXLogRecPtr;
 	pg_atomic_write_u64(&wstate.shared->durable_lsn, 0);
+	wstate.shared->applied_lsn = InvalidXLogRecPtr;
+	wstate.shared->in_txn_lsn = InvalidXLogRecPtr;
+	wstate.shared->in_txn_items = 0;
+	wstate.shared->replay_skip = 0;
 }
 
 static XLogRecPtr
@@ -299,6 +306,15 @@ rts_worker_restore(void)
 	}
 	SPI_finish();
 
+	/* after a restart of this worker alone, the windows of its tables */
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+	{
+		dsa_pointer tp = wstate.db->windows[s].tables[wstate.index];
+
+		if (wstate.db->windows[s].window_id != 0 && DsaPointerIsValid(tp))
+			rts_worker_window_load(wstate.db->windows[s].window_id,
+								   ((RtsPaneTable *) dsa_get_address(rts_dsa(), tp))->created_lsn);
+	}
 	forboth(lc, load_ids, lc2, load_lsns)
 		rts_worker_window_load(lfirst_int(lc), *(XLogRecPtr *) lfirst(lc2));
 
@@ -352,7 +368,8 @@ rts_worker_restore(void)
 				durable = wstate.skip_lsn[p];
 	}
 	pg_atomic_write_u64(&wstate.shared->durable_lsn, durable);
-	wstate.applied_lsn = durable;
+	if (fresh_tables)
+		wstate.shared->applied_lsn = Max(wstate.shared->applied_lsn, durable);
 }
 
 /*
@@ -365,14 +382,14 @@ rts_worker_checkpoint(void)
 {
 	RtsWorkerShared *me = wstate.shared;
 	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
-	XLogRecPtr	lsn = wstate.applied_lsn;
+	XLogRecPtr	lsn = wstate.shared->applied_lsn;
 	int			nworkers = wstate.db->nworkers;
 	StringInfoData buf;
 	Datum		parts[RTS_NPARTITIONS];
 	Datum		plsns[RTS_NPARTITIONS];
 	int			nparts = 0;
 
-	Assert(wstate.in_txn_lsn == InvalidXLogRecPtr);
+	Assert(wstate.shared->in_txn_lsn == InvalidXLogRecPtr);
 
 	/*
 	 * With nothing queued, everything the router decoded before we read
@@ -460,6 +477,7 @@ rts_worker_checkpoint(void)
 	CommitTransactionCommand();
 
 	/* durable now: the router may release WAL up to here */
+	me->applied_lsn = lsn;
 	pg_atomic_write_u64(&me->durable_lsn, lsn);
 	me->checkpoint_time = GetCurrentTimestamp();
 	wstate.last_checkpoint = me->checkpoint_time;
