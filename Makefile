@@ -17,7 +17,8 @@ OBJS = \
 	src/aggstate.o \
 	src/groupkey.o \
 	src/checkpoint.o \
-	src/worker_windows.o
+	src/worker_windows.o \
+	src/utility.o
 
 EXTENSION = rtstream
 DATA = rtstream--0.1.sql
@@ -42,3 +43,6 @@ include $(PGXS)
 
 # PGXS does not track headers: rebuild everything when one changes
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+bench:
+	bash test/bench/run.sh

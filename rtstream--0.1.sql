@@ -129,6 +129,66 @@ $$;
 CREATE TRIGGER windows_changed AFTER INSERT OR DELETE ON rtstream.windows
     FOR EACH ROW EXECUTE FUNCTION rtstream._windows_changed();
 
+-- The catalog is written only by these SECURITY DEFINER functions.  Each
+-- writes only what the caller has already proved it may do, by DDL that
+-- PostgreSQL checked: a capture trigger it created on its table, a view it
+-- created whose owner may read the stream, a trigger or view it dropped.
+
+CREATE FUNCTION rtstream._register_stream(stream regclass, cols text[], method text, bounds text[])
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = stream AND tgname = 'rtstream_capture'
+                      AND tgfoid = 'rtstream.capture()'::regprocedure) THEN
+        RAISE EXCEPTION 'table "%" has no rtstream capture trigger', stream
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO rtstream.streams (stream, partition_by, method, bounds)
+    VALUES (stream, cols, method, bounds);
+END
+$$;
+
+CREATE FUNCTION rtstream._unregister_stream(stream regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = stream AND tgname = 'rtstream_capture') THEN
+        RAISE EXCEPTION 'table "%" still has its capture trigger', stream
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    DELETE FROM rtstream.streams s WHERE s.stream = _unregister_stream.stream;
+END
+$$;
+
+CREATE FUNCTION rtstream._register_window(name text, view regclass, stream regclass, query text,
+                                          size interval, slide interval, time_column text,
+                                          search_path text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT relowner FROM pg_class WHERE oid = view);
+BEGIN
+    IF NOT has_table_privilege(owner, stream, 'SELECT')
+       OR pg_get_viewdef(view) NOT LIKE '%rtstream.window_rows(' || quote_literal(name) || '::text)%' THEN
+        RAISE EXCEPTION 'view "%" is not the view of window "%"', view, name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO rtstream.windows (name, view, stream, query, size, slide, time_column, search_path)
+    VALUES (name, view, stream, query, size, slide, time_column, search_path);
+END
+$$;
+
+CREATE FUNCTION rtstream._unregister_window(window_id integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM rtstream.windows w JOIN pg_class c ON c.oid = w.view
+                WHERE w.id = window_id) THEN
+        RAISE EXCEPTION 'the view of window % still exists', window_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    DELETE FROM rtstream.windows w WHERE w.id = window_id;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION rtstream._notify(integer, text) FROM PUBLIC;
+
 -- Streams ------------------------------------------------------------------
 
 -- 'a, "B"' -> {a,B}: unquoted names fold to lower case, as in SQL.
@@ -214,8 +274,7 @@ BEGIN
                    stream,
                    (SELECT string_agg(quote_literal(a), ', ')
                       FROM unnest(ARRAY[method] || coalesce(cols, '{}') || coalesce(bounds, '{}')) a));
-    INSERT INTO rtstream.streams (stream, partition_by, method, bounds)
-    VALUES (stream, cols, method, bounds);
+    PERFORM rtstream._register_stream(stream, cols, method, bounds);
 END
 $$;
 
@@ -243,7 +302,7 @@ BEGIN
         PERFORM rtstream.drop_window(w.name);
     END LOOP;
     EXECUTE format('DROP TRIGGER rtstream_capture ON %s', stream);
-    DELETE FROM rtstream.streams s WHERE s.stream = drop_stream.stream;
+    PERFORM rtstream._unregister_stream(stream);
 END
 $$;
 
@@ -256,7 +315,6 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     a record;
     schema name := current_schema();
-    wid integer;
 BEGIN
     PERFORM rtstream._check();
     IF name IS NULL OR query IS NULL OR size IS NULL THEN
@@ -292,10 +350,9 @@ BEGIN
 
     EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_rows(%L) AS w(%s)',
                    schema, name, name, a.columns);
-    INSERT INTO rtstream.windows (name, view, stream, query, size, slide, time_column, search_path)
-    VALUES (name, format('%I.%I', schema, name)::regclass, a.stream, query, size,
-            coalesce(slide, size), time_column, current_setting('search_path'))
-    RETURNING id INTO wid;
+    PERFORM rtstream._register_window(name, format('%I.%I', schema, name)::regclass, a.stream,
+                                      query, size, coalesce(slide, size), time_column,
+                                      current_setting('search_path'));
 END
 $$;
 
@@ -314,6 +371,6 @@ BEGIN
         END IF;
         EXECUTE format('DROP VIEW %s', w.view);
     END IF;
-    DELETE FROM rtstream.windows WHERE id = w.id;
+    PERFORM rtstream._unregister_window(w.id);
 END
 $$;

@@ -1,6 +1,7 @@
 --
 -- Bad input: a clear ERROR, and nothing changed.
 --
+\set SHOW_CONTEXT never
 CREATE TABLE e (ts timestamptz, day date, k text, v int, f float8);
 CREATE VIEW e_view AS SELECT * FROM e;
 SELECT count(*) AS windows_before FROM rtstream.windows \gset

@@ -13,6 +13,7 @@
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -212,6 +213,13 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	rts_check_server();
 	db = rts_my_database(false);
 	def = reader_window(name, db);
+
+	/* the view's privileges hold for the function too */
+	if (pg_class_aclcheck(def->view, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for rtstream window \"%s\"", name),
+				 errhint("Reading a window needs SELECT on its view.")));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (rsinfo->setDesc->natts != def->noutputs + 2)

@@ -60,6 +60,7 @@ _PG_init(void)
 	shmem_startup_hook = rts_shmem_startup_hook;
 
 	rts_register_workers();
+	rts_utility_init();
 }
 
 /*

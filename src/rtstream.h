@@ -202,6 +202,9 @@ extern PGDLLEXPORT void rts_worker_main(Datum arg);
 extern void rts_register_workers(void);
 extern int	rts_partition_worker(int partition, int nworkers);
 
+/* utility.c */
+extern void rts_utility_init(void);
+
 /* capture.c */
 extern void rts_capture_init(void);
 extern void rts_wait_router(RtsDatabaseShared *db);

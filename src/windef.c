@@ -501,9 +501,9 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
 	SPI_connect();
 	ret = SPI_execute_with_args(window_name ?
-								"SELECT name, query, size, slide, time_column, search_path, id "
+								"SELECT name, query, size, slide, time_column, search_path, id, view "
 								"FROM rtstream.windows WHERE name = $1" :
-								"SELECT name, query, size, slide, time_column, search_path, id "
+								"SELECT name, query, size, slide, time_column, search_path, id, view "
 								"FROM rtstream.windows WHERE id = $1",
 								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -526,6 +526,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 		def = rts_windef_analyse(query, size_us, slide_us, time_column,
 								 search_path);
 		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		def->view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
 		def->name = pstrdup(name);
 		MemoryContextSwitchTo(old);
 	}

@@ -99,6 +99,7 @@ typedef struct RtsWindowDef
 {
 	int32		id;
 	char	   *name;
+	Oid			view;			/* the window's view */
 	Oid			stream;
 	int64		size_us;
 	int64		slide_us;

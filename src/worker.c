@@ -650,6 +650,12 @@ rts_worker_main(Datum arg)
 	wstate.db = &rts_shared->dbs[code / RTS_MAX_WORKERS];
 	wstate.index = code % RTS_MAX_WORKERS;
 	wstate.shared = me = &wstate.db->workers[wstate.index];
+	if (wstate.db->dropping)
+	{
+		/* DROP DATABASE is under way: stay out, try again later */
+		pg_usleep(1000000L);
+		proc_exit(1);
+	}
 	BackgroundWorkerInitializeConnection(wstate.db->dbname, NULL, 0);
 
 	me->pid = MyProcPid;
