@@ -274,7 +274,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			XLogRecPtr lsn, MemoryContext outer_cxt, ResourceOwner outer_owner)
 {
 	ListCell   *lc;
-	WorkerWindow *current = NULL;
+	WorkerWindow *volatile current = NULL;	/* read after a longjmp */
 
 	PG_TRY();
 	{
