@@ -116,7 +116,15 @@ rts_notify(PG_FUNCTION_ARGS)
 
 	rts_check_server();
 	db = rts_my_database(false);
-	rts_wait_router(db);
+
+	/*
+	 * Wait for the router if we can.  A transaction that has an XID cannot
+	 * wait for a slot to be created (that waits for it): its message may
+	 * then be written before the slot is consistent, and the router has the
+	 * workers load the whole catalog when it creates the slot.
+	 */
+	if (GetTopTransactionIdIfAny() == InvalidTransactionId)
+		rts_wait_router(db);
 
 	memset(buf, 0, sizeof(buf));
 	hdr->kind = RTS_BATCH_DDL;

@@ -273,8 +273,13 @@ router_start(void)
 {
 	LogicalDecodingContext *ctx;
 
+	bool		created = false;
+
 	if (SearchNamedReplicationSlot(slotname, true) == NULL)
+	{
 		router_create_slot();
+		created = true;
+	}
 
 	ReplicationSlotAcquire(slotname, true);
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, router_plugin_options(),
@@ -297,6 +302,37 @@ router_start(void)
 	pg_atomic_write_u64(&router_db->confirmed_lsn,
 						MyReplicationSlot->data.confirmed_flush);
 	router_db->router_ready = true;
+
+	/*
+	 * Windows created before the new slot was consistent (pg_restore, or
+	 * CREATE EXTENSION and create_window in one transaction) have no
+	 * decodable message: have the workers load the catalog, counting from
+	 * the slot's start.
+	 */
+	if (created)
+	{
+		char		buf[RTS_BATCH_HEADER_SIZE];
+		RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+		RtsQueueItem item;
+
+		memset(buf, 0, sizeof(buf));
+		hdr->kind = RTS_BATCH_DDL;
+		hdr->ddl_op = RTS_DDL_LOAD_CATALOG;
+		memset(&item, 0, sizeof(item));
+		item.commit_lsn = MyReplicationSlot->data.confirmed_flush;
+		item.commit_time = GetCurrentTimestamp();
+		item.len = sizeof(buf);
+		item.xid = InvalidTransactionId;
+		item.router_gen = router_db->router_gen;
+		for (int w = 0; w < router_db->nworkers; w++)
+		{
+			router_forward(w, &item, buf);
+			/* a transaction of its own, complete at once */
+			hdr->kind = RTS_BATCH_COMMIT;
+			router_forward(w, &item, buf);
+			hdr->kind = RTS_BATCH_DDL;
+		}
+	}
 	ereport(LOG,
 			(errmsg("rtstream router started in database \"%s\" at %X/%X",
 					router_db->dbname,

@@ -68,7 +68,9 @@ typedef struct RtsBatchHeader
 typedef enum RtsDdlOp
 {
 	RTS_DDL_CREATE_WINDOW = 1,
-	RTS_DDL_DROP_WINDOW = 2
+	RTS_DDL_DROP_WINDOW = 2,
+	RTS_DDL_LOAD_CATALOG = 3	/* router: a new slot starts here, load the
+								 * windows of the catalog */
 } RtsDdlOp;
 
 /*

@@ -483,13 +483,16 @@ apply_item(RtsQueueItem *item, char *batch)
 			 * DDL is harmless: a window is loaded once, by id, and a dropped
 			 * one is no longer in the catalog.
 			 */
-			while (TransactionIdIsInProgress(item->xid))
+			while (TransactionIdIsValid(item->xid) &&
+				   TransactionIdIsInProgress(item->xid))
 			{
 				CHECK_FOR_INTERRUPTS();
 				pg_usleep(1000L);
 			}
 			if (hdr.ddl_op == RTS_DDL_CREATE_WINDOW)
 				rts_worker_window_load((int32) hdr.nrows, item->commit_lsn);
+			else if (hdr.ddl_op == RTS_DDL_LOAD_CATALOG)
+				rts_worker_load_catalog(item->commit_lsn);
 			else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
 				rts_worker_window_drop((int32) hdr.nrows);
 			break;

@@ -67,6 +67,7 @@ extern WorkerWindow *rts_worker_find_window(int32 id);
 extern void rts_worker_window_load(int32 id, XLogRecPtr created_lsn);
 extern void rts_worker_window_drop(int32 id);
 extern void rts_worker_forget_all(void);
+extern void rts_worker_load_catalog(XLogRecPtr created_lsn);
 extern void rts_worker_restore(void);
 extern void rts_worker_checkpoint(void);
 

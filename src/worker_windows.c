@@ -178,6 +178,32 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	elog(DEBUG1, "rtstream worker %d loaded window \"%s\"", wstate.index, def->name);
 }
 
+/* Load every window of the catalog not loaded yet. */
+void
+rts_worker_load_catalog(XLogRecPtr created_lsn)
+{
+	List	   *ids = NIL;
+	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute("SELECT id FROM rtstream.windows ORDER BY id", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.windows");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		ids = lappend_int(ids, id);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	foreach(lc, ids)
+		rts_worker_window_load(lfirst_int(lc), created_lsn);
+}
+
 /* Free a directory slot's table of this worker; layout from def if known. */
 static void
 drop_table(int s, RtsWindowDef *def)
