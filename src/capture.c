@@ -2,8 +2,8 @@
  *
  * capture.c
  *	  The capture trigger: a BEFORE INSERT row trigger on every stream that
- *	  appends the new tuple to a per-backend batch for its partition and
- *	  returns NULL, so nothing is stored in the table.  Full batches, and at
+ *	  appends the new tuple, tagged with its partition, to a per-backend
+ *	  batch for the worker that owns the partition, and returns NULL, so nothing is stored in the table.  Full batches, and at
  *	  pre-commit all the others, are written as transactional logical
  *	  messages; the router decodes them once the transaction commits, so an
  *	  aborted transaction never reaches a window.
@@ -79,7 +79,7 @@ typedef struct CaptureStream
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	CaptureBatch *batches[RTS_NPARTITIONS];
+	CaptureBatch *batches[RTS_MAX_WORKERS];	/* one per worker */
 } CaptureStream;
 
 /* Everything below lives in CaptureContext, reset at transaction end. */
@@ -87,6 +87,10 @@ static MemoryContext CaptureContext = NULL;
 static HTAB *capture_streams = NULL;
 static bool capture_wrote_wal = false;	/* this transaction captured rows */
 static StringInfoData flush_scratch;
+
+/* partition -> worker, for this database's number of workers */
+static int	capture_nworkers = 0;
+static int	capture_owner[RTS_NPARTITIONS];
 
 static void capture_xact_callback(XactEvent event, void *arg);
 static void capture_subxact_callback(SubXactEvent event,
@@ -145,8 +149,16 @@ capture_stream_for(TriggerData *trigdata)
 	{
 		HASHCTL		ctl;
 
+		RtsDatabaseShared *db;
+
 		rts_check_server();
-		rts_wait_router(rts_my_database(false));
+		db = rts_my_database(false);
+		rts_wait_router(db);
+		if (capture_nworkers != db->nworkers)
+		{
+			rts_partition_owners(db->nworkers, capture_owner);
+			capture_nworkers = db->nworkers;
+		}
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(CaptureStream);
 		ctl.hcxt = CaptureContext;
@@ -293,13 +305,14 @@ batch_reset(CaptureBatch *b)
 }
 
 static void
-batch_write(Oid relid, int partition, char *data, Size len, uint32 nrows)
+batch_write(Oid relid, int worker, char *data, Size len, uint32 nrows)
 {
 	RtsBatchHeader *hdr = (RtsBatchHeader *) data;
 
 	memset(hdr, 0, RTS_BATCH_HEADER_SIZE);
 	hdr->kind = RTS_BATCH_ROWS;
-	hdr->partition = partition;
+	hdr->worker = worker;
+	hdr->nworkers = capture_nworkers;
 	hdr->stream = relid;
 	hdr->nrows = nrows;
 	LogLogicalMessage(RTS_MESSAGE_PREFIX, data, len, true);
@@ -311,9 +324,9 @@ batch_write(Oid relid, int partition, char *data, Size len, uint32 nrows)
  * (all of them at top level), see the file header.
  */
 static void
-batch_flush(CaptureStream *cs, int partition)
+batch_flush(CaptureStream *cs, int worker)
 {
-	CaptureBatch *b = cs->batches[partition];
+	CaptureBatch *b = cs->batches[worker];
 	SubTransactionId cur = GetCurrentSubTransactionId();
 	int			first;
 
@@ -327,7 +340,7 @@ batch_flush(CaptureStream *cs, int partition)
 
 	if (first == 0)
 	{
-		batch_write(cs->relid, partition, b->buf.data, b->buf.len, b->nrows);
+		batch_write(cs->relid, worker, b->buf.data, b->buf.len, b->nrows);
 		batch_reset(b);
 		return;
 	}
@@ -339,7 +352,7 @@ batch_flush(CaptureStream *cs, int partition)
 	flush_scratch.len = RTS_BATCH_HEADER_SIZE;
 	appendBinaryStringInfo(&flush_scratch, b->buf.data + b->segs[first].offset,
 						   b->buf.len - b->segs[first].offset);
-	batch_write(cs->relid, partition, flush_scratch.data, flush_scratch.len,
+	batch_write(cs->relid, worker, flush_scratch.data, flush_scratch.len,
 				b->nrows - b->segs[first].nrows_before);
 	b->buf.len = b->segs[first].offset;
 	b->nrows = b->segs[first].nrows_before;
@@ -349,9 +362,11 @@ batch_flush(CaptureStream *cs, int partition)
 static void
 batch_append(CaptureStream *cs, int partition, HeapTuple tuple)
 {
-	CaptureBatch *b = cs->batches[partition];
+	int			worker = capture_owner[partition];
+	CaptureBatch *b = cs->batches[worker];
 	SubTransactionId cur = GetCurrentSubTransactionId();
 	uint64		len = tuple->t_len;
+	uint64		word;
 	Size		max_item = (Size) rts_queue_size_kb * 1024 / 2;
 
 	if (MAXALIGN(len) + sizeof(uint64) + RTS_BATCH_HEADER_SIZE + 64 > max_item)
@@ -370,7 +385,7 @@ batch_append(CaptureStream *cs, int partition, HeapTuple tuple)
 		b->maxsegs = 4;
 		b->segs = palloc(sizeof(CaptureSegment) * b->maxsegs);
 		batch_reset(b);
-		cs->batches[partition] = b;
+		cs->batches[worker] = b;
 		MemoryContextSwitchTo(old);
 	}
 
@@ -387,15 +402,16 @@ batch_append(CaptureStream *cs, int partition, HeapTuple tuple)
 		b->nsegs++;
 	}
 
-	/* length word, then the tuple header and data, MAXALIGNed */
+	/* row word, then the tuple header and data, MAXALIGNed */
 	enlargeStringInfo(&b->buf, sizeof(uint64) + MAXALIGN(len));
-	memcpy(b->buf.data + b->buf.len, &len, sizeof(uint64));
+	word = RTS_ROW_WORD(len, partition);
+	memcpy(b->buf.data + b->buf.len, &word, sizeof(uint64));
 	memcpy(b->buf.data + b->buf.len + sizeof(uint64), tuple->t_data, len);
 	b->buf.len += sizeof(uint64) + MAXALIGN(len);
 	b->nrows++;
 
 	if (b->buf.len >= rts_batch_size_kb * 1024)
-		batch_flush(cs, partition);
+		batch_flush(cs, worker);
 }
 
 Datum
@@ -433,7 +449,8 @@ rts_capture(PG_FUNCTION_ARGS)
 		tuple = toast_flatten_tuple(tuple, desc);
 	partition = capture_partition(cs, tuple, desc);
 	batch_append(cs, partition, tuple);
-	if (cs->nkeys == 0 && cs->batches[partition]->nrows == 0)
+	/* round robin: on to another partition when a batch is written */
+	if (cs->nkeys == 0 && cs->batches[capture_owner[partition]]->nrows == 0)
 		cs->rr_partition = (cs->rr_partition + 1) % RTS_NPARTITIONS;
 	MemoryContextSwitchTo(old);
 
@@ -450,8 +467,8 @@ capture_flush_all(void)
 		return;
 	hash_seq_init(&seq, capture_streams);
 	while ((cs = hash_seq_search(&seq)) != NULL)
-		for (int p = 0; p < RTS_NPARTITIONS; p++)
-			batch_flush(cs, p);
+		for (int w = 0; w < RTS_MAX_WORKERS; w++)
+			batch_flush(cs, w);
 }
 
 static bool
@@ -465,8 +482,8 @@ capture_has_rows(void)
 		return false;
 	hash_seq_init(&seq, capture_streams);
 	while ((cs = hash_seq_search(&seq)) != NULL)
-		for (int p = 0; p < RTS_NPARTITIONS; p++)
-			if (cs->batches[p] && cs->batches[p]->nrows > 0)
+		for (int w = 0; w < RTS_MAX_WORKERS; w++)
+			if (cs->batches[w] && cs->batches[w]->nrows > 0)
 				any = true;
 	return any;
 }
@@ -528,9 +545,9 @@ capture_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	hash_seq_init(&seq, capture_streams);
 	while ((cs = hash_seq_search(&seq)) != NULL)
 	{
-		for (int p = 0; p < RTS_NPARTITIONS; p++)
+		for (int w = 0; w < RTS_MAX_WORKERS; w++)
 		{
-			CaptureBatch *b = cs->batches[p];
+			CaptureBatch *b = cs->batches[w];
 			int			first;
 
 			if (b == NULL || b->nsegs == 0)

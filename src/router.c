@@ -23,6 +23,7 @@
 #include "access/xlog_internal.h"
 #include "access/xlogutils.h"
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
@@ -83,6 +84,14 @@ rts_partition_worker(int partition, int nworkers)
 	return best_worker >= 0 ? best_worker : lowest_worker;
 }
 
+/* The owner of every partition. */
+void
+rts_partition_owners(int nworkers, int *owner)
+{
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		owner[p] = rts_partition_worker(p, nworkers);
+}
+
 void
 rts_register_workers(void)
 {
@@ -135,6 +144,55 @@ router_forward(int worker, RtsQueueItem *item, const char *batch)
 		SetLatch(ws->latch);
 }
 
+/*
+ * A batch written for another number of workers (WAL from before a restart
+ * with a new rtstream.workers): split it by the partitions of its rows.
+ */
+static void
+router_split(RtsQueueItem *item, const char *message, Size sz)
+{
+	StringInfoData parts[RTS_MAX_WORKERS];
+	uint32		nrows[RTS_MAX_WORKERS];
+	const char *p = message + RTS_BATCH_HEADER_SIZE;
+	const char *end = message + sz;
+
+	for (int w = 0; w < router_db->nworkers; w++)
+	{
+		initStringInfo(&parts[w]);
+		appendBinaryStringInfo(&parts[w], message, RTS_BATCH_HEADER_SIZE);
+		nrows[w] = 0;
+	}
+	while (p < end)
+	{
+		uint64		word;
+		int			w;
+		Size		len;
+
+		memcpy(&word, p, sizeof(uint64));
+		len = sizeof(uint64) + MAXALIGN(RTS_ROW_LEN(word));
+		w = partition_owner[RTS_ROW_PARTITION(word) % RTS_NPARTITIONS];
+		appendBinaryStringInfo(&parts[w], p, len);
+		nrows[w]++;
+		p += len;
+	}
+	for (int w = 0; w < router_db->nworkers; w++)
+	{
+		if (nrows[w] > 0)
+		{
+			RtsBatchHeader *hdr = (RtsBatchHeader *) parts[w].data;
+			RtsQueueItem sub = *item;
+
+			hdr->worker = w;
+			hdr->nworkers = router_db->nworkers;
+			hdr->nrows = nrows[w];
+			sub.len = parts[w].len;
+			router_forward(w, &sub, parts[w].data);
+			txn_workers |= (1U << w);
+		}
+		pfree(parts[w].data);
+	}
+}
+
 static void
 router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			   XLogRecPtr message_lsn, bool transactional,
@@ -160,12 +218,15 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.router_gen = router_db->router_gen;
 	item.pad = 0;
 
-	if (hdr.kind == RTS_BATCH_ROWS && hdr.partition < RTS_NPARTITIONS)
+	if (hdr.kind == RTS_BATCH_ROWS)
 	{
-		int			w = partition_owner[hdr.partition];
-
-		router_forward(w, &item, message);
-		txn_workers |= (1U << w);
+		if (hdr.nworkers == router_db->nworkers && hdr.worker < hdr.nworkers)
+		{
+			router_forward(hdr.worker, &item, message);
+			txn_workers |= (1U << hdr.worker);
+		}
+		else
+			router_split(&item, message, sz);
 		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr.nrows);
 	}
 	else
@@ -439,8 +500,7 @@ rts_router_main(Datum arg)
 	router_db->router_latch = MyLatch;
 	before_shmem_exit(router_shmem_exit, 0);
 
-	for (int p = 0; p < RTS_NPARTITIONS; p++)
-		partition_owner[p] = rts_partition_worker(p, router_db->nworkers);
+	rts_partition_owners(router_db->nworkers, partition_owner);
 	snprintf(slotname, sizeof(slotname), "rtstream_%u", MyDatabaseId);
 
 	for (;;)

@@ -43,8 +43,8 @@ extern bool rts_loaded_at_startup;
 /*
  * Batch format.  A batch is the content of one transactional logical
  * message.  The router reads only the header; workers read the rows.  Each
- * row is a MAXALIGNed uint64 length word followed by the HeapTupleHeader of
- * the captured tuple, padded to MAXALIGN.
+ * row is a MAXALIGNed uint64 word (RTS_ROW_WORD) followed by the
+ * HeapTupleHeader of the captured tuple, padded to MAXALIGN.
  */
 typedef enum RtsBatchKind
 {
@@ -57,11 +57,24 @@ typedef enum RtsBatchKind
 typedef struct RtsBatchHeader
 {
 	uint16		kind;			/* RtsBatchKind */
-	uint16		partition;		/* 0 .. RTS_NPARTITIONS - 1 (rows only) */
+	uint16		worker;			/* rows: the worker that owns their
+								 * partitions ... */
+	uint16		nworkers;		/* ... with this many workers */
+	uint16		pad;
 	Oid			stream;			/* stream relation (rows only) */
 	uint32		nrows;			/* rows in the batch; window id for DDL */
 	uint32		ddl_op;			/* RtsDdlOp for DDL batches */
 } RtsBatchHeader;
+
+/*
+ * The word before each row: its length and its partition.  A batch holds
+ * the rows of one transaction for one worker; the router forwards it as
+ * is, unless the number of workers changed since it was written (it then
+ * splits it by partition).
+ */
+#define RTS_ROW_WORD(len, partition)	((uint64) (len) | ((uint64) (partition) << 32))
+#define RTS_ROW_LEN(word)				((uint32) ((word) & 0xFFFFFFFF))
+#define RTS_ROW_PARTITION(word)			((int) (((word) >> 32) & 0xFFFF))
 
 #define RTS_BATCH_HEADER_SIZE	MAXALIGN(sizeof(RtsBatchHeader))
 
@@ -203,6 +216,7 @@ extern PGDLLEXPORT void rts_router_main(Datum arg);
 extern PGDLLEXPORT void rts_worker_main(Datum arg);
 extern void rts_register_workers(void);
 extern int	rts_partition_worker(int partition, int nworkers);
+extern void rts_partition_owners(int nworkers, int *owner);
 
 /* utility.c */
 extern void rts_utility_init(void);

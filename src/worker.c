@@ -55,6 +55,10 @@ static StringInfoData keybuf;
 static volatile sig_atomic_t got_sigterm = false;
 static TimestampTz checkpoint_failed_at = 0;
 
+/* the transaction's context and owner while a drain runs its subtransaction */
+static MemoryContext drain_cxt;
+static ResourceOwner drain_owner;
+
 /* rows that failed, written to rtstream.dead_letters after their batch */
 typedef struct DeadLetter
 {
@@ -271,8 +275,11 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 /* Apply one row to its windows; errors go to the dead letters. */
 static void
 apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
-			XLogRecPtr lsn, MemoryContext outer_cxt, ResourceOwner outer_owner)
+			XLogRecPtr lsn)
 {
+	MemoryContext outer_cxt = drain_cxt;
+	ResourceOwner outer_owner = drain_owner;
+
 	ListCell   *lc;
 	WorkerWindow *volatile current = NULL;	/* read after a longjmp */
 
@@ -316,6 +323,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(outer_cxt);
+		CurrentResourceOwner = outer_owner;
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 	}
 	PG_END_TRY();
@@ -329,8 +337,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 	char	   *p = batch + RTS_BATCH_HEADER_SIZE;
 	char	   *end = batch + len;
 	HeapTupleData tuple;
-	MemoryContext outer_cxt = CurrentMemoryContext;
-	ResourceOwner outer_owner = CurrentResourceOwner;
+	uint32		skipped = 0;
 
 	foreach(lc, wstate.windows)
 	{
@@ -342,35 +349,37 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 	if (targets != NIL)
 	{
 		rts_agg_context_set(wstate.batch_cxt);
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(outer_cxt);
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 		while (p < end)
 		{
-			uint64		tuplen;
+			uint64		word;
 
-			memcpy(&tuplen, p, sizeof(uint64));
-			tuple.t_len = (uint32) tuplen;
+			memcpy(&word, p, sizeof(uint64));
+			tuple.t_len = RTS_ROW_LEN(word);
 			tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
 			ItemPointerSetInvalid(&tuple.t_self);
 			tuple.t_tableOid = hdr->stream;
-			p += sizeof(uint64) + MAXALIGN(tuplen);
+			p += sizeof(uint64) + MAXALIGN(tuple.t_len);
 
+			/* replayed, and its partition is already in a checkpoint */
+			if (item->commit_lsn <= wstate.skip_lsn[RTS_ROW_PARTITION(word) % RTS_NPARTITIONS])
+			{
+				skipped++;
+				continue;
+			}
 			MemoryContextSwitchTo(row_cxt);
-			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn,
-						outer_cxt, outer_owner);
-			MemoryContextSwitchTo(outer_cxt);
+			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn);
+			MemoryContextSwitchTo(drain_cxt);
 			MemoryContextReset(row_cxt);
 		}
 		foreach(lc, targets)
 			local_cells_flush(lfirst(lc));
 		LWLockRelease(&wstate.shared->lock);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(outer_cxt);
-		CurrentResourceOwner = outer_owner;
 		MemoryContextReset(wstate.batch_cxt);
 	}
-	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, hdr->nrows);
+	if (skipped > 0)
+		pg_atomic_fetch_add_u64(&wstate.shared->replayed_skipped, 1);
+	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, hdr->nrows - skipped);
 	pg_atomic_fetch_add_u64(&wstate.shared->batches_applied, 1);
 	list_free(targets);
 }
@@ -465,15 +474,7 @@ apply_item(RtsQueueItem *item, char *batch)
 	switch (hdr.kind)
 	{
 		case RTS_BATCH_ROWS:
-			if (hdr.partition < RTS_NPARTITIONS &&
-				item->commit_lsn <= wstate.skip_lsn[hdr.partition])
-			{
-				/* replayed, and already in a checkpoint */
-				pg_atomic_fetch_add_u64(&me->replayed_skipped, 1);
-				break;
-			}
 			apply_rows(&hdr, batch, item->len, item);
-			write_dead_letters();
 			break;
 		case RTS_BATCH_DDL:
 
@@ -530,6 +531,7 @@ drain_queue(char **buf, Size *bufsize)
 	RtsWorkerShared *me = wstate.shared;
 	RtsQueueItem item;
 	uint64		next_pos;
+	uint64		applied_pos = 0;
 	int			n = 0;
 
 	if (pg_atomic_read_u64(&me->ring.read_pos) ==
@@ -539,6 +541,16 @@ drain_queue(char **buf, Size *bufsize)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extension_check();
+
+	/*
+	 * The items run in a subtransaction, so that a failing row can be rolled
+	 * back and the rest go on (apply_tuple).
+	 */
+	drain_cxt = CurrentMemoryContext;
+	drain_owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(drain_cxt);
+	CurrentResourceOwner = drain_owner;
 	while (n++ < 256 && !got_sigterm &&
 		   rts_ring_get(&me->ring, &item, buf, bufsize, &next_pos))
 	{
@@ -549,24 +561,31 @@ drain_queue(char **buf, Size *bufsize)
 		PG_CATCH();
 		{
 			/* an error outside the rows (catalog, memory): report, go on */
+			MemoryContextSwitchTo(drain_cxt);
 			EmitErrorReport();
 			FlushErrorState();
-			LWLockReleaseAll();
 			local_cells_discard();
-			dead_letters = NIL;
-			AbortCurrentTransaction();
+			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextReset(wstate.batch_cxt);
 			MemoryContextReset(row_cxt);
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(drain_cxt);
+			CurrentResourceOwner = drain_owner;
 		}
 		PG_END_TRY();
-		pg_atomic_write_u64(&me->applied_pos, next_pos);
+		applied_pos = next_pos;
 		if (wstate.db->router_latch)
 			SetLatch(wstate.db->router_latch);
 	}
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(drain_cxt);
+	CurrentResourceOwner = drain_owner;
+	write_dead_letters();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* applied, dead letters included: rtstream.sync() may return */
+	if (applied_pos != 0)
+		pg_atomic_write_u64(&me->applied_pos, applied_pos);
 	return true;
 }
 

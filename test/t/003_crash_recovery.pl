@@ -54,6 +54,20 @@ for my $victim ('worker 1', 'router')
 	rts_check($node, 'after an immediate stop');
 }
 
+# an immediate stop, then a start with another number of workers: the
+# replayed batches were written for the old number, the router splits them
+{
+	my $w = rts_start_writers($node, 6);
+	sleep 3;
+	$node->stop('immediate');
+	rts_stop_writers($w);
+	$node->append_conf('postgresql.conf', "rtstream.workers = 3\n");
+	$node->start;
+	rts_check($node, 'after an immediate stop and a start with 3 workers');
+	$node->append_conf('postgresql.conf', "rtstream.workers = 2\n");
+	$node->restart;
+}
+
 # a normal restart, and restarts with other numbers of workers: the
 # partitions move along the ring and their state with them
 for my $n (2, 3, 1, 2)
