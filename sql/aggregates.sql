@@ -25,6 +25,12 @@ SELECT rtstream.create_window('m_fast', $$
            min(i8) AS mi8, max(i8) AS ma8, min(r) AS mir, max(r) AS mar, min(d) AS mid, max(d) AS mad
       FROM m GROUP BY g$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
 
+-- grouped by the partition key: each group lives in one worker, read
+-- without merging
+SELECT rtstream.create_window('m_by_i4', $$
+    SELECT i4, count(*) AS c, sum(n) AS sn, stddev(d) AS sdd, min(t) AS mint, avg(i8) AS a8
+      FROM m GROUP BY i4$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
+
 -- user-defined aggregates built on the same functions take the catalog
 -- path: they must agree with the fast path
 CREATE AGGREGATE my_sum(float8) (sfunc = float8pl, stype = float8, combinefunc = float8pl);
@@ -75,6 +81,11 @@ SELECT * FROM rt_diff('m_fast', $$
            avg(i2), avg(i4), avg(r), avg(d), min(i2), max(i2), min(i4), max(i4),
            min(i8), max(i8), min(r), max(r), min(d), max(d)
       FROM m_cur GROUP BY ws, we, g$$);
+
+SELECT * FROM rt_diff('(SELECT window_start, window_end, i4, c, sn, round(sdd::numeric, 9), mint, a8 FROM m_by_i4) v', $$
+    SELECT ws, we, i4, count(*), sum(n), round(stddev(d)::numeric, 9), min(t), avg(i8)
+      FROM m_cur GROUP BY ws, we, i4$$);
+SELECT count(*) AS groups FROM m_by_i4;
 
 SELECT * FROM rt_diff('m_udf', $$
     SELECT ws, we, g, sum(d), max(i4), count(*), sum(d), max(i4), count(*)

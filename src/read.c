@@ -116,6 +116,69 @@ reader_window(const char *name, RtsDatabaseShared *db)
 	return cw->def;
 }
 
+/* Start a group's accumulators. */
+static void
+group_init(RtsWindowDef *def, ReaderGroup *g)
+{
+	g->flags = 0;
+	memset(g->words, 0, sizeof(Datum) * Max(def->nwords, 1));
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		if (agg->fast == RTS_FAST_NONE)
+			g->states[a] = rts_state_initial(agg);
+		else if (agg->fast != RTS_FAST_COUNT && agg->fast != RTS_FAST_AVG_INT &&
+				 agg->fast != RTS_FAST_AVG_FLOAT)
+			g->flags |= RTS_FLAG_NULL(a);
+	}
+}
+
+static void
+group_add_pane(RtsWindowDef *def, dsa_area *area, ReaderGroup *g, RtsPane *pane)
+{
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		if (agg->fast != RTS_FAST_NONE)
+			rts_fast_combine(agg, a, g->words, &g->flags, pane);
+		else
+			rts_state_combine(agg, &g->states[a],
+							  rts_state_from_pane(area, agg, a, pane));
+	}
+}
+
+/* Finalise a group into a row of the result. */
+static void
+group_emit(RtsWindowDef *def, ReturnSetInfo *rsinfo, ReaderGroup *g,
+		   Datum *values, bool *nulls, Datum *keyvalues, bool *keynulls)
+{
+	rts_groupkey_decode(def, g->key.bytes, g->key.len, keyvalues, keynulls);
+	for (int i = 0; i < def->noutputs; i++)
+	{
+		RtsOutputCol *out = &def->outputs[i];
+
+		if (out->is_group)
+		{
+			values[i + 2] = keyvalues[out->index];
+			nulls[i + 2] = keynulls[out->index];
+		}
+		else
+		{
+			RtsAggDef  *agg = &def->aggs[out->index];
+
+			if (agg->fast != RTS_FAST_NONE)
+				values[i + 2] = rts_fast_final(agg, out->index, g->words,
+											   g->flags, &nulls[i + 2]);
+			else
+				values[i + 2] = rts_state_final(agg, &g->states[out->index],
+												&nulls[i + 2]);
+		}
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 static ReaderGroup *
 reader_group(HTAB *groups, RtsWindowDef *def, const char *keybytes,
 			 uint32 keylen, uint32 hash)
@@ -134,21 +197,74 @@ reader_group(HTAB *groups, RtsWindowDef *def, const char *keybytes,
 
 		memcpy(copy, keybytes, keylen);
 		g->key.bytes = copy;
-		g->flags = 0;
-		g->words = palloc0(sizeof(Datum) * Max(def->nwords, 1));
-		g->states = palloc(sizeof(RtsState) * def->naggs);
-		for (int a = 0; a < def->naggs; a++)
-		{
-			RtsAggDef  *agg = &def->aggs[a];
-
-			if (agg->fast == RTS_FAST_NONE)
-				g->states[a] = rts_state_initial(agg);
-			else if (agg->fast != RTS_FAST_COUNT && agg->fast != RTS_FAST_AVG_INT &&
-					 agg->fast != RTS_FAST_AVG_FLOAT)
-				g->flags |= RTS_FLAG_NULL(a);
-		}
+		g->words = palloc(sizeof(Datum) * Max(def->nwords, 1));
+		g->states = palloc(sizeof(RtsState) * Max(def->naggs, 1));
+		group_init(def, g);
 	}
 	return g;
+}
+
+/* Whether an entry has a pane in [first_pane, end_pane). */
+static inline bool
+entry_live(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane)
+{
+	for (int p = 0; p < t->npanes; p++)
+	{
+		int64		n = rts_entry_pane(t, e, p)->pane_no;
+
+		if (n >= first_pane && n < end_pane)
+			return true;
+	}
+	return false;
+}
+
+static void
+entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
+		  ReaderGroup *g, int64 first_pane, int64 end_pane)
+{
+	for (int p = 0; p < t->npanes; p++)
+	{
+		RtsPane    *pane = rts_entry_pane(t, e, p);
+
+		if (pane->pane_no >= first_pane && pane->pane_no < end_pane)
+			group_add_pane(def, area, g, pane);
+	}
+}
+
+/*
+ * Groups that live in one worker only (the group key holds the partition
+ * key): each entry is a whole group, finalised as it is met.
+ */
+static void
+emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
+			  int64 first_pane, int64 end_pane, ReturnSetInfo *rsinfo,
+			  Datum *values, bool *nulls, Datum *keyvalues, bool *keynulls)
+{
+	MemoryContext groupcxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "rtstream group",
+												   ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(groupcxt);
+	ReaderGroup g;
+
+	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
+	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
+	rts_agg_context_set(groupcxt);
+	for (uint32 id = 0; id < t->ngroups; id++)
+	{
+		RtsGroupEntry *e = rts_table_entry(area, t, id);
+
+		if (!entry_live(t, e, first_pane, end_pane))
+			continue;
+		g.key.len = e->keylen;
+		g.key.bytes = e->keylen ? dsa_get_address(area, e->key) : "";
+		group_init(def, &g);
+		entry_add(def, area, t, e, &g, first_pane, end_pane);
+		group_emit(def, rsinfo, &g, values, nulls, keyvalues, keynulls);
+		MemoryContextReset(groupcxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(groupcxt);
 }
 
 /* Combine one worker's groups of the window [first_pane, end_pane). */
@@ -159,29 +275,14 @@ combine_table(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 	for (uint32 id = 0; id < t->ngroups; id++)
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
-		ReaderGroup *g = NULL;
 
-		for (int p = 0; p < t->npanes; p++)
-		{
-			RtsPane    *pane = rts_entry_pane(t, e, p);
-
-			if (pane->pane_no < first_pane || pane->pane_no >= end_pane)
-				continue;
-			if (g == NULL)
-				g = reader_group(groups, def,
-								 e->keylen ? dsa_get_address(area, e->key) : "",
-								 e->keylen, e->hash);
-			for (int a = 0; a < def->naggs; a++)
-			{
-				RtsAggDef  *agg = &def->aggs[a];
-
-				if (agg->fast != RTS_FAST_NONE)
-					rts_fast_combine(agg, a, g->words, &g->flags, pane);
-				else
-					rts_state_combine(agg, &g->states[a],
-									  rts_state_from_pane(area, agg, a, pane));
-			}
-		}
+		if (!entry_live(t, e, first_pane, end_pane))
+			continue;
+		entry_add(def, area, t, e,
+				  reader_group(groups, def,
+							   e->keylen ? dsa_get_address(area, e->key) : "",
+							   e->keylen, e->hash),
+				  first_pane, end_pane);
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -200,15 +301,12 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	int64		end_us,
 				first_pane,
 				end_pane;
-	HTAB	   *groups;
-	HASHCTL		ctl;
-	HASH_SEQ_STATUS seq;
-	ReaderGroup *g;
 	Datum	   *values;
 	bool	   *nulls;
 	Datum	   *keyvalues;
 	bool	   *keynulls;
 	int			nworkers;
+	bool		disjoint;
 
 	rts_check_server();
 	db = rts_my_database(false);
@@ -238,6 +336,7 @@ rts_window_rows(PG_FUNCTION_ARGS)
 
 	area = rts_dsa();
 	nworkers = db->nworkers;
+	disjoint = def->groups_disjoint || nworkers == 1;
 	for (int w = 0; w < nworkers; w++)
 		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
 
@@ -269,33 +368,6 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	end_pane = end_us / def->pane_us;
 	first_pane = end_pane - def->npanes;
 
-	ctl.keysize = sizeof(ReaderKey);
-	ctl.entrysize = sizeof(ReaderGroup);
-	ctl.hash = readerkey_hash;
-	ctl.match = readerkey_match;
-	ctl.hcxt = CurrentMemoryContext;
-	groups = hash_create("rtstream window groups", 1024, &ctl,
-						 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-
-	rts_agg_context_set(CurrentMemoryContext);
-	PG_TRY();
-	{
-		for (int w = 0; w < nworkers; w++)
-		{
-			dsa_pointer tp = db->windows[slot].tables[w];
-
-			if (DsaPointerIsValid(tp))
-				combine_table(groups, def, area, dsa_get_address(area, tp),
-							  first_pane, end_pane);
-		}
-	}
-	PG_FINALLY();
-	{
-		for (int w = nworkers - 1; w >= 0; w--)
-			LWLockRelease(&db->workers[w].lock);
-	}
-	PG_END_TRY();
-
 	values = palloc(sizeof(Datum) * (def->noutputs + 2));
 	nulls = palloc(sizeof(bool) * (def->noutputs + 2));
 	keyvalues = palloc(sizeof(Datum) * Max(def->ngroups, 1));
@@ -304,32 +376,52 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(end_us - RTS_UNIX_EPOCH_OFFSET_US);
 	nulls[0] = nulls[1] = false;
 
-	hash_seq_init(&seq, groups);
-	while ((g = hash_seq_search(&seq)) != NULL)
+	PG_TRY();
 	{
-		rts_groupkey_decode(def, g->key.bytes, g->key.len, keyvalues, keynulls);
-		for (int i = 0; i < def->noutputs; i++)
+		if (disjoint)
 		{
-			RtsOutputCol *out = &def->outputs[i];
-
-			if (out->is_group)
+			for (int w = 0; w < nworkers; w++)
 			{
-				values[i + 2] = keyvalues[out->index];
-				nulls[i + 2] = keynulls[out->index];
-			}
-			else
-			{
-				RtsAggDef  *agg = &def->aggs[out->index];
+				dsa_pointer tp = db->windows[slot].tables[w];
 
-				if (agg->fast != RTS_FAST_NONE)
-					values[i + 2] = rts_fast_final(agg, out->index, g->words,
-												   g->flags, &nulls[i + 2]);
-				else
-					values[i + 2] = rts_state_final(agg, &g->states[out->index],
-													&nulls[i + 2]);
+				if (DsaPointerIsValid(tp))
+					emit_disjoint(def, area, dsa_get_address(area, tp), first_pane,
+								  end_pane, rsinfo, values, nulls, keyvalues, keynulls);
 			}
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		else
+		{
+			HASHCTL		ctl;
+			HTAB	   *groups;
+			HASH_SEQ_STATUS seq;
+			ReaderGroup *g;
+
+			ctl.keysize = sizeof(ReaderKey);
+			ctl.entrysize = sizeof(ReaderGroup);
+			ctl.hash = readerkey_hash;
+			ctl.match = readerkey_match;
+			ctl.hcxt = CurrentMemoryContext;
+			groups = hash_create("rtstream window groups", 1024, &ctl,
+								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+			rts_agg_context_set(CurrentMemoryContext);
+			for (int w = 0; w < nworkers; w++)
+			{
+				dsa_pointer tp = db->windows[slot].tables[w];
+
+				if (DsaPointerIsValid(tp))
+					combine_table(groups, def, area, dsa_get_address(area, tp),
+								  first_pane, end_pane);
+			}
+			hash_seq_init(&seq, groups);
+			while ((g = hash_seq_search(&seq)) != NULL)
+				group_emit(def, rsinfo, g, values, nulls, keyvalues, keynulls);
+		}
 	}
+	PG_FINALLY();
+	{
+		for (int w = nworkers - 1; w >= 0; w--)
+			LWLockRelease(&db->workers[w].lock);
+	}
+	PG_END_TRY();
 	PG_RETURN_NULL();
 }

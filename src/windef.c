@@ -22,6 +22,7 @@
 #include "parser/parse_agg.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -486,6 +487,44 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 }
 
 /*
+ * Whether every partition_by column of the window's stream is a plain
+ * column of its group key; in SPI.
+ */
+static bool
+groups_hold_partition_key(RtsWindowDef *def)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(def->stream)};
+	bool		isnull;
+	Datum		cols;
+	ArrayType  *arr;
+	Datum	   *elems;
+	int			nelems;
+	bool		all = true;
+
+	if (SPI_execute_with_args("SELECT partition_by FROM rtstream.streams WHERE stream = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return false;
+	cols = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return false;			/* round robin */
+	arr = DatumGetArrayTypeP(cols);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
+	for (int i = 0; i < nelems && all; i++)
+	{
+		AttrNumber	attno = get_attnum(def->stream, TextDatumGetCString(elems[i]));
+		bool		found = false;
+
+		for (int g = 0; g < def->ngroups; g++)
+			if (def->groups[g].attno == attno && attno != InvalidAttrNumber)
+				found = true;
+		all = found;
+	}
+	return all && nelems > 0;
+}
+
+/*
  * Load a window from rtstream.windows and analyse it, as the user who
  * created it saw it (with the search_path of its creation).
  */
@@ -527,6 +566,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 								 search_path);
 		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		def->view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		def->groups_disjoint = groups_hold_partition_key(def);
 		def->name = pstrdup(name);
 		MemoryContextSwitchTo(old);
 	}

@@ -117,6 +117,9 @@ typedef struct RtsWindowDef
 	List	   *quals;			/* implicit-AND WHERE, or NIL */
 	int			noutputs;
 	RtsOutputCol *outputs;
+	bool		groups_disjoint;	/* the group key holds the stream's
+									 * partition key: a group lives in one
+									 * worker only */
 
 	/* worker only */
 	ExprState  *qualstate;
