@@ -38,6 +38,10 @@ CREATE TABLE rtstream.checkpoints (
     PRIMARY KEY (worker, window_id)
 );
 
+-- states are written whole at each checkpoint: compressing them costs more
+-- than it saves
+ALTER TABLE rtstream.checkpoints ALTER COLUMN state SET STORAGE EXTERNAL;
+
 -- Per partition, the LSN up to which its rows are in checkpointed state.
 CREATE TABLE rtstream.checkpoint_partitions (
     partition    integer PRIMARY KEY,

@@ -34,7 +34,9 @@ typedef struct CkptHeader
 	uint32		ngroups;
 	int64		max_time;
 	uint8		has_time;
-	uint8		pad[7];
+	uint8		pad[3];
+	int32		nworkers;		/* rtstream.workers when it was written */
+	int64		mixed_until_pane;
 	uint64		rows;
 	uint64		late_rows;
 	uint64		null_time_rows;
@@ -56,7 +58,7 @@ first_live_pane(RtsWindowDef *def, RtsPaneTable *t)
 
 void
 rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-					StringInfo out)
+					int nworkers, StringInfo out)
 {
 	CkptHeader	hdr;
 	int			count_pos;
@@ -73,6 +75,8 @@ rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	hdr.late_rows = t->late_rows;
 	hdr.null_time_rows = t->null_time_rows;
 	hdr.refused_groups = t->refused_groups;
+	hdr.nworkers = nworkers;
+	hdr.mixed_until_pane = t->mixed_until_pane;
 	count_pos = out->len + offsetof(CkptHeader, ngroups);
 	appendBinaryStringInfo(out, (char *) &hdr, sizeof(hdr));
 
@@ -154,7 +158,8 @@ pane_combine(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 
 void
 rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-				const char *data, Size len, MemoryContext aggcontext)
+				const char *data, Size len, bool foreign, int nworkers,
+				MemoryContext aggcontext)
 {
 	const char *p = data;
 	const char *end = data + len;
@@ -182,7 +187,17 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	t->late_rows += hdr.late_rows;
 	t->null_time_rows += hdr.null_time_rows;
 	t->refused_groups += hdr.refused_groups;
+	t->mixed_until_pane = Max(t->mixed_until_pane, hdr.mixed_until_pane);
 	first = first_live_pane(def, t);
+
+	/*
+	 * A state written by another worker, or for another number of workers,
+	 * holds groups whose partitions now belong elsewhere: until its panes
+	 * are all out of the window, a group may live in two workers.
+	 */
+	if (foreign || hdr.nworkers != nworkers)
+		t->mixed_until_pane = Max(t->mixed_until_pane,
+								  first + def->npanes + def->slide_us / def->pane_us);
 	rts_agg_context_set(aggcontext);
 
 	for (uint32 g = 0; g < hdr.ngroups; g++)

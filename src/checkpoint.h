@@ -14,9 +14,10 @@
 #include "windef.h"
 
 extern void rts_table_serialize(RtsWindowDef *def, dsa_area *area,
-								RtsPaneTable *t, StringInfo out);
+								RtsPaneTable *t, int nworkers, StringInfo out);
 extern void rts_table_merge(RtsWindowDef *def, dsa_area *area,
 							RtsPaneTable *t, const char *data, Size len,
+							bool foreign, int nworkers,
 							MemoryContext aggcontext);
 
 #endif							/* RTS_CHECKPOINT_H */

@@ -18,6 +18,7 @@ int			rts_memory_limit_kb = 256 * 1024;
 int			rts_queue_size_kb = 4 * 1024;
 int			rts_batch_size_kb = 64;
 int			rts_checkpoint_interval_s = 30;
+int			rts_decoding_memory_kb = 256 * 1024;
 
 void		rts_define_gucs(void);
 
@@ -83,6 +84,15 @@ rts_define_gucs(void)
 							30, 1, 86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.decoding_memory",
+							"Memory the router may use for a transaction being decoded before it spills to disk.",
+							"The router's logical_decoding_work_mem: rows reach the workers only at commit, so a large COPY is held until then.",
+							&rts_decoding_memory_kb,
+							256 * 1024, 64, INT_MAX / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("rtstream");

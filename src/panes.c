@@ -57,6 +57,7 @@ rts_table_create(dsa_area *area, int32 window_id, int npanes, int nwords)
 	t->index = InvalidDsaPointer;
 	t->chunks = InvalidDsaPointer;
 	t->bytes = sizeof(RtsPaneTable);
+	t->mixed_until_pane = PG_INT64_MIN;
 	return tp;
 }
 

@@ -69,6 +69,13 @@ typedef struct RtsPaneTable
 	uint64		null_time_rows;
 	uint64		refused_groups;
 	bool		warned_memory;
+
+	/*
+	 * Groups of other workers' partitions were merged in (a checkpoint of
+	 * another worker, or of another number of workers): up to this pane a
+	 * group may also live in another worker.
+	 */
+	int64		mixed_until_pane;
 } RtsPaneTable;
 
 static inline RtsPane *

@@ -307,6 +307,7 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	bool	   *keynulls;
 	int			nworkers;
 	bool		disjoint;
+	int64		mixed_until = PG_INT64_MIN;
 
 	rts_check_server();
 	db = rts_my_database(false);
@@ -353,6 +354,7 @@ rts_window_rows(PG_FUNCTION_ARGS)
 			max_time = t->max_time;
 			has_time = true;
 		}
+		mixed_until = Max(mixed_until, t->mixed_until_pane);
 	}
 
 	if (!has_time)
@@ -367,6 +369,8 @@ rts_window_rows(PG_FUNCTION_ARGS)
 		def->slide_us;
 	end_pane = end_us / def->pane_us;
 	first_pane = end_pane - def->npanes;
+	if (mixed_until >= first_pane)
+		disjoint = false;		/* see RtsPaneTable.mixed_until_pane */
 
 	values = palloc(sizeof(Datum) * (def->noutputs + 2));
 	nulls = palloc(sizeof(bool) * (def->noutputs + 2));

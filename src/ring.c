@@ -72,32 +72,48 @@ rts_ring_put(RtsRing *ring, const RtsQueueItem *item, const char *batch)
 }
 
 /*
- * Take the next item, copying its batch into *batch (grown as needed);
- * false if the ring is empty.  *next_pos is the read position after it.
+ * Look at the next item; false if the ring is empty.  *batch points into
+ * the ring when the batch is contiguous there, else to a copy in *buf
+ * (grown as needed).  The item stays in the ring until rts_ring_advance(),
+ * with *next_pos, the read position after it.
  */
 bool
-rts_ring_get(RtsRing *ring, RtsQueueItem *item, char **batch, Size *bufsize,
-			 uint64 *next_pos)
+rts_ring_get(RtsRing *ring, RtsQueueItem *item, char **batch, char **buf,
+			 Size *bufsize, uint64 *next_pos)
 {
 	uint64		rpos = pg_atomic_read_u64(&ring->read_pos);
 	uint64		wpos = pg_atomic_read_u64(&ring->write_pos);
+	Size		off;
 
 	if (wpos == rpos)
 		return false;
 	pg_read_barrier();
 	ring_copy_out(ring, rpos, (char *) item, sizeof(RtsQueueItem));
-	if (*bufsize < item->len || *batch == NULL)
+	*next_pos = rpos + sizeof(RtsQueueItem) + RTS_ITEM_ALIGN(item->len);
+	off = (rpos + sizeof(RtsQueueItem)) % ring->size;
+	if (off + item->len <= ring->size)
+	{
+		*batch = rts_ring_data(ring) + off;
+		return true;
+	}
+	if (*bufsize < item->len || *buf == NULL)
 	{
 		Size		newsize = Max(item->len, 8192);
 
 		/* the buffer outlives the caller's transactions */
-		*batch = *batch ? repalloc(*batch, newsize) :
+		*buf = *buf ? repalloc(*buf, newsize) :
 			MemoryContextAlloc(TopMemoryContext, newsize);
 		*bufsize = newsize;
 	}
-	ring_copy_out(ring, rpos + sizeof(RtsQueueItem), *batch, item->len);
-	*next_pos = rpos + sizeof(RtsQueueItem) + RTS_ITEM_ALIGN(item->len);
-	pg_memory_barrier();
-	pg_atomic_write_u64(&ring->read_pos, *next_pos);
+	ring_copy_out(ring, rpos + sizeof(RtsQueueItem), *buf, item->len);
+	*batch = *buf;
 	return true;
+}
+
+/* Give the space of the items up to next_pos back to the writer. */
+void
+rts_ring_advance(RtsRing *ring, uint64 next_pos)
+{
+	pg_memory_barrier();
+	pg_atomic_write_u64(&ring->read_pos, next_pos);
 }

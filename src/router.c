@@ -31,6 +31,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "replication/decode.h"
+#include "access/rmgr.h"
 #include "replication/logical.h"
 #include "replication/slot.h"
 #include "storage/ipc.h"
@@ -287,6 +288,21 @@ router_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 {
 }
 
+/*
+ * rtstream needs only its messages and the transactions' commits and
+ * aborts: the changes of ordinary tables are dropped before the reorder
+ * buffer queues them (and replays them at commit, which would cost the
+ * router as much as the writers spent on them).  The decoder asks this
+ * filter for every change, message and commit, with the record at hand.
+ */
+static bool
+router_filter_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	RmgrId		rmid = XLogRecGetRmid(ctx->reader);
+
+	return rmid == RM_HEAP_ID || rmid == RM_HEAP2_ID;
+}
+
 /* Nothing is ever written: our callbacks replace the plugin's. */
 static void
 router_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn,
@@ -354,7 +370,7 @@ router_start(void)
 	ctx->callbacks.change_cb = router_change;
 	ctx->callbacks.truncate_cb = router_truncate;
 	ctx->callbacks.message_cb = router_message;
-	ctx->callbacks.filter_by_origin_cb = NULL;
+	ctx->callbacks.filter_by_origin_cb = router_filter_origin;
 
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
 	router_db->router_gen++;	/* workers: what follows may be a replay */
@@ -467,6 +483,15 @@ router_caught_up(XLogRecPtr end, XLogRecPtr flush)
 }
 
 static void
+router_set_decoding_memory(void)
+{
+	char		value[32];
+
+	snprintf(value, sizeof(value), "%d", rts_decoding_memory_kb);
+	SetConfigOption("logical_decoding_work_mem", value, PGC_USERSET, PGC_S_OVERRIDE);
+}
+
+static void
 router_shmem_exit(int code, Datum arg)
 {
 	router_db->router_ready = false;
@@ -487,6 +512,7 @@ rts_router_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	router_db = &rts_shared->dbs[dbidx];
+	router_set_decoding_memory();
 	if (router_db->dropping)
 	{
 		/* DROP DATABASE is under way: stay out, try again later */
@@ -513,6 +539,7 @@ rts_router_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			router_set_decoding_memory();
 		}
 
 		/* the slot lives as long as the extension does */

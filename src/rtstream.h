@@ -37,6 +37,7 @@ extern int	rts_memory_limit_kb;
 extern int	rts_queue_size_kb;
 extern int	rts_batch_size_kb;
 extern int	rts_checkpoint_interval_s;
+extern int	rts_decoding_memory_kb;
 
 extern bool rts_loaded_at_startup;
 
@@ -209,7 +210,8 @@ extern List *rts_database_names(void);
 extern bool rts_ring_put(RtsRing *ring, const RtsQueueItem *item,
 						 const char *batch);
 extern bool rts_ring_get(RtsRing *ring, RtsQueueItem *item, char **batch,
-						 Size *bufsize, uint64 *next_pos);
+						 char **buf, Size *bufsize, uint64 *next_pos);
+extern void rts_ring_advance(RtsRing *ring, uint64 next_pos);
 
 /* router.c, worker.c */
 extern PGDLLEXPORT void rts_router_main(Datum arg);

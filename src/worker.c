@@ -530,6 +530,7 @@ drain_queue(char **buf, Size *bufsize)
 {
 	RtsWorkerShared *me = wstate.shared;
 	RtsQueueItem item;
+	char	   *batch;
 	uint64		next_pos;
 	uint64		applied_pos = 0;
 	int			n = 0;
@@ -552,11 +553,14 @@ drain_queue(char **buf, Size *bufsize)
 	MemoryContextSwitchTo(drain_cxt);
 	CurrentResourceOwner = drain_owner;
 	while (n++ < 256 && !got_sigterm &&
-		   rts_ring_get(&me->ring, &item, buf, bufsize, &next_pos))
+		   rts_ring_get(&me->ring, &item, &batch, buf, bufsize, &next_pos))
 	{
+		bool		was_full = (pg_atomic_read_u64(&me->ring.write_pos) -
+								next_pos) > me->ring.size / 2;
+
 		PG_TRY();
 		{
-			apply_item(&item, *buf);
+			apply_item(&item, batch);
 		}
 		PG_CATCH();
 		{
@@ -574,9 +578,13 @@ drain_queue(char **buf, Size *bufsize)
 		}
 		PG_END_TRY();
 		applied_pos = next_pos;
-		if (wstate.db->router_latch)
+		rts_ring_advance(&me->ring, next_pos);
+		/* the router may be waiting for room only when the queue was full */
+		if (was_full && wstate.db->router_latch)
 			SetLatch(wstate.db->router_latch);
 	}
+	if (wstate.db->router_latch)
+		SetLatch(wstate.db->router_latch);
 	ReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(drain_cxt);
 	CurrentResourceOwner = drain_owner;

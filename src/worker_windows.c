@@ -376,7 +376,8 @@ rts_worker_restore(void)
 
 			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 			rts_table_merge(ww->def, rts_dsa(), ww->table, VARDATA_ANY(b),
-							VARSIZE_ANY_EXHDR(b), wstate.batch_cxt);
+							VARSIZE_ANY_EXHDR(b), worker != wstate.index,
+							nworkers, wstate.batch_cxt);
 			LWLockRelease(&wstate.shared->lock);
 		}
 	}
@@ -467,7 +468,7 @@ rts_worker_checkpoint(void)
 			bytea	   *b;
 
 			resetStringInfo(&buf);
-			rts_table_serialize(ww->def, rts_dsa(), ww->table, &buf);
+			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers, &buf);
 			b = palloc(VARHDRSZ + buf.len);
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
 			memcpy(VARDATA(b), buf.data, buf.len);
