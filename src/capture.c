@@ -319,6 +319,18 @@ batch_write(Oid relid, int worker, char *data, Size len, uint32 nrows)
 	capture_wrote_wal = true;
 }
 
+/* The first segment of subtransaction subxid or of its descendants. */
+static int
+first_segment_of(CaptureBatch *b, SubTransactionId subxid)
+{
+	int			first;
+
+	for (first = 0; first < b->nsegs; first++)
+		if (b->segs[first].subxid >= subxid)
+			break;
+	return first;
+}
+
 /*
  * Write the rows of the batch that belong to the current subtransaction
  * (all of them at top level), see the file header.
@@ -332,9 +344,7 @@ batch_flush(CaptureStream *cs, int worker)
 
 	if (b == NULL || b->nrows == 0)
 		return;
-	for (first = 0; first < b->nsegs; first++)
-		if (b->segs[first].subxid >= cur)
-			break;
+	first = first_segment_of(b, cur);
 	if (first == b->nsegs)
 		return;					/* all rows belong to ancestors */
 
@@ -552,9 +562,7 @@ capture_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 			if (b == NULL || b->nsegs == 0)
 				continue;
-			for (first = 0; first < b->nsegs; first++)
-				if (b->segs[first].subxid >= mySubid)
-					break;
+			first = first_segment_of(b, mySubid);
 			if (first == b->nsegs)
 				continue;
 			if (event == SUBXACT_EVENT_ABORT_SUB)
