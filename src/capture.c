@@ -311,6 +311,7 @@ batch_write(Oid relid, int worker, char *data, Size len, uint32 nrows)
 
 	memset(hdr, 0, RTS_BATCH_HEADER_SIZE);
 	hdr->kind = RTS_BATCH_ROWS;
+	hdr->version = RTS_BATCH_VERSION;
 	hdr->worker = worker;
 	hdr->nworkers = capture_nworkers;
 	hdr->stream = relid;

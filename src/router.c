@@ -171,6 +171,11 @@ router_split(RtsQueueItem *item, const char *message, Size sz)
 
 		memcpy(&word, p, sizeof(uint64));
 		len = sizeof(uint64) + MAXALIGN(RTS_ROW_LEN(word));
+		if (len > (Size) (end - p))
+		{
+			elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
+			break;
+		}
 		w = partition_owner[RTS_ROW_PARTITION(word) % RTS_NPARTITIONS];
 		appendBinaryStringInfo(&parts[w], p, len);
 		nrows[w]++;
@@ -211,6 +216,14 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	}
 	memcpy(&hdr, message, sizeof(hdr));
+	if (hdr.version != RTS_BATCH_VERSION)
+	{
+		/* WAL written by another version of rtstream: never guess */
+		ereport(WARNING,
+				(errmsg("rtstream: ignoring a batch of format %u at %X/%X, this version reads format %u",
+						hdr.version, LSN_FORMAT_ARGS(message_lsn), RTS_BATCH_VERSION)));
+		return;
+	}
 
 	item.commit_lsn = txn->end_lsn;
 	item.commit_time = txn->xact_time.commit_time;

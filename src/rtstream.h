@@ -61,7 +61,7 @@ typedef struct RtsBatchHeader
 	uint16		worker;			/* rows: the worker that owns their
 								 * partitions ... */
 	uint16		nworkers;		/* ... with this many workers */
-	uint16		pad;
+	uint16		version;		/* RTS_BATCH_VERSION */
 	Oid			stream;			/* stream relation (rows only) */
 	uint32		nrows;			/* rows in the batch; window id for DDL */
 	uint32		ddl_op;			/* RtsDdlOp for DDL batches */
@@ -78,6 +78,7 @@ typedef struct RtsBatchHeader
 #define RTS_ROW_PARTITION(word)			((int) (((word) >> 32) & 0xFFFF))
 
 #define RTS_BATCH_HEADER_SIZE	MAXALIGN(sizeof(RtsBatchHeader))
+#define RTS_BATCH_VERSION		2	/* bumped when the format changes */
 
 typedef enum RtsDdlOp
 {

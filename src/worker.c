@@ -356,6 +356,11 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 
 			memcpy(&word, p, sizeof(uint64));
 			tuple.t_len = RTS_ROW_LEN(word);
+			if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
+			{
+				elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
+				break;
+			}
 			tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
 			ItemPointerSetInvalid(&tuple.t_self);
 			tuple.t_tableOid = hdr->stream;

@@ -1,12 +1,17 @@
 # Helpers of the rtstream benchmark harness; sourced by run.sh.
 # shellcheck shell=bash
 
+# an error in a $(...) is an error of the script, as anywhere else
+shopt -s inherit_errexit
+
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB=rtsbench        # rtstream runs here (rtstream.databases)
 BASEDB=rtsbase     # baselines: plain tables, triggers, raw history
 
 # Run a command as the server's owner: postgres when we are root.
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+AS_PG=()
+[ "$(id -u)" -eq 0 ] && AS_PG=(runuser -u postgres --)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -28,7 +33,7 @@ pq() {
 }
 
 # One SQL command (or several) on database $1, output on stdout.
-sql() { pq "$1" -c "$2"; }
+sql() { pq "$1" -c "$2" "${@:3}"; }
 
 # A script on stdin, run on database $1; psql variables may be passed as -v.
 sqlf() { local db=$1; shift; pq "$db" "$@" -f -; }
@@ -80,8 +85,15 @@ CONF
 }
 
 server_start() {
-  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVERLOG" -w -t 120 start >/dev/null ||
-    { tail -n 30 "$SERVERLOG" >&2; return 1; }
+  local try
+  for try in 1 2 3; do
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$SERVERLOG" -w -t 120 start >/dev/null && break
+    tail -n 5 "$SERVERLOG" >&2
+    [ "$try" = 3 ] && return 1
+    log "server did not start (a concurrent install of rtstream.so?); retrying in 10 s"
+    sleep 10
+  done
+
   # the router needs its slot before the first capture; _check() waits for it
   local i
   for i in $(seq 60); do
@@ -102,19 +114,30 @@ server_restart() { server_stop; server_start; }
 # Byte offset of the server log, to look for crashes since then.
 log_mark() { stat -c %s "$SERVERLOG" 2>/dev/null || echo 0; }
 
-# Crash reports in the server log after offset $1 (empty when none).
+# Crash reports in the server log after offset $1 (empty when none): a
+# backend killed by a signal, a PANIC, a crash restart, or an rtstream worker
+# that exited with an error while the server was not shutting down.
 log_crashes() {
-  tail -c +"$(($1 + 1))" "$SERVERLOG" 2>/dev/null |
-    grep -E 'terminated by signal|exited with exit code [1-9]|PANIC|was terminated by exception' | head -n 3
+  tail -c +"$(($1 + 1))" "$SERVERLOG" 2>/dev/null | awk '
+    /shutdown request/ { down = 1 }
+    /database system is ready to accept connections/ { down = 0 }
+    /terminated by signal|PANIC|terminating any other active server processes|terminated by exception/ { if (n++ < 3) print; next }
+    /background worker "rtstream.*exited with exit code [1-9]/ && !down { if (n++ < 3) print }' || true
 }
 
-# rtstream's counters of trouble: failed batches, refused groups, late rows.
-rts_trouble() {
-  sql "$DB" "SELECT coalesce(sum(failed_batches), 0) || ' failed batches, ' ||
-                    coalesce(sum(refused_groups), 0) || ' refused groups'
-               FROM rtstream.stats WHERE process <> 'router'
-             HAVING coalesce(sum(failed_batches), 0) + coalesce(sum(refused_groups), 0) > 0"
+# The last ERROR of the server log after offset $1 (with its CONTEXT).
+log_last_error() {
+  tail -c +"$(($1 + 1))" "$SERVERLOG" 2>/dev/null | awk '
+    /ERROR:/ { e = $0; sub(/^.*ERROR: +/, "", e); c = ""; next }
+    /CONTEXT:/ && e != "" && c == "" { c = $0; sub(/^.*CONTEXT: +/, "", c) }
+    END { if (e != "") print e (c != "" ? " (" c ")" : "") }' || true
 }
+
+# Rows or batches a worker could not apply, in all: the column of
+# rtstream.stats is failed_batches in early versions, dead_letters later.
+FAILED_SQL="(SELECT coalesce(sum(coalesce((to_jsonb(s) ->> 'failed_batches')::bigint,
+                                          (to_jsonb(s) ->> 'dead_letters')::bigint, 0)), 0)
+               FROM rtstream.stats s)"
 
 # Drop every rtstream window of a stream (between runs, to start empty).
 drop_windows() {
@@ -125,6 +148,21 @@ drop_windows() {
 # Drain what the router and workers still have, outside any timing.
 settle() { sql "$DB" "SELECT rtstream.sync('$SYNC_TIMEOUT')" >/dev/null; }
 
-# Between measured runs: WAL and dirty buffers of the previous run written,
-# so every run starts from the same state.
-quiesce() { settle; sql "$DB" 'CHECKPOINT' >/dev/null; }
+# Between measured runs: everything of the previous run applied, rtstream's
+# window state checkpointed (where the build has rtstream.checkpoint()), WAL
+# and dirty buffers written, so every run starts from the same state.
+quiesce() {
+  settle
+  sql "$DB" "DO \$\$ BEGIN
+               IF to_regprocedure('rtstream.checkpoint(interval)') IS NOT NULL THEN
+                 EXECUTE format('SELECT rtstream.checkpoint(%L)', '$SYNC_TIMEOUT');
+               END IF;
+             END \$\$" >/dev/null
+  sql "$DB" 'CHECKPOINT' >/dev/null
+}
+
+# Record a correctness check: workload, what was checked, PASS or FAIL, detail.
+check() {
+  printf '%s,"%s",%s,"%s"\n' "$1" "${2//\"/\'}" "$3" "${4//\"/\'}" >>"$OUT/checks.csv"
+  log "check $1: $2: $3${4:+ ($4)}"
+}
