@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -180,8 +181,14 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 	XLogRecPtr	target;
 	uint64		queued[RTS_MAX_WORKERS];
 
-	/* every commit before us is at or before target, and flushed */
+	/*
+	 * Every commit before us is at or before target, and flushed.  Right
+	 * after a page header the insert position is past anything written
+	 * (flushing there fails): the records before end at the page start.
+	 */
 	target = GetXLogInsertRecPtr();
+	if (target % XLOG_BLCKSZ != 0 && target % XLOG_BLCKSZ <= SizeOfXLogLongPHD)
+		target -= target % XLOG_BLCKSZ;
 	XLogFlush(target);
 
 	while (!db->router_ready || pg_atomic_read_u64(&db->decoded_lsn) < target)
