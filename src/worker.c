@@ -343,7 +343,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 	{
 		WorkerWindow *ww = lfirst(lc);
 
-		if (ww->def->stream == hdr->stream && item->commit_lsn > ww->created_lsn)
+		if (ww->def->stream == hdr->stream && item->commit_lsn > ww->table->created_lsn)
 			targets = lappend(targets, ww);
 	}
 	if (targets != NIL)
@@ -514,10 +514,10 @@ extension_check(void)
 {
 	Oid			ext = get_extension_oid("rtstream", true);
 
-	if (ext == wstate.extension)
+	if (ext == wstate.shared->extension)
 		return;
 	rts_worker_forget_all();
-	wstate.extension = wstate.shared->extension = ext;
+	wstate.shared->extension = ext;
 	if (OidIsValid(ext))
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -632,7 +632,7 @@ maybe_checkpoint(bool force)
 	uint32		requested = pg_atomic_read_u32(&me->checkpoint_requests);
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (!OidIsValid(wstate.extension))
+	if (!OidIsValid(wstate.shared->extension))
 	{
 		pg_atomic_write_u32(&me->checkpoints_done, requested);
 		return;
@@ -715,12 +715,11 @@ rts_worker_main(Datum arg)
 	 * progress in shared memory are as it left them: keep them, unless the
 	 * extension changed meanwhile (extension_check).
 	 */
-	wstate.extension = me->extension;
 	wstate.last_checkpoint = GetCurrentTimestamp();
 
 	StartTransactionCommand();
-	if (OidIsValid(wstate.extension) &&
-		wstate.extension == get_extension_oid("rtstream", true))
+	if (OidIsValid(me->extension) &&
+		me->extension == get_extension_oid("rtstream", true))
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
 		rts_worker_restore();

@@ -29,8 +29,6 @@ typedef struct WorkerWindow
 {
 	RtsWindowDef *def;
 	MemoryContext cxt;			/* holds def */
-	XLogRecPtr	created_lsn;	/* batches committed at or before it do not
-								 * count: the creating transaction's end */
 	int			slot;			/* index in db->windows */
 	RtsPaneTable *table;
 	TupleTableSlot *tts;
@@ -47,7 +45,6 @@ typedef struct WorkerState
 	RtsDatabaseShared *db;
 	RtsWorkerShared *shared;
 	int			index;
-	Oid			extension;		/* rtstream's pg_extension oid, or invalid */
 	List	   *windows;		/* of WorkerWindow */
 	MemoryContext batch_cxt;	/* local states of a batch, aggcontext */
 

@@ -131,7 +131,6 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	ww = palloc0(sizeof(WorkerWindow));
 	ww->def = def;
 	ww->cxt = cxt;
-	ww->created_lsn = created_lsn;
 	ww->tts = MakeSingleTupleTableSlot(def->streamdesc, &TTSOpsHeapTuple);
 	{
 		int			nargs = 0;
@@ -169,7 +168,6 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 			created_lsn;
 	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
-	ww->created_lsn = ww->table->created_lsn;
 	LWLockRelease(&wstate.shared->lock);
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -473,7 +471,7 @@ rts_worker_checkpoint(void)
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
 			memcpy(VARDATA(b), buf.data, buf.len);
 			vals[1] = Int32GetDatum(ww->def->id);
-			vals[2] = LSNGetDatum(ww->created_lsn);
+			vals[2] = LSNGetDatum(ww->table->created_lsn);
 			vals[4] = PointerGetDatum(b);
 			nulls[2] = nulls[4] = ' ';
 		}
