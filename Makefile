@@ -18,7 +18,9 @@ OBJS = \
 	src/groupkey.o \
 	src/checkpoint.o \
 	src/worker_windows.o \
-	src/utility.o
+	src/utility.o \
+	src/combine.o \
+	src/history.o
 
 EXTENSION = rtstream
 DATA = rtstream--0.1.sql

@@ -530,3 +530,27 @@ rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
 			return acc[0];		/* int8 and float8 */
 	}
 }
+
+/*
+ * Combine pane "in" into pane "into" (the same pane number, or sessions
+ * being merged); "in" keeps its own images, the caller frees them.
+ */
+void
+rts_pane_combine(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
+				 RtsPane *into, RtsPane *in)
+{
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		if (agg->fast != RTS_FAST_NONE)
+			rts_fast_combine(agg, a, into->words, &into->flags, in);
+		else
+		{
+			RtsState	acc = rts_state_from_pane(area, agg, a, into);
+
+			rts_state_combine(agg, &acc, rts_state_from_pane(area, agg, a, in));
+			rts_state_to_pane(area, t, agg, a, into, acc);
+		}
+	}
+}

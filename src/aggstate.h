@@ -39,6 +39,8 @@ extern void rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value,
 						   bool isnull);
 extern void rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords,
 							 uint64 *accflags, RtsPane *pane);
+extern void rts_pane_combine(RtsWindowDef *def, dsa_area *area,
+							 RtsPaneTable *t, RtsPane *into, RtsPane *in);
 extern Datum rts_fast_final(RtsAggDef *agg, int a, Datum *accwords,
 							uint64 accflags, bool *isnull);
 

@@ -3,15 +3,18 @@
  * checkpoint.c
  *	  A worker's window state as bytes, and back.
  *
- *	  Format: a header, then per group its key and its panes; a pane word
- *	  that points to an out-of-line state is written as a length and the
- *	  image.  Groups without a pane in the current window are left out:
- *	  they can never count again (older rows are late), so a checkpoint is
- *	  also when their memory is given back, at the next load.
+ *	  Format: a header, then group records: a key, a number of panes and
+ *	  the panes; a pane word that points to an out-of-line state is written
+ *	  as a length and the image.  Only panes still needed are written (of
+ *	  open windows, or of closed ones not yet in the history table).  A key
+ *	  may come in several records (panes of the closed store).
  *
  *	  Loading merges: a pane already present with the same number is
  *	  combined with the loaded one (after a change of rtstream.workers a
- *	  worker loads the states of several former workers).
+ *	  worker loads the states of several former workers).  The ring of the
+ *	  loading table may differ in size (alter_window changed the lateness):
+ *	  panes are placed by number, and what does not fit goes to the closed
+ *	  store.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,8 +26,9 @@
 #include "rtstream.h"
 #include "aggstate.h"
 #include "checkpoint.h"
+#include "eventtime.h"
 
-#define RTS_CKPT_MAGIC		0x52545331	/* "RTS1" */
+#define RTS_CKPT_MAGIC		0x52545332	/* "RTS2" */
 
 typedef struct CkptHeader
 {
@@ -43,27 +47,57 @@ typedef struct CkptHeader
 	uint64		refused_groups;
 } CkptHeader;
 
-/* First pane number of the current window of a table. */
-static int64
-first_live_pane(RtsWindowDef *def, RtsPaneTable *t)
+static void
+write_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsPane *pane,
+		   StringInfo out)
 {
-	int64		end_pane;
+	appendBinaryStringInfo(out, (char *) &pane->pane_no, sizeof(int64));
+	appendBinaryStringInfo(out, (char *) &pane->flags, sizeof(uint64));
+	for (int w = 0; w < t->nwords; w++)
+	{
+		if (def->word_typlen[w] == 0)
+			appendBinaryStringInfo(out, (char *) &pane->words[w], sizeof(Datum));
+		else
+		{
+			uint32		len = 0;
+			char	   *image = NULL;
 
-	if (!t->has_time)
-		return PG_INT64_MAX;
-	end_pane = (rts_floor_div(t->max_time + RTS_UNIX_EPOCH_OFFSET_US,
-							  def->slide_us) + 1) * (def->slide_us / def->pane_us);
-	return end_pane - def->npanes;
+			if (DsaPointerIsValid((dsa_pointer) pane->words[w]))
+			{
+				image = dsa_get_address(area, (dsa_pointer) pane->words[w]);
+				len = def->word_typlen[w] > 0 ? def->word_typlen[w] :
+					def->word_typlen[w] == -1 ? VARSIZE_ANY(image) :
+					strlen(image) + 1;
+			}
+			appendBinaryStringInfo(out, (char *) &len, sizeof(uint32));
+			if (len > 0)
+				appendBinaryStringInfo(out, image, len);
+		}
+	}
 }
 
+static void
+write_key(dsa_area *area, RtsGroupEntry *e, uint32 npanes, StringInfo out)
+{
+	appendBinaryStringInfo(out, (char *) &e->keylen, sizeof(uint32));
+	if (e->keylen > 0)
+		appendBinaryStringInfo(out, dsa_get_address(area, e->key), e->keylen);
+	appendBinaryStringInfo(out, (char *) &npanes, sizeof(uint32));
+}
+
+/*
+ * Write a table's state: the panes still needed (rts_keep_from gives
+ * "keep"), of the ring and of the closed store.  Groups without any are
+ * left out, so a checkpoint is also when their memory is given back, at
+ * the next load.
+ */
 void
 rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-					int nworkers, StringInfo out)
+					int nworkers, int64 keep, StringInfo out)
 {
 	CkptHeader	hdr;
 	int			count_pos;
 	uint32		ngroups = 0;
-	int64		first = first_live_pane(def, t);
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = RTS_CKPT_MAGIC;
@@ -83,45 +117,28 @@ rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	for (uint32 id = 0; id < t->ngroups; id++)
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
-		bool		live = false;
+		uint32		n = 0;
 
 		for (int p = 0; p < t->npanes; p++)
-			if (rts_entry_pane(t, e, p)->pane_no >= first)
-				live = true;
-		if (!live)
+			if (rts_pane_kept(def, rts_entry_pane(t, e, p), keep))
+				n++;
+		if (n == 0)
 			continue;
 		ngroups++;
-		appendBinaryStringInfo(out, (char *) &e->keylen, sizeof(uint32));
-		if (e->keylen > 0)
-			appendBinaryStringInfo(out, dsa_get_address(area, e->key), e->keylen);
+		write_key(area, e, n, out);
 		for (int p = 0; p < t->npanes; p++)
-		{
-			RtsPane    *pane = rts_entry_pane(t, e, p);
+			if (rts_pane_kept(def, rts_entry_pane(t, e, p), keep))
+				write_pane(def, area, t, rts_entry_pane(t, e, p), out);
+	}
+	for (uint32 i = 0; i < t->nclosed; i++)
+	{
+		RtsClosedPane *rec = rts_closed_pane(area, t, i);
 
-			appendBinaryStringInfo(out, (char *) &pane->pane_no, sizeof(int64));
-			appendBinaryStringInfo(out, (char *) &pane->flags, sizeof(uint64));
-			for (int w = 0; w < t->nwords; w++)
-			{
-				if (def->word_typlen[w] == 0)
-					appendBinaryStringInfo(out, (char *) &pane->words[w], sizeof(Datum));
-				else
-				{
-					uint32		len = 0;
-					char	   *image = NULL;
-
-					if (DsaPointerIsValid((dsa_pointer) pane->words[w]))
-					{
-						image = dsa_get_address(area, (dsa_pointer) pane->words[w]);
-						len = def->word_typlen[w] > 0 ? def->word_typlen[w] :
-							def->word_typlen[w] == -1 ? VARSIZE_ANY(image) :
-							strlen(image) + 1;
-					}
-					appendBinaryStringInfo(out, (char *) &len, sizeof(uint32));
-					if (len > 0)
-						appendBinaryStringInfo(out, image, len);
-				}
-			}
-		}
+		if (!rts_pane_kept(def, &rec->pane, keep))
+			continue;
+		ngroups++;
+		write_key(area, rts_table_entry(area, t, rec->entry_id), 1, out);
+		write_pane(def, area, t, &rec->pane, out);
 	}
 	memcpy(out->data + count_pos, &ngroups, sizeof(uint32));
 }
@@ -135,31 +152,85 @@ read_bytes(const char **p, const char *end, void *dst, Size len)
 	*p += len;
 }
 
-/* Combine pane "in" into pane "into", both of the same pane number. */
+/*
+ * Place a loaded pane of entry e: combined with the pane of the same
+ * number (sessions: into a free slot), or where the ring has room; a pane
+ * that the ring cannot hold goes to the closed store.  The table takes
+ * over the images of "in".
+ */
 static void
-pane_combine(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-			 RtsPane *into, RtsPane *in)
+place_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, uint32 id,
+		   RtsGroupEntry *e, RtsPane *in, int64 keep)
 {
-	for (int a = 0; a < def->naggs; a++)
+	RtsPane    *into = NULL;
+
+	if (RTS_IS_SESSION(def))
 	{
-		RtsAggDef  *agg = &def->aggs[a];
-
-		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine(agg, a, into->words, &into->flags, in);
-		else
+		for (int i = 0; i < t->npanes && into == NULL; i++)
 		{
-			RtsState	acc = rts_state_from_pane(area, agg, a, into);
+			RtsPane    *p = rts_entry_pane(t, e, i);
 
-			rts_state_combine(agg, &acc, rts_state_from_pane(area, agg, a, in));
-			rts_state_to_pane(area, t, agg, a, into, acc);
+			if (!rts_pane_kept(def, p, keep))
+				into = p;
 		}
 	}
+	else
+	{
+		int64		n = in->pane_no;
+		RtsPane    *p = rts_entry_pane(t, e, (int) (n - rts_floor_div(n, t->npanes) * t->npanes));
+
+		if (p->pane_no == n)
+		{
+			rts_pane_combine(def, area, t, p, in);
+			rts_pane_free_words(area, t, in, def->word_typlen);
+			return;
+		}
+		for (uint32 i = 0; i < t->nclosed; i++)
+		{
+			RtsClosedPane *rec = rts_closed_pane(area, t, i);
+
+			if (rec->entry_id == id && rec->pane.pane_no == n)
+			{
+				rts_pane_combine(def, area, t, &rec->pane, in);
+				rts_pane_free_words(area, t, in, def->word_typlen);
+				return;
+			}
+		}
+		if (!rts_pane_kept(def, p, keep))
+			into = p;
+		else if (p->pane_no < n)
+		{
+			/* ours is older but still needed: it moves out */
+			if (!rts_closed_add(area, t, id, p))
+				goto oom;
+			into = p;
+		}
+	}
+	if (into != NULL)
+	{
+		rts_pane_free_words(area, t, into, def->word_typlen);
+		memcpy(into, in, t->pane_size);
+		return;
+	}
+	if (rts_closed_add(area, t, id, in))
+		return;
+oom:
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("rtstream.memory_limit is too small to load the checkpoint of window \"%s\"",
+					def->name),
+			 errhint("Increase rtstream.memory_limit.")));
 }
 
+/*
+ * Load a serialized state into a table, merging it with what the table
+ * holds.  keep_fn gives what is still needed once the loaded newest time
+ * is known (rts_keep_from, with the table's newest time).
+ */
 void
 rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 				const char *data, Size len, bool foreign, int nworkers,
-				MemoryContext aggcontext)
+				int64 emitted, MemoryContext aggcontext)
 {
 	const char *p = data;
 	const char *end = data + len;
@@ -167,11 +238,10 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	RtsPane    *in = palloc(t->pane_size);
 	char	   *key = NULL;
 	uint32		keycap = 0;
-	int64		first;
+	int64		keep;
 
 	read_bytes(&p, end, &hdr, sizeof(hdr));
-	if (hdr.magic != RTS_CKPT_MAGIC || hdr.npanes != t->npanes ||
-		hdr.nwords != t->nwords)
+	if (hdr.magic != RTS_CKPT_MAGIC || hdr.nwords != t->nwords)
 	{
 		ereport(WARNING,
 				(errmsg("rtstream ignores a checkpoint of window \"%s\" that does not match its definition",
@@ -188,21 +258,23 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	t->null_time_rows += hdr.null_time_rows;
 	t->refused_groups += hdr.refused_groups;
 	t->mixed_until_pane = Max(t->mixed_until_pane, hdr.mixed_until_pane);
-	first = first_live_pane(def, t);
+	keep = rts_keep_from(def, t->has_time ? rts_watermark(def, rts_to_unix(t->max_time)) :
+						 RTS_TIME_NONE, emitted);
 
 	/*
 	 * A state written by another worker, or for another number of workers,
 	 * holds groups whose partitions now belong elsewhere: until its panes
 	 * are all out of the window, a group may live in two workers.
 	 */
-	if (foreign || hdr.nworkers != nworkers)
+	if ((foreign || hdr.nworkers != nworkers) && t->has_time && !RTS_IS_SESSION(def))
 		t->mixed_until_pane = Max(t->mixed_until_pane,
-								  first + def->npanes + def->slide_us / def->pane_us);
+								  rts_current_end(def, rts_to_unix(t->max_time)) / def->pane_us);
 	rts_agg_context_set(aggcontext);
 
 	for (uint32 g = 0; g < hdr.ngroups; g++)
 	{
 		uint32		keylen;
+		uint32		npanes;
 		uint32		id;
 		RtsGroupEntry *e;
 
@@ -214,6 +286,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		}
 		if (keylen > 0)
 			read_bytes(&p, end, key, keylen);
+		read_bytes(&p, end, &npanes, sizeof(uint32));
 		e = rts_table_lookup(area, t, hash_bytes((unsigned char *) (keylen ? key : ""), keylen),
 							 key, keylen, &id);
 		if (e == NULL)
@@ -223,10 +296,8 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 							def->name),
 					 errhint("Increase rtstream.memory_limit.")));
 
-		for (int pi = 0; pi < t->npanes; pi++)
+		for (uint32 pi = 0; pi < npanes; pi++)
 		{
-			RtsPane    *into = rts_entry_pane(t, e, pi);
-
 			read_bytes(&p, end, &in->pane_no, sizeof(int64));
 			read_bytes(&p, end, &in->flags, sizeof(uint64));
 			for (int w = 0; w < t->nwords; w++)
@@ -256,25 +327,10 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 					}
 				}
 			}
-
-			if (in->pane_no == RTS_PANE_EMPTY || in->pane_no < first ||
-				in->pane_no < into->pane_no)
-			{
-				/* not part of the current window, or older than ours */
+			if (!rts_pane_kept(def, in, keep))
 				rts_pane_free_words(area, t, in, def->word_typlen);
-				continue;
-			}
-			if (in->pane_no == into->pane_no)
-			{
-				pane_combine(def, area, t, into, in);
-				rts_pane_free_words(area, t, in, def->word_typlen);
-			}
 			else
-			{
-				/* ours is older or empty: take the loaded pane, images and all */
-				rts_pane_free_words(area, t, into, def->word_typlen);
-				memcpy(into, in, t->pane_size);
-			}
+				place_pane(def, area, t, id, e, in, keep);
 		}
 		MemoryContextReset(aggcontext);
 	}

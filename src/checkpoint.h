@@ -14,10 +14,11 @@
 #include "windef.h"
 
 extern void rts_table_serialize(RtsWindowDef *def, dsa_area *area,
-								RtsPaneTable *t, int nworkers, StringInfo out);
+								RtsPaneTable *t, int nworkers, int64 keep,
+								StringInfo out);
 extern void rts_table_merge(RtsWindowDef *def, dsa_area *area,
 							RtsPaneTable *t, const char *data, Size len,
-							bool foreign, int nworkers,
+							bool foreign, int nworkers, int64 emitted,
 							MemoryContext aggcontext);
 
 #endif							/* RTS_CHECKPOINT_H */

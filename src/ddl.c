@@ -67,9 +67,10 @@ Datum
 rts_analyse(PG_FUNCTION_ARGS)
 {
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int64		size_us = rts_interval_us(PG_GETARG_INTERVAL_P(1), "size");
-	int64		slide_us = PG_ARGISNULL(2) ? size_us :
-		rts_interval_us(PG_GETARG_INTERVAL_P(2), "slide");
+	int64		gap_us = PG_ARGISNULL(4) ? 0 :
+		rts_interval_us(PG_GETARG_INTERVAL_P(4), "gap");
+	int64		size_us;
+	int64		slide_us;
 	char	   *time_column = PG_ARGISNULL(3) ? NULL :
 		text_to_cstring(PG_GETARG_TEXT_PP(3));
 	RtsWindowDef *def;
@@ -79,7 +80,21 @@ rts_analyse(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {false, false};
 
 	rts_check_server();
-	def = rts_windef_analyse(query, size_us, slide_us, time_column, NULL);
+	if (gap_us > 0 && !(PG_ARGISNULL(1) && PG_ARGISNULL(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a session window takes a gap, not a size or a slide")));
+	if (gap_us == 0 && PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a window needs a size, or a gap for a session window")));
+	size_us = gap_us > 0 ? gap_us : rts_interval_us(PG_GETARG_INTERVAL_P(1), "size");
+	slide_us = gap_us > 0 || PG_ARGISNULL(2) ? size_us :
+		rts_interval_us(PG_GETARG_INTERVAL_P(2), "slide");
+	def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column, NULL);
+	if (!PG_ARGISNULL(5))
+		rts_windef_set_lateness(def, rts_interval_us_nonneg(PG_GETARG_INTERVAL_P(5),
+															"allowed_lateness"));
 
 	initStringInfo(&cols);
 	appendStringInfoString(&cols, "window_start timestamptz, window_end timestamptz");
@@ -135,6 +150,8 @@ rts_notify(PG_FUNCTION_ARGS)
 		hdr->ddl_op = RTS_DDL_CREATE_WINDOW;
 	else if (strcmp(op, "drop") == 0)
 		hdr->ddl_op = RTS_DDL_DROP_WINDOW;
+	else if (strcmp(op, "alter") == 0)
+		hdr->ddl_op = RTS_DDL_ALTER_WINDOW;
 	else
 		elog(ERROR, "unknown rtstream DDL operation \"%s\"", op);
 	LogLogicalMessage(RTS_MESSAGE_PREFIX, buf, sizeof(buf), true);
@@ -204,6 +221,35 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 }
 
 /*
+ * Wait until the windows that the rows applied so far have closed are in
+ * their history tables (worker 0 writes them, see history.c).
+ */
+static void
+history_wait(RtsDatabaseShared *db, TimestampTz deadline)
+{
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+	{
+		RtsWindowSlot *slot = &db->windows[s];
+		int64		target = rts_atomic_read_time(&slot->close_target);
+
+		if (slot->window_id == 0 || target == RTS_TIME_NONE)
+			continue;
+		for (;;)
+		{
+			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
+
+			if (slot->window_id == 0 ||
+				(emitted != RTS_TIME_UNKNOWN && emitted >= target) ||
+				rts_atomic_read_time(&slot->close_target) == RTS_TIME_NONE)
+				break;
+			if (db->workers[0].latch)
+				SetLatch(db->workers[0].latch);
+			sync_wait(db, deadline, "the history tables");
+		}
+	}
+}
+
+/*
  * rtstream.sync(timeout): return once every transaction that committed
  * before the call is applied to every window of this database.
  */
@@ -212,8 +258,12 @@ rts_sync(PG_FUNCTION_ARGS)
 {
 	TimestampTz deadline = deadline_after(PG_GETARG_INTERVAL_P(0));
 
+	RtsDatabaseShared *db;
+
 	rts_check_server();
-	sync_until(rts_my_database(false), deadline);
+	db = rts_my_database(false);
+	sync_until(db, deadline);
+	history_wait(db, deadline);
 	PG_RETURN_VOID();
 }
 
@@ -258,6 +308,18 @@ rts_checkpoint(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(rts_check);
+PG_FUNCTION_INFO_V1(rts_outer_user);
+
+/*
+ * rtstream._outer_user(): the role of the session (SET ROLE included),
+ * whatever SECURITY DEFINER function runs; alter_window's catalog helper
+ * checks it owns the window.
+ */
+Datum
+rts_outer_user(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetOuterUserId());
+}
 
 /*
  * rtstream._check(): the server checks, for the SQL functions, and a wait

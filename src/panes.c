@@ -56,6 +56,7 @@ rts_table_create(dsa_area *area, int32 window_id, int npanes, int nwords)
 	t->entry_size = ENTRY_HEADER + t->pane_size * npanes;
 	t->index = InvalidDsaPointer;
 	t->chunks = InvalidDsaPointer;
+	t->closed = InvalidDsaPointer;
 	t->bytes = sizeof(RtsPaneTable);
 	t->mixed_until_pane = PG_INT64_MIN;
 	return tp;
@@ -187,6 +188,54 @@ rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
 	return e;
 }
 
+/*
+ * Move a pane out of the ring: the record takes over its out-of-line
+ * states, and the ring pane is left empty.  False if out of memory (the
+ * pane is then unchanged).
+ */
+bool
+rts_closed_add(dsa_area *area, RtsPaneTable *t, uint32 entry_id, RtsPane *pane)
+{
+	RtsClosedPane *rec;
+
+	if (t->nclosed == t->maxclosed)
+	{
+		uint32		newmax = t->maxclosed ? t->maxclosed * 2 : 64;
+		dsa_pointer dp = table_alloc(area, t, RTS_CLOSED_SIZE(t) * newmax);
+
+		if (!DsaPointerIsValid(dp))
+			return false;
+		if (DsaPointerIsValid(t->closed))
+		{
+			memcpy(dsa_get_address(area, dp), dsa_get_address(area, t->closed),
+				   RTS_CLOSED_SIZE(t) * t->nclosed);
+			table_free(area, t, t->closed, RTS_CLOSED_SIZE(t) * t->maxclosed);
+		}
+		t->closed = dp;
+		t->maxclosed = newmax;
+	}
+	rec = rts_closed_pane(area, t, t->nclosed++);
+	rec->entry_id = entry_id;
+	memcpy(&rec->pane, pane, t->pane_size);
+	memset(pane->words, 0, sizeof(Datum) * t->nwords);
+	pane->pane_no = RTS_PANE_EMPTY;
+	pane->flags = 0;
+	return true;
+}
+
+/* Free closed record i; the last record takes its place. */
+void
+rts_closed_remove(dsa_area *area, RtsPaneTable *t, uint32 i,
+				  const int16 *word_typlen)
+{
+	RtsClosedPane *rec = rts_closed_pane(area, t, i);
+
+	rts_pane_free_words(area, t, &rec->pane, word_typlen);
+	if (i != t->nclosed - 1)
+		memcpy(rec, rts_closed_pane(area, t, t->nclosed - 1), RTS_CLOSED_SIZE(t));
+	t->nclosed--;
+}
+
 /* Copy bytes into the DSA; InvalidDsaPointer if out of memory. */
 dsa_pointer
 rts_store_bytes(dsa_area *area, RtsPaneTable *t, const void *data, Size len)
@@ -251,6 +300,10 @@ rts_table_destroy(dsa_area *area, dsa_pointer tp, const int16 *word_typlen)
 			rts_pane_free_words(area, t, rts_entry_pane(t, e, p),
 								word_typlen);
 	}
+	while (t->nclosed > 0)
+		rts_closed_remove(area, t, t->nclosed - 1, word_typlen);
+	if (DsaPointerIsValid(t->closed))
+		dsa_free(area, t->closed);
 	if (DsaPointerIsValid(t->chunks))
 	{
 		chunks = dsa_get_address(area, t->chunks);

@@ -71,12 +71,38 @@ typedef struct RtsPaneTable
 	bool		warned_memory;
 
 	/*
+	 * Panes still needed that the ring had to give up (a window closed but
+	 * not yet in its history table; a session pushed out by newer ones):
+	 * RtsClosedPane records, nclosed of maxclosed.
+	 */
+	uint32		nclosed;
+	uint32		maxclosed;
+	dsa_pointer closed;
+
+	/*
 	 * Groups of other workers' partitions were merged in (a checkpoint of
 	 * another worker, or of another number of workers): up to this pane a
 	 * group may also live in another worker.
 	 */
 	int64		mixed_until_pane;
 } RtsPaneTable;
+
+/* A pane outside the ring, with the number of its group's entry. */
+typedef struct RtsClosedPane
+{
+	uint32		entry_id;
+	uint32		pad;
+	RtsPane		pane;			/* pane_size bytes */
+} RtsClosedPane;
+
+#define RTS_CLOSED_SIZE(t)	(offsetof(RtsClosedPane, pane) + (t)->pane_size)
+
+static inline RtsClosedPane *
+rts_closed_pane(dsa_area *area, RtsPaneTable *t, uint32 i)
+{
+	return (RtsClosedPane *) ((char *) dsa_get_address(area, t->closed) +
+							  RTS_CLOSED_SIZE(t) * i);
+}
 
 static inline RtsPane *
 rts_entry_pane(RtsPaneTable *t, RtsGroupEntry *e, int i)
@@ -96,6 +122,10 @@ extern void rts_table_destroy(dsa_area *area, dsa_pointer tp,
 							  const int16 *word_typlen);
 extern void rts_pane_free_words(dsa_area *area, RtsPaneTable *t, RtsPane *p,
 								const int16 *word_typlen);
+extern bool rts_closed_add(dsa_area *area, RtsPaneTable *t, uint32 entry_id,
+						   RtsPane *pane);
+extern void rts_closed_remove(dsa_area *area, RtsPaneTable *t, uint32 i,
+							  const int16 *word_typlen);
 extern dsa_pointer rts_store_bytes(dsa_area *area, RtsPaneTable *t,
 								   const void *data, Size len);
 extern void rts_free_bytes(dsa_area *area, RtsPaneTable *t, dsa_pointer dp,

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * read.c
- *	  rtstream.window_rows(name): the rows of a window's view.  For each
- *	  group, the panes of the current window are combined, across workers
- *	  too (a group key need not be the partition key), and finalised.
- *	  The cost is O(groups x panes), whatever the history.
+ *	  rtstream.window_rows(name): the rows of a window's view, and
+ *	  rtstream.window_results(name): those of every window still open.  For
+ *	  each group, the panes of a window are combined, across workers too (a
+ *	  group key need not be the partition key), and finalised.  The cost is
+ *	  O(groups x panes), whatever the history.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,10 +21,11 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
-#include "aggstate.h"
-#include "groupkey.h"
+#include "combine.h"
+#include "eventtime.h"
 
 PG_FUNCTION_INFO_V1(rts_window_rows);
+PG_FUNCTION_INFO_V1(rts_window_results);
 
 /* Window definitions of this backend, valid while catalog_gen holds. */
 typedef struct CachedWindow
@@ -35,39 +37,6 @@ typedef struct CachedWindow
 static HTAB *window_cache = NULL;
 static MemoryContext window_cache_cxt = NULL;
 static uint32 window_cache_gen = 0;
-
-/* A group being combined: its key and its accumulated states. */
-typedef struct ReaderKey
-{
-	uint32		hash;
-	uint32		len;
-	const char *bytes;
-} ReaderKey;
-
-typedef struct ReaderGroup
-{
-	ReaderKey	key;
-	uint64		flags;			/* native states: RTS_FLAG_NULL bits */
-	Datum	   *words;			/* native states */
-	RtsState   *states;			/* catalog-path states */
-} ReaderGroup;
-
-static uint32
-readerkey_hash(const void *key, Size keysize)
-{
-	return ((const ReaderKey *) key)->hash;
-}
-
-static int
-readerkey_match(const void *key1, const void *key2, Size keysize)
-{
-	const ReaderKey *a = key1;
-	const ReaderKey *b = key2;
-
-	if (a->hash != b->hash || a->len != b->len)
-		return 1;
-	return memcmp(a->bytes, b->bytes, a->len);
-}
 
 static RtsWindowDef *
 reader_window(const char *name, RtsDatabaseShared *db)
@@ -115,94 +84,6 @@ reader_window(const char *name, RtsDatabaseShared *db)
 	return cw->def;
 }
 
-/* Start a group's accumulators. */
-static void
-group_init(RtsWindowDef *def, ReaderGroup *g)
-{
-	g->flags = 0;
-	memset(g->words, 0, sizeof(Datum) * Max(def->nwords, 1));
-	for (int a = 0; a < def->naggs; a++)
-	{
-		RtsAggDef  *agg = &def->aggs[a];
-
-		if (agg->fast == RTS_FAST_NONE)
-			g->states[a] = rts_state_initial(agg);
-		else if (agg->fast != RTS_FAST_COUNT && agg->fast != RTS_FAST_AVG_INT &&
-				 agg->fast != RTS_FAST_AVG_FLOAT)
-			g->flags |= RTS_FLAG_NULL(a);
-	}
-}
-
-static void
-group_add_pane(RtsWindowDef *def, dsa_area *area, ReaderGroup *g, RtsPane *pane)
-{
-	for (int a = 0; a < def->naggs; a++)
-	{
-		RtsAggDef  *agg = &def->aggs[a];
-
-		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine(agg, a, g->words, &g->flags, pane);
-		else
-			rts_state_combine(agg, &g->states[a],
-							  rts_state_from_pane(area, agg, a, pane));
-	}
-}
-
-/* Finalise a group into a row of the result. */
-static void
-group_emit(RtsWindowDef *def, ReturnSetInfo *rsinfo, ReaderGroup *g,
-		   Datum *values, bool *nulls, Datum *keyvalues, bool *keynulls)
-{
-	rts_groupkey_decode(def, g->key.bytes, g->key.len, keyvalues, keynulls);
-	for (int i = 0; i < def->noutputs; i++)
-	{
-		RtsOutputCol *out = &def->outputs[i];
-
-		if (out->is_group)
-		{
-			values[i + 2] = keyvalues[out->index];
-			nulls[i + 2] = keynulls[out->index];
-		}
-		else
-		{
-			RtsAggDef  *agg = &def->aggs[out->index];
-
-			if (agg->fast != RTS_FAST_NONE)
-				values[i + 2] = rts_fast_final(agg, out->index, g->words,
-											   g->flags, &nulls[i + 2]);
-			else
-				values[i + 2] = rts_state_final(agg, &g->states[out->index],
-												&nulls[i + 2]);
-		}
-	}
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-static ReaderGroup *
-reader_group(HTAB *groups, RtsWindowDef *def, const char *keybytes,
-			 uint32 keylen, uint32 hash)
-{
-	ReaderKey	key;
-	ReaderGroup *g;
-	bool		found;
-
-	key.hash = hash;
-	key.len = keylen;
-	key.bytes = keybytes;
-	g = hash_search(groups, &key, HASH_ENTER, &found);
-	if (!found)
-	{
-		char	   *copy = palloc(Max(keylen, 1));
-
-		memcpy(copy, keybytes, keylen);
-		g->key.bytes = copy;
-		g->words = palloc(sizeof(Datum) * Max(def->nwords, 1));
-		g->states = palloc(sizeof(RtsState) * Max(def->naggs, 1));
-		group_init(def, g);
-	}
-	return g;
-}
-
 /* Whether an entry has a pane in [first_pane, end_pane). */
 static inline bool
 entry_live(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane)
@@ -219,14 +100,14 @@ entry_live(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane)
 
 static void
 entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
-		  ReaderGroup *g, int64 first_pane, int64 end_pane)
+		  RtsCombineGroup *g, int64 first_pane, int64 end_pane)
 {
 	for (int p = 0; p < t->npanes; p++)
 	{
 		RtsPane    *pane = rts_entry_pane(t, e, p);
 
 		if (pane->pane_no >= first_pane && pane->pane_no < end_pane)
-			group_add_pane(def, area, g, pane);
+			rts_combine_add(def, area, g, pane);
 	}
 }
 
@@ -236,14 +117,15 @@ entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
  */
 static void
 emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-			  int64 first_pane, int64 end_pane, ReturnSetInfo *rsinfo,
-			  Datum *values, bool *nulls, Datum *keyvalues, bool *keynulls)
+			  int64 end_us, RtsCombineOut *out)
 {
+	int64		first_pane = (end_us - def->size_us) / def->pane_us;
+	int64		end_pane = end_us / def->pane_us;
 	MemoryContext groupcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "rtstream group",
 												   ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(groupcxt);
-	ReaderGroup g;
+	RtsCombineGroup g;
 
 	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
 	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
@@ -256,9 +138,9 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 			continue;
 		g.key.len = e->keylen;
 		g.key.bytes = e->keylen ? dsa_get_address(area, e->key) : "";
-		group_init(def, &g);
+		rts_combine_init(def, &g);
 		entry_add(def, area, t, e, &g, first_pane, end_pane);
-		group_emit(def, rsinfo, &g, values, nulls, keyvalues, keynulls);
+		rts_combine_emit(def, &g, out, end_us - def->size_us, end_us);
 		MemoryContextReset(groupcxt);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -266,28 +148,84 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	MemoryContextDelete(groupcxt);
 }
 
-/* Combine one worker's groups of the window [first_pane, end_pane). */
+/* Groups spread over workers: combined in a hash table first. */
 static void
-combine_table(HTAB *groups, RtsWindowDef *def, dsa_area *area,
-			  RtsPaneTable *t, int64 first_pane, int64 end_pane)
+emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
+			int ntables, int64 end_us, RtsCombineOut *out)
 {
-	for (uint32 id = 0; id < t->ngroups; id++)
-	{
-		RtsGroupEntry *e = rts_table_entry(area, t, id);
+	int64		first_pane = (end_us - def->size_us) / def->pane_us;
+	int64		end_pane = end_us / def->pane_us;
+	HTAB	   *groups = rts_combine_groups();
+	HASH_SEQ_STATUS seq;
+	RtsCombineGroup *g;
 
-		if (!entry_live(t, e, first_pane, end_pane))
-			continue;
-		entry_add(def, area, t, e,
-				  reader_group(groups, def,
-							   e->keylen ? dsa_get_address(area, e->key) : "",
-							   e->keylen, e->hash),
-				  first_pane, end_pane);
-		CHECK_FOR_INTERRUPTS();
+	rts_agg_context_set(CurrentMemoryContext);
+	for (int i = 0; i < ntables; i++)
+	{
+		RtsPaneTable *t = tables[i];
+
+		for (uint32 id = 0; id < t->ngroups; id++)
+		{
+			RtsGroupEntry *e = rts_table_entry(area, t, id);
+
+			if (!entry_live(t, e, first_pane, end_pane))
+				continue;
+			entry_add(def, area, t, e,
+					  rts_combine_group(groups, def,
+										e->keylen ? dsa_get_address(area, e->key) : "",
+										e->keylen, e->hash),
+					  first_pane, end_pane);
+			CHECK_FOR_INTERRUPTS();
+		}
+		/* panes of windows still open that the ring gave up */
+		for (uint32 c = 0; c < t->nclosed; c++)
+		{
+			RtsClosedPane *rec = rts_closed_pane(area, t, c);
+			RtsGroupEntry *e;
+
+			if (rec->pane.pane_no < first_pane || rec->pane.pane_no >= end_pane)
+				continue;
+			e = rts_table_entry(area, t, rec->entry_id);
+			rts_combine_add(def, area,
+							rts_combine_group(groups, def,
+											  e->keylen ? dsa_get_address(area, e->key) : "",
+											  e->keylen, e->hash),
+							&rec->pane);
+		}
 	}
+	hash_seq_init(&seq, groups);
+	while ((g = hash_seq_search(&seq)) != NULL)
+		rts_combine_emit(def, g, out, end_us - def->size_us, end_us);
+	hash_destroy(groups);
 }
 
-Datum
-rts_window_rows(PG_FUNCTION_ARGS)
+/* Open sessions: partial sessions of every worker, merged per group. */
+static void
+emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
+			  int ntables, int64 wm, RtsCombineOut *out)
+{
+	HTAB	   *groups = rts_combine_groups();
+	HASH_SEQ_STATUS seq;
+	RtsCombineGroup *g;
+
+	rts_agg_context_set(CurrentMemoryContext);
+	for (int i = 0; i < ntables; i++)
+		rts_combine_collect(groups, def, area, tables[i], PG_INT64_MIN);
+	hash_seq_init(&seq, groups);
+	while ((g = hash_seq_search(&seq)) != NULL)
+	{
+		rts_combine_sessions(def, area, g, wm, PG_INT64_MAX, out);
+		CHECK_FOR_INTERRUPTS();
+	}
+	hash_destroy(groups);
+}
+
+/*
+ * The rows of a window: the current window (the view), or every window
+ * still open (window_results).
+ */
+static Datum
+window_read(FunctionCallInfo fcinfo, bool all_open)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -295,18 +233,14 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	RtsWindowDef *def;
 	int			slot = -1;
 	dsa_area   *area;
-	bool		has_time = false;
-	TimestampTz max_time = 0;
-	int64		end_us,
-				first_pane,
-				end_pane;
-	Datum	   *values;
-	bool	   *nulls;
-	Datum	   *keyvalues;
-	bool	   *keynulls;
+	int64		newest,
+				wm;
 	int			nworkers;
+	int			ntables = 0;
+	RtsPaneTable *tables[RTS_MAX_WORKERS];
 	bool		disjoint;
 	int64		mixed_until = PG_INT64_MIN;
+	RtsCombineOut out;
 
 	rts_check_server();
 	db = rts_my_database(false);
@@ -337,87 +271,48 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	area = rts_dsa();
 	nworkers = db->nworkers;
 	disjoint = def->groups_disjoint || nworkers == 1;
+	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
 	for (int w = 0; w < nworkers; w++)
 		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
 
-	for (int w = 0; w < nworkers; w++)
-	{
-		dsa_pointer tp = db->windows[slot].tables[w];
-		RtsPaneTable *t;
-
-		if (!DsaPointerIsValid(tp))
-			continue;
-		t = dsa_get_address(area, tp);
-		if (t->has_time && (!has_time || t->max_time > max_time))
-		{
-			max_time = t->max_time;
-			has_time = true;
-		}
-		mixed_until = Max(mixed_until, t->mixed_until_pane);
-	}
-
-	if (!has_time)
-	{
-		for (int w = nworkers - 1; w >= 0; w--)
-			LWLockRelease(&db->workers[w].lock);
-		PG_RETURN_NULL();
-	}
-
-	/* the current window ends at the first slide boundary after max_time */
-	end_us = (rts_floor_div(max_time + RTS_UNIX_EPOCH_OFFSET_US, def->slide_us) + 1) *
-		def->slide_us;
-	end_pane = end_us / def->pane_us;
-	first_pane = end_pane - def->npanes;
-	if (mixed_until >= first_pane)
-		disjoint = false;		/* see RtsPaneTable.mixed_until_pane */
-
-	values = palloc(sizeof(Datum) * (def->noutputs + 2));
-	nulls = palloc(sizeof(bool) * (def->noutputs + 2));
-	keyvalues = palloc(sizeof(Datum) * Max(def->ngroups, 1));
-	keynulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
-	values[0] = TimestampTzGetDatum(end_us - def->size_us - RTS_UNIX_EPOCH_OFFSET_US);
-	values[1] = TimestampTzGetDatum(end_us - RTS_UNIX_EPOCH_OFFSET_US);
-	nulls[0] = nulls[1] = false;
-
 	PG_TRY();
 	{
-		if (disjoint)
+		newest = rts_slot_newest(&db->windows[slot], nworkers);
+		wm = rts_slot_watermark(def, &db->windows[slot], nworkers);
+		for (int w = 0; w < nworkers; w++)
 		{
-			for (int w = 0; w < nworkers; w++)
-			{
-				dsa_pointer tp = db->windows[slot].tables[w];
+			dsa_pointer tp = db->windows[slot].tables[w];
 
-				if (DsaPointerIsValid(tp))
-					emit_disjoint(def, area, dsa_get_address(area, tp), first_pane,
-								  end_pane, rsinfo, values, nulls, keyvalues, keynulls);
-			}
+			if (!DsaPointerIsValid(tp))
+				continue;
+			tables[ntables] = dsa_get_address(area, tp);
+			mixed_until = Max(mixed_until, tables[ntables]->mixed_until_pane);
+			if (tables[ntables]->nclosed > 0)
+				disjoint = false;	/* entries are not whole groups */
+			ntables++;
 		}
+
+		if (newest == RTS_TIME_NONE)
+			 /* no rows yet */ ;
+		else if (RTS_IS_SESSION(def))
+			emit_sessions(def, area, tables, ntables, wm, &out);
 		else
 		{
-			HASHCTL		ctl;
-			HTAB	   *groups;
-			HASH_SEQ_STATUS seq;
-			ReaderGroup *g;
+			int64		current_end = rts_current_end(def, newest);
+			int64		end_us = all_open ? rts_closed_end(def, wm) + def->slide_us :
+				current_end;
 
-			ctl.keysize = sizeof(ReaderKey);
-			ctl.entrysize = sizeof(ReaderGroup);
-			ctl.hash = readerkey_hash;
-			ctl.match = readerkey_match;
-			ctl.hcxt = CurrentMemoryContext;
-			groups = hash_create("rtstream window groups", 1024, &ctl,
-								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-			rts_agg_context_set(CurrentMemoryContext);
-			for (int w = 0; w < nworkers; w++)
+			for (; end_us <= current_end; end_us += def->slide_us)
 			{
-				dsa_pointer tp = db->windows[slot].tables[w];
-
-				if (DsaPointerIsValid(tp))
-					combine_table(groups, def, area, dsa_get_address(area, tp),
-								  first_pane, end_pane);
+				/* see RtsPaneTable.mixed_until_pane */
+				if (disjoint && mixed_until < (end_us - def->size_us) / def->pane_us)
+				{
+					for (int i = 0; i < ntables; i++)
+						emit_disjoint(def, area, tables[i], end_us, &out);
+				}
+				else
+					emit_merged(def, area, tables, ntables, end_us, &out);
 			}
-			hash_seq_init(&seq, groups);
-			while ((g = hash_seq_search(&seq)) != NULL)
-				group_emit(def, rsinfo, g, values, nulls, keyvalues, keynulls);
 		}
 	}
 	PG_FINALLY();
@@ -427,4 +322,22 @@ rts_window_rows(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	PG_RETURN_NULL();
+}
+
+Datum
+rts_window_rows(PG_FUNCTION_ARGS)
+{
+	return window_read(fcinfo, false);
+}
+
+/*
+ * rtstream.window_results(name [, rowtype]): every window still open, each
+ * slide position, with the columns of the view.
+ */
+Datum
+rts_window_results(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	return window_read(fcinfo, true);
 }

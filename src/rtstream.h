@@ -84,8 +84,9 @@ typedef enum RtsDdlOp
 {
 	RTS_DDL_CREATE_WINDOW = 1,
 	RTS_DDL_DROP_WINDOW = 2,
-	RTS_DDL_LOAD_CATALOG = 3	/* router: a new slot starts here, load the
+	RTS_DDL_LOAD_CATALOG = 3,	/* router: a new slot starts here, load the
 								 * windows of the catalog */
+	RTS_DDL_ALTER_WINDOW = 4	/* alter_window: reload its options */
 } RtsDdlOp;
 
 /*
@@ -167,7 +168,54 @@ typedef struct RtsWindowSlot
 {
 	int32		window_id;		/* 0 when free */
 	dsa_pointer tables[RTS_MAX_WORKERS];
+
+	/*
+	 * Event time of the window (Unix-epoch microseconds).  newest[w]: the
+	 * newest event time applied by worker w, plus what idle_timeout added;
+	 * RTS_TIME_NONE before its first row; only ever raised, by
+	 * compare-and-swap.  Worker w judges its rows late against its own
+	 * newest time (so a partition's rows are judged in their commit order,
+	 * whatever the other workers do); a window closes when the watermark of
+	 * every worker has passed it (eventtime.h).
+	 */
+	pg_atomic_uint64 newest[RTS_MAX_WORKERS];
+	pg_atomic_uint64 last_arrival[RTS_MAX_WORKERS];	/* wall clock of w's
+														 * last row */
+	/*
+	 * History: windows ending at or before emitted_until are in the history
+	 * table (RTS_TIME_NONE: none yet, RTS_TIME_UNKNOWN: not read from
+	 * rtstream.history_progress yet); close_target: what the rows applied
+	 * so far have closed, for rtstream.sync() to wait on.
+	 */
+	pg_atomic_uint64 emitted_until;
+	pg_atomic_uint64 close_target;
+	/* for rtstream.window_stats, set when a worker loads the window */
+	int64		lateness_us;
+	bool		history;
 } RtsWindowSlot;
+
+#define RTS_TIME_NONE		PG_INT64_MIN
+#define RTS_TIME_UNKNOWN	(PG_INT64_MIN + 1)
+
+static inline int64
+rts_atomic_read_time(pg_atomic_uint64 *t)
+{
+	return (int64) pg_atomic_read_u64(t);
+}
+
+/* Raise *t to v if v is newer; returns the value now held. */
+static inline int64
+rts_atomic_raise_time(pg_atomic_uint64 *t, int64 v)
+{
+	uint64		old = pg_atomic_read_u64(t);
+
+	while ((int64) old < v || (int64) old == RTS_TIME_UNKNOWN)
+	{
+		if (pg_atomic_compare_exchange_u64(t, &old, (uint64) v))
+			return v;
+	}
+	return (int64) old;
+}
 
 /* Everything rtstream keeps for one database of rtstream.databases. */
 typedef struct RtsDatabaseShared

@@ -129,8 +129,17 @@ rts_shmem_startup(void)
 				ws->checkpoint_time = 0;
 			}
 			for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+			{
 				for (int w = 0; w < RTS_MAX_WORKERS; w++)
 					db->windows[s].tables[w] = InvalidDsaPointer;
+				for (int w = 0; w < RTS_MAX_WORKERS; w++)
+				{
+					pg_atomic_init_u64(&db->windows[s].newest[w], (uint64) RTS_TIME_NONE);
+					pg_atomic_init_u64(&db->windows[s].last_arrival[w], 0);
+				}
+				pg_atomic_init_u64(&db->windows[s].emitted_until, (uint64) RTS_TIME_UNKNOWN);
+				pg_atomic_init_u64(&db->windows[s].close_target, (uint64) RTS_TIME_NONE);
+			}
 		}
 		rts_shared->dsa_offset = offset;
 		area = dsa_create_in_place((char *) rts_shared + offset,

@@ -141,8 +141,11 @@ rts_window_stats(PG_FUNCTION_ARGS)
 		for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 		{
 			RtsPaneTable *t;
-			Datum		values[9];
-			bool		nulls[9];
+			RtsWindowSlot *slot = &db->windows[s];
+			Datum		values[11];
+			bool		nulls[11];
+			int64		wm = RTS_TIME_NONE;
+			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
 
 			if (db->windows[s].window_id == 0 ||
 				!DsaPointerIsValid(db->windows[s].tables[w]))
@@ -159,6 +162,20 @@ rts_window_stats(PG_FUNCTION_ARGS)
 			values[7] = Int64GetDatum(t->bytes);
 			values[8] = TimestampTzGetDatum(t->max_time);
 			nulls[8] = !t->has_time;
+			/* the window's, on each of its rows */
+			for (int v = 0; v < db->nworkers; v++)
+			{
+				int64		n = rts_atomic_read_time(&slot->newest[v]);
+
+				if (n != RTS_TIME_NONE && (wm == RTS_TIME_NONE || n < wm))
+					wm = n;
+			}
+			values[9] = TimestampTzGetDatum(wm - slot->lateness_us -
+											RTS_UNIX_EPOCH_OFFSET_US);
+			nulls[9] = wm == RTS_TIME_NONE;
+			values[10] = TimestampTzGetDatum(emitted - RTS_UNIX_EPOCH_OFFSET_US);
+			nulls[10] = emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN ||
+				!slot->history;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		LWLockRelease(&db->workers[w].lock);

@@ -54,6 +54,25 @@ rts_interval_us(Interval *iv, const char *what)
 	return us;
 }
 
+/* An interval that may be zero (a lateness, a timeout). */
+int64
+rts_interval_us_nonneg(Interval *iv, const char *what)
+{
+	int64		us;
+
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain months or years", what),
+				 errhint("Use days instead, for example '30 days'.")));
+	us = iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what)));
+	return us;
+}
+
 static int64
 gcd64(int64 a, int64 b)
 {
@@ -288,12 +307,40 @@ window_query_error_callback(void *arg)
 }
 
 /*
+ * Size the pane ring for an allowed lateness.  A sliding window keeps the
+ * panes of every window still open: from the start of the oldest one (it
+ * ends after the watermark) to the newest time, less than size + lateness.
+ * A session window keeps the sessions of a group that can still be open:
+ * they end after the watermark and are at least gap apart.
+ */
+void
+rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
+{
+	int64		npanes;
+
+	if (def->gap_us > 0)
+		npanes = lateness_us / def->gap_us + 2;
+	else
+		npanes = (def->size_us + lateness_us + def->pane_us - 1) / def->pane_us;
+	if (npanes > RTS_MAX_PANES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("allowed lateness %lld s needs %lld panes, more than the limit of %d",
+						(long long) (lateness_us / USECS_PER_SEC), (long long) npanes,
+						RTS_MAX_PANES),
+				 errhint("Use a smaller allowed_lateness, or a larger slide.")));
+	def->lateness_us = lateness_us;
+	def->npanes = (int) npanes;
+}
+
+/*
  * Analyse a window query.  Errors are raised for everything rtstream
  * cannot maintain; the stream's registration is checked by the caller.
  */
 RtsWindowDef *
 rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
-				   const char *time_column, const char *search_path)
+				   int64 gap_us, const char *time_column,
+				   const char *search_path)
 {
 	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
 	List	   *raw;
@@ -306,6 +353,13 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 	int			i;
 	ErrorContextCallback errcallback;
 
+	/* a session window keeps its last event time in word 0 of each pane */
+	if (gap_us > 0)
+	{
+		def->gap_us = gap_us;
+		size_us = slide_us = gap_us;
+		nwords = 1;
+	}
 	if (size_us % slide_us != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -321,6 +375,7 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 						(long long) (size_us / def->pane_us), RTS_MAX_PANES),
 				 errhint("Use a larger slide or a smaller size.")));
 	def->npanes = size_us / def->pane_us;
+	rts_windef_set_lateness(def, 0);
 
 	if (search_path)
 	{
@@ -528,6 +583,8 @@ groups_hold_partition_key(RtsWindowDef *def)
  * Load a window from rtstream.windows and analyse it, as the user who
  * created it saw it (with the search_path of its creation).
  */
+static int64 spi_interval_us(HeapTuple tup, TupleDesc desc, int col);
+
 RtsWindowDef *
 rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 {
@@ -539,11 +596,11 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 
 	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
 	SPI_connect();
-	ret = SPI_execute_with_args(window_name ?
-								"SELECT name, query, size, slide, time_column, search_path, id, view "
-								"FROM rtstream.windows WHERE name = $1" :
-								"SELECT name, query, size, slide, time_column, search_path, id, view "
-								"FROM rtstream.windows WHERE id = $1",
+	ret = SPI_execute_with_args(psprintf("SELECT name, query, size, slide, time_column, search_path, "
+										 "id, view, gap, allowed_lateness, idle_timeout, retention, "
+										 "late_policy, dead_letter_table, history "
+										 "FROM rtstream.windows WHERE %s = $1",
+										 window_name ? "name" : "id"),
 								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.windows: %d", ret);
@@ -553,21 +610,32 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		char	   *name = SPI_getvalue(tup, desc, 1);
 		char	   *query = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-		Interval   *size = DatumGetIntervalP(SPI_getbinval(tup, desc, 3, &isnull));
-		Interval   *slide = DatumGetIntervalP(SPI_getbinval(tup, desc, 4, &isnull));
 		char	   *time_column = SPI_getvalue(tup, desc, 5);
 		char	   *search_path = SPI_getvalue(tup, desc, 6);
-		int64		size_us = rts_interval_us(size, "size");
-		int64		slide_us = rts_interval_us(slide, "slide");
+		char	   *late_policy = SPI_getvalue(tup, desc, 13);
+		int64		gap_us = spi_interval_us(tup, desc, 9);
+		int64		size_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 3);
+		int64		slide_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 4);
+		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		def = rts_windef_analyse(query, size_us, slide_us, time_column,
+		def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column,
 								 search_path);
 		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		def->view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
 		def->groups_disjoint = groups_hold_partition_key(def);
 		def->name = pstrdup(name);
+		rts_windef_set_lateness(def, spi_interval_us(tup, desc, 10));
+		def->idle_timeout_us = spi_interval_us(tup, desc, 11);
+		def->retention_us = spi_interval_us(tup, desc, 12);
+		def->late_policy = (late_policy && strcmp(late_policy, "dead_letter") == 0) ?
+			RTS_LATE_DEAD_LETTER : RTS_LATE_COUNT;
+		def->dead_letter_table = DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull));
+		if (isnull)
+			def->dead_letter_table = InvalidOid;
+		def->history = DatumGetObjectId(SPI_getbinval(tup, desc, 15, &isnull));
+		if (isnull)
+			def->history = InvalidOid;
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -582,6 +650,21 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 				 errmsg("rtstream window %d does not exist", window_id)));
 	}
 	return def;
+}
+
+/* An interval column as microseconds; 0 if NULL. */
+static int64
+spi_interval_us(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	Interval   *iv;
+
+	if (isnull)
+		return 0;
+	iv = DatumGetIntervalP(d);
+	return Max(iv->time + (int64) iv->day * USECS_PER_DAY +
+			   (int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY, 0);
 }
 
 /* Compile the expressions a worker evaluates per row. */

@@ -39,6 +39,15 @@ typedef enum RtsFastKind
 	RTS_FAST_MAX_FLOAT
 } RtsFastKind;
 
+typedef enum RtsLatePolicy
+{
+	RTS_LATE_COUNT = 0,			/* dropped, counted in window_stats */
+	RTS_LATE_DEAD_LETTER		/* also stored as a dead letter */
+} RtsLatePolicy;
+
+/* Pane word 0 of a session window: the session's last event time. */
+#define RTS_SESSION_LAST_WORD	0
+
 typedef struct RtsAggDef
 {
 	Aggref	   *aggref;
@@ -101,10 +110,20 @@ typedef struct RtsWindowDef
 	char	   *name;
 	Oid			view;			/* the window's view */
 	Oid			stream;
-	int64		size_us;
-	int64		slide_us;
-	int64		pane_us;		/* gcd(size, slide) */
-	int			npanes;			/* size / pane */
+	int64		size_us;		/* sessions: gap */
+	int64		slide_us;		/* sessions: gap */
+	int64		pane_us;		/* gcd(size, slide); sessions: gap */
+	int			npanes;			/* panes per group (rts_windef_set_lateness);
+								 * sessions: session slots per group */
+	int64		gap_us;			/* > 0: a session window */
+
+	/* event time (rtstream.windows; changed by alter_window) */
+	int64		lateness_us;	/* allowed_lateness */
+	int64		idle_timeout_us;	/* 0: off */
+	int64		retention_us;	/* of the history; 0: keep all */
+	RtsLatePolicy late_policy;
+	Oid			dead_letter_table;	/* InvalidOid: rtstream.dead_letters */
+	Oid			history;		/* the history table, InvalidOid if none */
 	AttrNumber	time_attno;		/* 0: commit time */
 	int			ngroups;
 	RtsGroupDef *groups;
@@ -128,10 +147,12 @@ typedef struct RtsWindowDef
 } RtsWindowDef;
 
 extern int64 rts_interval_us(Interval *iv, const char *what);
+extern int64 rts_interval_us_nonneg(Interval *iv, const char *what);
 extern RtsWindowDef *rts_windef_analyse(const char *query, int64 size_us,
-										int64 slide_us,
+										int64 slide_us, int64 gap_us,
 										const char *time_column,
 										const char *search_path);
+extern void rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us);
 extern RtsWindowDef *rts_windef_load(int32 window_id, const char *window_name,
 									  bool missing_ok);
 extern void rts_windef_prepare_exec(RtsWindowDef *def);

@@ -41,12 +41,14 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "eventtime.h"
 #include "groupkey.h"
 #include "worker.h"
 
@@ -63,6 +65,7 @@ static ResourceOwner drain_owner;
 typedef struct DeadLetter
 {
 	Oid			stream;
+	Oid			table;			/* InvalidOid: rtstream.dead_letters */
 	char	   *window;
 	XLogRecPtr	lsn;
 	char	   *error;
@@ -146,18 +149,146 @@ local_cells_discard(void)
 	}
 }
 
-/* Apply one row to one window. */
+/* Write one ring pane's local states back, before the pane moves or merges. */
 static void
+local_cell_flush_one(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
+{
+	uint64		key = ((uint64) entry_id << 32) | (uint32) pane_idx;
+	LocalCell  *cell;
+	RtsWindowDef *def = ww->def;
+
+	if (ww->cells == NULL)
+		return;
+	cell = hash_search(ww->cells, &key, HASH_FIND, NULL);
+	if (cell == NULL)
+		return;
+	if (cell->pane_no == pane->pane_no)
+		for (int a = 0; a < def->naggs; a++)
+			if (def->aggs[a].state_local)
+				rts_state_to_pane(rts_dsa(), ww->table, &def->aggs[a], a, pane,
+								  cell->states[a]);
+	(void) hash_search(ww->cells, &key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Free ring pane idx of an entry for a new pane: a pane still needed
+ * (rts_keep_from) moves to the closed store.  False if that is out of
+ * memory.
+ */
+static bool
+pane_vacate(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int idx)
+{
+	RtsPaneTable *t = ww->table;
+	RtsPane    *pane = rts_entry_pane(t, e, idx);
+
+	if (!rts_pane_kept(ww->def, pane, ww->keep))
+	{
+		rts_pane_free_words(rts_dsa(), t, pane, ww->def->word_typlen);
+		pane->pane_no = RTS_PANE_EMPTY;
+		return true;
+	}
+	local_cell_flush_one(ww, entry_id, idx, pane);
+	return rts_closed_add(rts_dsa(), t, entry_id, pane);
+}
+
+/*
+ * The session slot of a group for a row at time tu (Unix microseconds):
+ * the session it extends (sessions it bridges are merged into it), or a
+ * new one.  -1 if out of memory.
+ */
+static int
+session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
+{
+	RtsWindowDef *def = ww->def;
+	RtsPaneTable *t = ww->table;
+	int			found = -1;
+	int			victim = -1;
+
+	for (int i = 0; i < t->npanes; i++)
+	{
+		RtsPane    *p = rts_entry_pane(t, e, i);
+
+		if (p->pane_no == RTS_PANE_EMPTY)
+			continue;
+		/* the row's own session [tu, tu + gap) overlaps this one */
+		if (p->pane_no < tu + def->gap_us && tu < rts_session_end(def, p))
+		{
+			if (found < 0)
+			{
+				found = i;
+				continue;
+			}
+			/* the row bridges two sessions: merge p into the first */
+			{
+				RtsPane    *into = rts_entry_pane(t, e, found);
+
+				local_cell_flush_one(ww, entry_id, found, into);
+				local_cell_flush_one(ww, entry_id, i, p);
+				rts_pane_combine(def, rts_dsa(), t, into, p);
+				into->pane_no = Min(into->pane_no, p->pane_no);
+				into->words[RTS_SESSION_LAST_WORD] =
+					Int64GetDatum(Max((int64) into->words[RTS_SESSION_LAST_WORD],
+									  (int64) p->words[RTS_SESSION_LAST_WORD]));
+				rts_pane_free_words(rts_dsa(), t, p, def->word_typlen);
+				p->pane_no = RTS_PANE_EMPTY;
+			}
+		}
+	}
+	if (found >= 0)
+	{
+		RtsPane    *p = rts_entry_pane(t, e, found);
+
+		if (tu < p->pane_no)
+		{
+			/* the start moves: a local cell is keyed by it */
+			local_cell_flush_one(ww, entry_id, found, p);
+			p->pane_no = tu;
+		}
+		if (tu > (int64) p->words[RTS_SESSION_LAST_WORD])
+			p->words[RTS_SESSION_LAST_WORD] = (Datum) tu;
+		return found;
+	}
+
+	/* a new session: a free slot, else the one that ended first makes room */
+	for (int i = 0; i < t->npanes; i++)
+	{
+		RtsPane    *p = rts_entry_pane(t, e, i);
+
+		if (p->pane_no == RTS_PANE_EMPTY || !rts_pane_kept(def, p, ww->keep))
+		{
+			victim = i;
+			break;
+		}
+		if (victim < 0 || rts_session_end(def, p) <
+			rts_session_end(def, rts_entry_pane(t, e, victim)))
+			victim = i;
+	}
+	if (!pane_vacate(ww, entry_id, e, victim))
+		return -1;
+	rts_pane_reset(def, rts_entry_pane(t, e, victim), tu);
+	rts_entry_pane(t, e, victim)->words[RTS_SESSION_LAST_WORD] = (Datum) tu;
+	return victim;
+}
+
+typedef enum ApplyResult
+{
+	APPLY_DONE,					/* applied, or filtered out */
+	APPLY_LATE					/* late, by the window's late_policy */
+} ApplyResult;
+
+/* Apply one row to one window. */
+static ApplyResult
 apply_row(WorkerWindow *ww, TimestampTz commit_time)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
 	ExprContext *econtext = def->econtext;
 	TupleTableSlot *tts = ww->tts;
-	TimestampTz ts,
-				newest;
-	int64		pane_no,
-				end_pane;
+	TimestampTz ts;
+	int64		tu,
+				newest,
+				wm,
+				pane_no;
 	int			pane_idx;
 	uint32		entry_id;
 	RtsGroupEntry *e;
@@ -166,7 +297,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 
 	econtext->ecxt_scantuple = tts;
 	if (def->qualstate && !ExecQual(def->qualstate, econtext))
-		return;
+		return APPLY_DONE;
 
 	if (def->time_attno)
 	{
@@ -177,23 +308,37 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 		{
 			t->null_time_rows++;
 			pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, 1);
-			return;
+			return APPLY_DONE;
 		}
 		ts = DatumGetTimestampTz(d);
+		if (TIMESTAMP_NOT_FINITE(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("event time must be finite")));
+		tu = rts_to_unix(ts);
 	}
 	else
-		ts = commit_time;
+	{
+		/*
+		 * Commit time: commits reach us in commit order, but their
+		 * timestamps may be out of order by a little; a row is never late
+		 * by its commit time.
+		 */
+		tu = rts_to_unix(commit_time);
+		if (ww->newest != RTS_TIME_NONE && tu < ww->newest)
+			tu = ww->newest;
+	}
 
-	newest = (!t->has_time || ts > t->max_time) ? ts : t->max_time;
-	pane_no = rts_floor_div(ts + RTS_UNIX_EPOCH_OFFSET_US, def->pane_us);
-	/* panes of the current window, the one ending after the newest time */
-	end_pane = (rts_floor_div(newest + RTS_UNIX_EPOCH_OFFSET_US,
-							  def->slide_us) + 1) * (def->slide_us / def->pane_us);
-	if (pane_no < end_pane - def->npanes)
+	newest = (ww->newest == RTS_TIME_NONE || tu > ww->newest) ? tu : ww->newest;
+	wm = rts_watermark(def, newest);
+	/* windows in the history are closed, whatever our watermark says */
+	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
+		wm = Max(wm, ww->emitted);
+	if (rts_row_late(def, tu, wm))
 	{
 		t->late_rows++;
 		pg_atomic_fetch_add_u64(&wstate.shared->late_rows, 1);
-		return;
+		return APPLY_LATE;
 	}
 
 	/* everything that can fail on this row's values, before any change */
@@ -218,6 +363,26 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 
 	e = rts_table_lookup(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
 						 keybuf.data, keybuf.len, &entry_id);
+	if (e != NULL)
+	{
+		if (RTS_IS_SESSION(def))
+			pane_idx = session_slot(ww, entry_id, e, tu);
+		else
+		{
+			pane_no = rts_floor_div(tu, def->pane_us);
+			pane_idx = (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);
+			pane = rts_entry_pane(t, e, pane_idx);
+			if (pane->pane_no != pane_no)
+			{
+				if (pane_vacate(ww, entry_id, e, pane_idx))
+					rts_pane_reset(def, pane, pane_no);
+				else
+					pane_idx = -1;
+			}
+		}
+		if (pane_idx < 0)
+			e = NULL;
+	}
 	if (e == NULL)
 	{
 		t->refused_groups++;
@@ -231,18 +396,14 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 							def->name),
 					 errhint("Increase rtstream.memory_limit; refused groups are counted in rtstream.stats.")));
 		}
-		return;
+		return APPLY_DONE;
 	}
-	t->max_time = newest;
+	ww->newest = newest;
+	ww->batch_rows = true;
+	if (!t->has_time || rts_from_unix(newest) > t->max_time)
+		t->max_time = rts_from_unix(newest);
 	t->has_time = true;
-
-	pane_idx = (int) (pane_no - rts_floor_div(pane_no, def->npanes) * def->npanes);
 	pane = rts_entry_pane(t, e, pane_idx);
-	if (pane->pane_no != pane_no)
-	{
-		rts_pane_free_words(rts_dsa(), t, pane, def->word_typlen);
-		rts_pane_reset(def, pane, pane_no);
-	}
 
 	for (int a = 0; a < def->naggs; a++)
 	{
@@ -270,6 +431,32 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 		}
 	}
 	t->rows++;
+	return APPLY_DONE;
+}
+
+/* A late row kept by late_policy 'dead_letter'. */
+static void
+late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
+{
+	RtsWindowDef *def = ww->def;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	DeadLetter *dl = palloc0(sizeof(DeadLetter));
+	int64		wm = rts_watermark(def, ww->newest);
+
+	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
+		wm = Max(wm, ww->emitted);
+
+	dl->stream = tuple->t_tableOid;
+	dl->window = pstrdup(def->name);
+	dl->table = def->dead_letter_table;
+	dl->lsn = lsn;
+	dl->error = psprintf("late row: behind the watermark %s of window \"%s\"",
+						 timestamptz_to_str(rts_from_unix(wm)), def->name);
+	dl->row = OidOutputFunctionCall(F_RECORD_OUT,
+									heap_copy_tuple_as_datum(tuple, def->streamdesc));
+	dead_letters = lappend(dead_letters, dl);
+	MemoryContextSwitchTo(old);
+	pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
 }
 
 /* Apply one row to its windows; errors go to the dead letters. */
@@ -290,7 +477,9 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			current = lfirst(lc);
 			ExecStoreHeapTuple(tuple, current->tts, false);
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
-			apply_row(current, commit_time);
+			if (apply_row(current, commit_time) == APPLY_LATE &&
+				current->def->late_policy == RTS_LATE_DEAD_LETTER)
+				late_dead_letter(current, tuple, lsn);
 			ExecClearTuple(current->tts);
 		}
 	}
@@ -329,6 +518,45 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 	PG_END_TRY();
 }
 
+/* Free the closed panes no longer needed, once per history progress. */
+static void
+closed_prune(WorkerWindow *ww, RtsWindowSlot *slot)
+{
+	RtsPaneTable *t = ww->table;
+	int64		emitted = rts_atomic_read_time(&slot->emitted_until);
+
+	if (t->nclosed == 0 || emitted == ww->pruned_for)
+		return;
+	ww->pruned_for = emitted;
+	for (uint32 i = t->nclosed; i > 0; i--)
+		if (!rts_pane_kept(ww->def, &rts_closed_pane(rts_dsa(), t, i - 1)->pane, ww->keep))
+			rts_closed_remove(rts_dsa(), t, i - 1, ww->def->word_typlen);
+}
+
+/*
+ * After a batch: share the window's newest time with the other workers,
+ * and tell rtstream.sync() which windows are now closed.
+ */
+static void
+publish_event_time(WorkerWindow *ww)
+{
+	RtsWindowSlot *slot = rts_worker_slot(ww);
+
+	if (!ww->batch_rows)
+		return;
+	(void) rts_atomic_raise_time(&slot->newest[wstate.index], ww->newest);
+	pg_atomic_write_u64(&slot->last_arrival[wstate.index], (uint64) GetCurrentTimestamp());
+	if (OidIsValid(ww->def->history))
+	{
+		int64		wm = rts_slot_watermark(ww->def, slot, wstate.db->nworkers);
+
+		rts_atomic_raise_time(&slot->close_target,
+							  RTS_IS_SESSION(ww->def) ? wm : rts_closed_end(ww->def, wm));
+		if (wstate.db->workers[0].latch)
+			SetLatch(wstate.db->workers[0].latch);
+	}
+}
+
 static void
 apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 {
@@ -350,6 +578,22 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 	{
 		rts_agg_context_set(wstate.batch_cxt);
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+
+		/*
+		 * The watermark is read under our lock: history.c reads it under
+		 * every worker's lock before it writes the windows it closed.
+		 */
+		foreach(lc, targets)
+		{
+			WorkerWindow *ww = lfirst(lc);
+			RtsWindowSlot *slot = rts_worker_slot(ww);
+
+			ww->newest = rts_atomic_read_time(&slot->newest[wstate.index]);
+			ww->keep = rts_slot_keep_from(ww->def, slot, wstate.db->nworkers);
+			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
+			ww->batch_rows = false;
+			closed_prune(ww, slot);
+		}
 		while (p < end)
 		{
 			uint64		word;
@@ -380,6 +624,8 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 		foreach(lc, targets)
 			local_cells_flush(lfirst(lc));
 		LWLockRelease(&wstate.shared->lock);
+		foreach(lc, targets)
+			publish_event_time(lfirst(lc));
 		MemoryContextReset(wstate.batch_cxt);
 	}
 	if (skipped > 0)
@@ -403,6 +649,7 @@ write_dead_letters(void)
 		Oid			types[5] = {OIDOID, TEXTOID, LSNOID, TEXTOID, TEXTOID};
 		Datum		vals[5];
 		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+		const char *table = "rtstream.dead_letters";
 
 		vals[0] = ObjectIdGetDatum(dl->stream);
 		vals[1] = dl->window ? CStringGetTextDatum(dl->window) : (Datum) 0;
@@ -411,9 +658,13 @@ write_dead_letters(void)
 		vals[3] = CStringGetTextDatum(dl->error);
 		vals[4] = dl->row ? CStringGetTextDatum(dl->row) : (Datum) 0;
 		nulls[4] = dl->row ? ' ' : 'n';
-		SPI_execute_with_args("INSERT INTO rtstream.dead_letters "
-							  "(stream, window_name, commit_lsn, error, row_data) "
-							  "VALUES ($1, $2, $3, $4, $5)",
+		/* a dead letter table dropped meanwhile: ours */
+		if (OidIsValid(dl->table) && get_rel_name(dl->table) != NULL)
+			table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl->table)),
+											   get_rel_name(dl->table));
+		SPI_execute_with_args(psprintf("INSERT INTO %s "
+									   "(stream, window_name, commit_lsn, error, row_data) "
+									   "VALUES ($1, $2, $3, $4, $5)", table),
 							  5, types, vals, nulls, false, 0);
 	}
 	SPI_finish();
@@ -501,6 +752,8 @@ apply_item(RtsQueueItem *item, char *batch)
 				rts_worker_load_catalog(item->commit_lsn);
 			else if (hdr.ddl_op == RTS_DDL_DROP_WINDOW)
 				rts_worker_window_drop((int32) hdr.nrows);
+			else if (hdr.ddl_op == RTS_DDL_ALTER_WINDOW)
+				rts_worker_window_alter((int32) hdr.nrows);
 			break;
 		default:
 			elog(WARNING, "rtstream worker ignores an item of kind %d", hdr.kind);
@@ -662,6 +915,32 @@ maybe_checkpoint(bool force)
 	PG_END_TRY();
 }
 
+/*
+ * Worker 0 advances idle windows and writes closed windows to their
+ * history tables; an error is reported and tried again a second later.
+ */
+static void
+history_tick(void)
+{
+	static TimestampTz failed_at = 0;
+
+	if (wstate.index != 0 || !OidIsValid(wstate.shared->extension) ||
+		!TimestampDifferenceExceeds(failed_at, GetCurrentTimestamp(), 1000))
+		return;
+	PG_TRY();
+	{
+		rts_history_tick();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		failed_at = GetCurrentTimestamp();
+	}
+	PG_END_TRY();
+}
+
 static void
 worker_shmem_exit(int code, Datum arg)
 {
@@ -742,9 +1021,11 @@ rts_worker_main(Datum arg)
 		if (drain_queue(&buf, &bufsize))
 		{
 			maybe_checkpoint(false);
+			history_tick();
 			continue;
 		}
 		maybe_checkpoint(false);
+		history_tick();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -38,6 +38,19 @@ typedef struct WorkerWindow
 	Datum	   *args;
 	bool	   *argnulls;
 	bool	   *pass;			/* aggregate a's FILTER passed */
+
+	/* event time during a batch (eventtime.h), Unix microseconds */
+	int64		newest;			/* the window's newest time, with this batch */
+	int64		keep;			/* panes kept (rts_keep_from) at batch start */
+	int64		emitted;		/* history written up to, at batch start */
+	bool		batch_rows;		/* the batch applied rows to the window */
+	TimestampTz idle_advanced_at[RTS_MAX_WORKERS];	/* worker 0: idle advance
+													 * of each worker done up
+													 * to */
+	int64		pending_emitted;	/* worker 0: history progress to publish
+									 * once committed */
+	int64		pruned_for;		/* emitted_until of the last closed-store
+								 * prune */
 } WorkerWindow;
 
 typedef struct WorkerState
@@ -67,5 +80,11 @@ extern void rts_worker_forget_all(void);
 extern void rts_worker_load_catalog(XLogRecPtr created_lsn);
 extern void rts_worker_restore(void);
 extern void rts_worker_checkpoint(void);
+extern RtsWindowSlot *rts_worker_slot(WorkerWindow *ww);
+extern void rts_worker_window_alter(int32 id);
+
+/* history.c */
+extern void rts_history_tick(void);
+extern void rts_history_load_progress(WorkerWindow *ww);
 
 #endif							/* RTS_WORKER_H */

@@ -37,9 +37,12 @@
 #include "utils/timestamp.h"
 
 #include "checkpoint.h"
+#include "eventtime.h"
 #include "worker.h"
 
 WorkerState wstate;
+
+static void table_resize(WorkerWindow *ww);
 
 WorkerWindow *
 rts_worker_find_window(int32 id)
@@ -85,6 +88,14 @@ window_slot(int32 id)
 	db->windows[freeslot].window_id = id;
 	for (int w = 0; w < RTS_MAX_WORKERS; w++)
 		db->windows[freeslot].tables[w] = InvalidDsaPointer;
+	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+	{
+		pg_atomic_write_u64(&db->windows[freeslot].newest[w], (uint64) RTS_TIME_NONE);
+		pg_atomic_write_u64(&db->windows[freeslot].last_arrival[w],
+							(uint64) GetCurrentTimestamp());
+	}
+	pg_atomic_write_u64(&db->windows[freeslot].emitted_until, (uint64) RTS_TIME_UNKNOWN);
+	pg_atomic_write_u64(&db->windows[freeslot].close_target, (uint64) RTS_TIME_NONE);
 	LWLockRelease(&db->lock);
 	return freeslot;
 }
@@ -169,11 +180,85 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
 	LWLockRelease(&wstate.shared->lock);
+	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+		ww->idle_advanced_at[w] = GetCurrentTimestamp();
+	ww->pruned_for = RTS_TIME_UNKNOWN;
+	db->windows[s].lateness_us = def->lateness_us;
+	db->windows[s].history = OidIsValid(def->history);
+	if (!OidIsValid(def->history))
+		pg_atomic_write_u64(&db->windows[s].close_target, (uint64) RTS_TIME_NONE);
+	ww->newest = RTS_TIME_NONE;
+	if (ww->table->npanes != def->npanes)
+		table_resize(ww);
+	rts_history_load_progress(ww);
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	wstate.windows = lappend(wstate.windows, ww);
 	MemoryContextSwitchTo(old);
 	elog(DEBUG1, "rtstream worker %d loaded window \"%s\"", wstate.index, def->name);
+}
+
+RtsWindowSlot *
+rts_worker_slot(WorkerWindow *ww)
+{
+	return &wstate.db->windows[ww->slot];
+}
+
+/*
+ * Give a window's table the ring size of its definition (alter_window
+ * changed the lateness), keeping every pane: the state is written out and
+ * loaded into a new table.
+ */
+static void
+table_resize(WorkerWindow *ww)
+{
+	RtsWindowSlot *slot = rts_worker_slot(ww);
+	dsa_area   *area = rts_dsa();
+	RtsPaneTable *old = ww->table;
+	StringInfoData buf;
+	dsa_pointer oldp,
+				newp;
+	RtsPaneTable *t;
+
+	initStringInfo(&buf);
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	rts_table_serialize(ww->def, area, old, wstate.db->nworkers, PG_INT64_MIN, &buf);
+	newp = rts_table_create(area, ww->def->id, ww->def->npanes, ww->def->nwords);
+	t = dsa_get_address(area, newp);
+	t->created_lsn = old->created_lsn;
+	t->warned_memory = old->warned_memory;
+	PG_TRY();
+	{
+		rts_table_merge(ww->def, area, t, buf.data, buf.len, false,
+						wstate.db->nworkers, RTS_TIME_NONE, wstate.batch_cxt);
+	}
+	PG_CATCH();
+	{
+		rts_table_destroy(area, newp, ww->def->word_typlen);
+		LWLockRelease(&wstate.shared->lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	oldp = slot->tables[wstate.index];
+	slot->tables[wstate.index] = newp;
+	ww->table = t;
+	rts_table_destroy(area, oldp, ww->def->word_typlen);
+	LWLockRelease(&wstate.shared->lock);
+	pfree(buf.data);
+}
+
+/* alter_window: reload the window's options, keeping its state. */
+void
+rts_worker_window_alter(int32 id)
+{
+	WorkerWindow *ww = rts_worker_find_window(id);
+
+	if (ww == NULL)
+		return;
+	wstate.windows = list_delete_ptr(wstate.windows, ww);
+	MemoryContextDelete(ww->cxt);
+	/* the table stays in its slot: the new definition finds it there */
+	rts_worker_window_load(id, InvalidXLogRecPtr);
 }
 
 /* Load every window of the catalog not loaded yet. */
@@ -372,10 +457,16 @@ rts_worker_restore(void)
 		{
 			bytea	   *b = DatumGetByteaPP(state);
 
+			RtsWindowSlot *slot = rts_worker_slot(ww);
+
 			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 			rts_table_merge(ww->def, rts_dsa(), ww->table, VARDATA_ANY(b),
 							VARSIZE_ANY_EXHDR(b), worker != wstate.index,
-							nworkers, wstate.batch_cxt);
+							nworkers, rts_atomic_read_time(&slot->emitted_until),
+							wstate.batch_cxt);
+			if (ww->table->has_time)
+				rts_atomic_raise_time(&slot->newest[wstate.index],
+									  rts_to_unix(ww->table->max_time));
 			LWLockRelease(&wstate.shared->lock);
 		}
 	}
@@ -465,8 +556,21 @@ rts_worker_checkpoint(void)
 			WorkerWindow *ww = list_nth(wstate.windows, i);
 			bytea	   *b;
 
+			RtsWindowSlot *slot = rts_worker_slot(ww);
+			int64		newest = rts_atomic_read_time(&slot->newest[wstate.index]);
+
+			/* the shared newest time holds what idle_timeout added */
+			LWLockAcquire(&me->lock, LW_EXCLUSIVE);
+			if (newest != RTS_TIME_NONE &&
+				(!ww->table->has_time || rts_from_unix(newest) > ww->table->max_time))
+			{
+				ww->table->max_time = rts_from_unix(newest);
+				ww->table->has_time = true;
+			}
+			LWLockRelease(&me->lock);
 			resetStringInfo(&buf);
-			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers, &buf);
+			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers,
+								rts_slot_keep_from(ww->def, slot, nworkers), &buf);
 			b = palloc(VARHDRSZ + buf.len);
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
 			memcpy(VARDATA(b), buf.data, buf.len);

@@ -1,0 +1,157 @@
+/*-------------------------------------------------------------------------
+ *
+ * eventtime.h
+ *	  Event time of a window: its watermark, which windows are open, which
+ *	  rows are late and which panes are still needed.  Times are Unix-epoch
+ *	  microseconds; window ends are multiples of the slide.
+ *
+ *	  A worker's watermark is the newest event time it applied (plus what
+ *	  idle_timeout added) less allowed_lateness; the window's is the oldest
+ *	  of its workers'.  A worker judges its rows against its own watermark,
+ *	  and against the history already written.  A sliding window
+ *	  [end - size, end) closes when the watermark reaches its end; a row is
+ *	  late when every window that holds it is closed.  A session closes when
+ *	  the watermark reaches its last time + gap; a row older than the
+ *	  watermark is late (it could belong to a session already closed).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTS_EVENTTIME_H
+#define RTS_EVENTTIME_H
+
+#include "rtstream.h"
+#include "panes.h"
+#include "windef.h"
+
+#define RTS_IS_SESSION(def)		((def)->gap_us > 0)
+
+static inline int64
+rts_to_unix(TimestampTz ts)
+{
+	return ts + RTS_UNIX_EPOCH_OFFSET_US;
+}
+
+static inline TimestampTz
+rts_from_unix(int64 us)
+{
+	return us - RTS_UNIX_EPOCH_OFFSET_US;
+}
+
+static inline int64
+rts_watermark(const RtsWindowDef *def, int64 newest)
+{
+	return newest == RTS_TIME_NONE ? RTS_TIME_NONE : newest - def->lateness_us;
+}
+
+/* Sliding: the end of the newest closed window (ends <= watermark). */
+static inline int64
+rts_closed_end(const RtsWindowDef *def, int64 wm)
+{
+	return rts_floor_div(wm, def->slide_us) * def->slide_us;
+}
+
+/* Sliding: the end of the current window, the one holding the newest time. */
+static inline int64
+rts_current_end(const RtsWindowDef *def, int64 newest)
+{
+	return (rts_floor_div(newest, def->slide_us) + 1) * def->slide_us;
+}
+
+static inline bool
+rts_row_late(const RtsWindowDef *def, int64 t, int64 wm)
+{
+	if (wm == RTS_TIME_NONE)
+		return false;
+	if (RTS_IS_SESSION(def))
+		return t < wm;
+	/* the newest window holding t ends at the last slide boundary <= t + size */
+	return rts_floor_div(t + def->size_us, def->slide_us) * def->slide_us <= wm;
+}
+
+static inline int64
+rts_session_end(const RtsWindowDef *def, const RtsPane *pane)
+{
+	return (int64) pane->words[RTS_SESSION_LAST_WORD] + def->gap_us;
+}
+
+/*
+ * What must be kept: sliding windows, the first pane still needed (by an
+ * open window, or by a closed one not yet in the history table); sessions,
+ * a time such that sessions ending after it are needed.  PG_INT64_MIN
+ * keeps everything.
+ */
+static inline int64
+rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted)
+{
+	int64		keep;
+
+	if (wm == RTS_TIME_NONE)
+		return PG_INT64_MIN;
+	if (RTS_IS_SESSION(def))
+		keep = wm;
+	else
+		keep = rts_floor_div(rts_closed_end(def, wm) + def->slide_us - def->size_us,
+							 def->pane_us);
+	if (OidIsValid(def->history))
+	{
+		if (emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN)
+			return PG_INT64_MIN;
+		if (RTS_IS_SESSION(def))
+			keep = Min(keep, emitted);
+		else
+			keep = Min(keep, rts_floor_div(emitted + def->slide_us - def->size_us,
+											 def->pane_us));
+	}
+	return keep;
+}
+
+static inline bool
+rts_pane_kept(const RtsWindowDef *def, const RtsPane *pane, int64 keep)
+{
+	if (pane->pane_no == RTS_PANE_EMPTY)
+		return false;
+	if (RTS_IS_SESSION(def))
+		return rts_session_end(def, pane) > keep;
+	return pane->pane_no >= keep;
+}
+
+/* The newest time of any worker: the current window holds it. */
+static inline int64
+rts_slot_newest(RtsWindowSlot *slot, int nworkers)
+{
+	int64		newest = RTS_TIME_NONE;
+
+	for (int w = 0; w < nworkers; w++)
+		newest = Max(newest, rts_atomic_read_time(&slot->newest[w]));
+	return newest;
+}
+
+/*
+ * The window's watermark: the oldest of the workers' (a worker without
+ * rows yet holds nothing back).  Windows it has passed are closed for
+ * every worker.
+ */
+static inline int64
+rts_slot_watermark(const RtsWindowDef *def, RtsWindowSlot *slot, int nworkers)
+{
+	int64		oldest = RTS_TIME_NONE;
+
+	for (int w = 0; w < nworkers; w++)
+	{
+		int64		n = rts_atomic_read_time(&slot->newest[w]);
+
+		if (n != RTS_TIME_NONE && (oldest == RTS_TIME_NONE || n < oldest))
+			oldest = n;
+	}
+	return rts_watermark(def, oldest);
+}
+
+/* What a worker keeps: everything of windows not closed for all workers. */
+static inline int64
+rts_slot_keep_from(const RtsWindowDef *def, RtsWindowSlot *slot, int nworkers)
+{
+	return rts_keep_from(def, rts_slot_watermark(def, slot, nworkers),
+						 rts_atomic_read_time(&slot->emitted_until));
+}
+
+#endif							/* RTS_EVENTTIME_H */

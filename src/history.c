@@ -1,0 +1,388 @@
+/*-------------------------------------------------------------------------
+ *
+ * history.c
+ *	  Closing windows: idle_timeout and the history tables.  Worker 0 does
+ *	  both, between its batches.
+ *
+ *	  Idle windows.  When no row has reached a window for idle_timeout of
+ *	  wall-clock time, its newest time advances with the wall clock, so its
+ *	  watermark passes the last windows and they close.
+ *
+ *	  History, exactly once.  The windows closed by the watermark (and not
+ *	  yet written) are combined across workers and appended to the history
+ *	  table in one transaction that also records, in
+ *	  rtstream.history_progress, the window end up to which the history is
+ *	  complete.  Workers keep every pane of a window not yet written (in the
+ *	  ring or in the closed store, and in their checkpoints), and drop them
+ *	  only once the progress is committed: after a crash the state of every
+ *	  window not in the history comes back from the checkpoints and the
+ *	  replay, and a window in it is never written again.
+ *
+ *	  The watermark is read with every worker's lock held: a batch applied
+ *	  after it judges its rows against a watermark at least as new, so rows
+ *	  of a window already written count as late, never silently.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "combine.h"
+#include "eventtime.h"
+#include "worker.h"
+
+/*
+ * Read a window's history progress into its slot; in a transaction.  Any
+ * worker may, the value is the same.
+ */
+void
+rts_history_load_progress(WorkerWindow *ww)
+{
+	RtsWindowSlot *slot = rts_worker_slot(ww);
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1] = {Int32GetDatum(ww->def->id)};
+	int64		emitted = RTS_TIME_NONE;
+
+	if (rts_atomic_read_time(&slot->emitted_until) != RTS_TIME_UNKNOWN)
+		return;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT emitted_until FROM rtstream.history_progress "
+							  "WHERE window_id = $1", 1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.history_progress");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			emitted = rts_to_unix(DatumGetTimestampTz(d));
+	}
+	SPI_finish();
+	rts_atomic_raise_time(&slot->emitted_until, emitted);
+}
+
+/*
+ * idle_timeout: the newest time of a worker that has had no row of the
+ * window for that long advances with the wall clock.
+ */
+static void
+idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
+{
+	RtsWindowDef *def = ww->def;
+	int			nworkers = wstate.db->nworkers;
+	bool		advanced = false;
+
+	if (def->idle_timeout_us <= 0)
+		return;
+	for (int w = 0; w < nworkers; w++)
+	{
+		int64		newest = rts_atomic_read_time(&slot->newest[w]);
+		TimestampTz idle_from;
+
+		if (newest == RTS_TIME_NONE)
+			continue;
+		idle_from = (TimestampTz) pg_atomic_read_u64(&slot->last_arrival[w]) +
+			def->idle_timeout_us;
+		idle_from = Max(idle_from, ww->idle_advanced_at[w]);
+		if (now <= idle_from)
+			continue;
+		rts_atomic_raise_time(&slot->newest[w], newest + (now - idle_from));
+		ww->idle_advanced_at[w] = now;
+		advanced = true;
+	}
+	if (advanced && OidIsValid(def->history))
+	{
+		int64		wm = rts_slot_watermark(def, slot, nworkers);
+
+		rts_atomic_raise_time(&slot->close_target,
+							  RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm));
+	}
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Sliding windows: each window of a group ending in (emitted, target],
+ * from the group's panes.
+ */
+static void
+emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
+				   int64 emitted, int64 target, RtsCombineOut *out)
+{
+	int			per_pane = (int) (def->size_us / def->slide_us) + 1;
+	int64	   *ends = palloc(sizeof(int64) * list_length(g->panes) * per_pane);
+	int			nends = 0;
+	ListCell   *lc;
+
+	/* the windows holding pane q end in (q start, q start + size] */
+	foreach(lc, g->panes)
+	{
+		int64		qstart = ((RtsPane *) lfirst(lc))->pane_no * def->pane_us;
+		int64		e = (rts_floor_div(qstart, def->slide_us) + 1) * def->slide_us;
+
+		for (; e <= qstart + def->size_us; e += def->slide_us)
+			if ((emitted == RTS_TIME_NONE || e > emitted) && e <= target)
+				ends[nends++] = e;
+	}
+	if (nends == 0)
+		return;
+	qsort(ends, nends, sizeof(int64), int64_cmp);
+	for (int i = 0; i < nends; i++)
+	{
+		int64		first = (ends[i] - def->size_us) / def->pane_us;
+		int64		last = ends[i] / def->pane_us;
+
+		if (i > 0 && ends[i] == ends[i - 1])
+			continue;
+		rts_combine_init(def, g);
+		foreach(lc, g->panes)
+		{
+			RtsPane    *p = lfirst(lc);
+
+			if (p->pane_no >= first && p->pane_no < last)
+				rts_combine_add(def, area, g, p);
+		}
+		rts_combine_emit(def, g, out, ends[i] - def->size_us, ends[i]);
+	}
+	pfree(ends);
+}
+
+/*
+ * Combine the windows closed since the last call; returns the new
+ * progress, or RTS_TIME_UNKNOWN if nothing closed.  Takes every worker's
+ * lock.
+ */
+static int64
+collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
+			   RtsCombineOut *out, int64 *wm_out)
+{
+	RtsDatabaseShared *db = wstate.db;
+	RtsWindowDef *def = ww->def;
+	dsa_area   *area = rts_dsa();
+	int			nworkers = db->nworkers;
+	int64		target = RTS_TIME_UNKNOWN;
+
+	for (int w = 0; w < nworkers; w++)
+		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
+	PG_TRY();
+	{
+		int64		wm = rts_slot_watermark(def, slot, nworkers);
+		int64		target_try;
+
+		*wm_out = wm;
+		target_try = wm == RTS_TIME_NONE ? RTS_TIME_NONE :
+			RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm);
+		if (target_try != RTS_TIME_NONE &&
+			(emitted == RTS_TIME_NONE || target_try > emitted))
+		{
+			HTAB	   *groups = rts_combine_groups();
+			HASH_SEQ_STATUS seq;
+			RtsCombineGroup *g;
+			int64		keep;
+
+			/* what was written is not collected again */
+			if (emitted == RTS_TIME_NONE)
+				keep = PG_INT64_MIN;
+			else if (RTS_IS_SESSION(def))
+				keep = emitted;
+			else
+				keep = rts_floor_div(emitted + def->slide_us - def->size_us, def->pane_us);
+			rts_agg_context_set(CurrentMemoryContext);
+			for (int w = 0; w < nworkers; w++)
+			{
+				dsa_pointer tp = slot->tables[w];
+
+				if (DsaPointerIsValid(tp))
+					rts_combine_collect(groups, def, area, dsa_get_address(area, tp), keep);
+			}
+			hash_seq_init(&seq, groups);
+			while ((g = hash_seq_search(&seq)) != NULL)
+			{
+				if (RTS_IS_SESSION(def))
+					rts_combine_sessions(def, area, g, emitted, target_try, out);
+				else
+					emit_group_windows(def, area, g, emitted, target_try, out);
+				CHECK_FOR_INTERRUPTS();
+			}
+			target = target_try;
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int w = nworkers - 1; w >= 0; w--)
+			LWLockRelease(&db->workers[w].lock);
+	}
+	PG_END_TRY();
+	return target;
+}
+
+/* Append the closed windows of a window with history; in a transaction. */
+static void
+write_history(WorkerWindow *ww, RtsWindowSlot *slot)
+{
+	RtsWindowDef *def = ww->def;
+	int64		emitted = rts_atomic_read_time(&slot->emitted_until);
+	int64		target;
+	int64		wm = RTS_TIME_NONE;
+	char	   *relname;
+	TupleDesc	desc;
+	Tuplestorestate *store;
+	RtsCombineOut out;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	TupleTableSlot *tts;
+	Oid		   *types;
+	Datum	   *vals;
+	char	   *nulls;
+	int			ncols = def->noutputs + 2;
+
+	if (emitted == RTS_TIME_UNKNOWN)
+		return;					/* not loaded yet */
+	relname = get_rel_name(def->history);
+	if (relname == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("history table of rtstream window \"%s\" does not exist",
+						def->name),
+				 errhint("Turn the history off with rtstream.alter_window('%s', history => false), or on again to create the table.",
+						 def->name)));
+		return;
+	}
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(def->history)),
+										 relname);
+
+	/* the rows, built under the workers' locks */
+	desc = CreateTemplateTupleDesc(ncols);
+	TupleDescInitEntry(desc, 1, "window_start", TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(desc, 2, "window_end", TIMESTAMPTZOID, -1, 0);
+	for (int i = 0; i < def->noutputs; i++)
+		TupleDescInitEntry(desc, i + 3, def->outputs[i].name, def->outputs[i].type,
+						   def->outputs[i].typmod, 0);
+	store = tuplestore_begin_heap(false, false, work_mem);
+	rts_combine_out_init(&out, def, store, desc);
+	target = collect_closed(ww, slot, emitted, &out, &wm);
+	if (target == RTS_TIME_UNKNOWN)
+	{
+		tuplestore_end(store);
+		return;
+	}
+
+	SPI_connect();
+	if (out.rows > 0)
+	{
+		types = palloc(sizeof(Oid) * ncols);
+		vals = palloc(sizeof(Datum) * ncols);
+		nulls = palloc(sizeof(char) * ncols);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "INSERT INTO %s (window_start, window_end", relname);
+		for (int i = 0; i < def->noutputs; i++)
+			appendStringInfo(&sql, ", %s", quote_identifier(def->outputs[i].name));
+		appendStringInfoString(&sql, ") VALUES (");
+		for (int i = 0; i < ncols; i++)
+		{
+			types[i] = TupleDescAttr(desc, i)->atttypid;
+			appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+		}
+		appendStringInfoChar(&sql, ')');
+		plan = SPI_prepare(sql.data, ncols, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the history insert of window \"%s\": %s",
+				 def->name, SPI_result_code_string(SPI_result));
+		tts = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		while (tuplestore_gettupleslot(store, true, false, tts))
+		{
+			slot_getallattrs(tts);
+			for (int i = 0; i < ncols; i++)
+			{
+				vals[i] = tts->tts_values[i];
+				nulls[i] = tts->tts_isnull[i] ? 'n' : ' ';
+			}
+			if (SPI_execute_plan(plan, vals, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not append to the history of window \"%s\"", def->name);
+			CHECK_FOR_INTERRUPTS();
+		}
+		ExecDropSingleTupleTableSlot(tts);
+	}
+	{
+		Oid			ptypes[2] = {INT4OID, TIMESTAMPTZOID};
+		Datum		pvals[2] = {Int32GetDatum(def->id),
+		TimestampTzGetDatum(rts_from_unix(target))};
+
+		if (SPI_execute_with_args("INSERT INTO rtstream.history_progress (window_id, emitted_until) "
+								  "VALUES ($1, $2) ON CONFLICT (window_id) "
+								  "DO UPDATE SET emitted_until = excluded.emitted_until",
+								  2, ptypes, pvals, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write rtstream.history_progress");
+	}
+	if (def->retention_us > 0 && wm != RTS_TIME_NONE)
+	{
+		Oid			rtypes[1] = {TIMESTAMPTZOID};
+		Datum		rvals[1] = {TimestampTzGetDatum(rts_from_unix(wm - def->retention_us))};
+
+		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE window_end < $1", relname),
+								  1, rtypes, rvals, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not prune the history of window \"%s\"", def->name);
+	}
+	SPI_finish();
+	tuplestore_end(store);
+
+	/* published only once committed: the workers then drop those panes */
+	ww->pending_emitted = target;
+}
+
+void
+rts_history_tick(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		RtsWindowSlot *slot = rts_worker_slot(ww);
+
+		idle_advance(ww, slot, now);
+		if (OidIsValid(ww->def->history))
+			any = true;
+	}
+	if (!any)
+		return;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+
+		ww->pending_emitted = RTS_TIME_UNKNOWN;
+		if (OidIsValid(ww->def->history))
+			write_history(ww, rts_worker_slot(ww));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+
+		if (ww->pending_emitted != RTS_TIME_UNKNOWN)
+			rts_atomic_raise_time(&rts_worker_slot(ww)->emitted_until, ww->pending_emitted);
+	}
+}
