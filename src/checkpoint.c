@@ -29,6 +29,7 @@
 #include "eventtime.h"
 
 #define RTS_CKPT_MAGIC		0x52545332	/* "RTS2" */
+#define RTS_CKPT_MAGIC_V1	0x52545331	/* "RTS1": no pane count per group */
 
 typedef struct CkptHeader
 {
@@ -241,7 +242,8 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	int64		keep;
 
 	read_bytes(&p, end, &hdr, sizeof(hdr));
-	if (hdr.magic != RTS_CKPT_MAGIC || hdr.nwords != t->nwords)
+	if ((hdr.magic != RTS_CKPT_MAGIC && hdr.magic != RTS_CKPT_MAGIC_V1) ||
+		hdr.nwords != t->nwords)
 	{
 		ereport(WARNING,
 				(errmsg("rtstream ignores a checkpoint of window \"%s\" that does not match its definition",
@@ -286,7 +288,10 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		}
 		if (keylen > 0)
 			read_bytes(&p, end, key, keylen);
-		read_bytes(&p, end, &npanes, sizeof(uint32));
+		if (hdr.magic == RTS_CKPT_MAGIC_V1)
+			npanes = hdr.npanes;	/* the whole ring of every group */
+		else
+			read_bytes(&p, end, &npanes, sizeof(uint32));
 		e = rts_table_lookup(area, t, hash_bytes((unsigned char *) (keylen ? key : ""), keylen),
 							 key, keylen, &id);
 		if (e == NULL)
