@@ -20,10 +20,11 @@ OBJS = \
 	src/worker_windows.o \
 	src/utility.o \
 	src/combine.o \
-	src/history.o
+	src/history.o \
+	src/eventtime.o
 
 EXTENSION = rtstream
-DATA = rtstream--0.1.sql
+DATA = rtstream--0.1.sql rtstream--0.2.sql rtstream--0.1--0.2.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # core creates the extension and the helpers (rt_diff, rt_bounds) the others use

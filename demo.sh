@@ -54,6 +54,11 @@ SELECT rtstream.create_window('clicks_1m',
            min(latency_ms) AS min_ms, max(latency_ms) AS max_ms
       FROM clicks GROUP BY page$$,
   size => '1 minute', slide => '10 seconds', time_column => 'ts');
+-- closed 10-second windows are appended, once each, to clicks_10s_history
+SELECT rtstream.create_window('clicks_10s',
+  $$SELECT count(*) AS hits, avg(latency_ms) AS avg_ms FROM clicks$$,
+  size => '10 seconds', time_column => 'ts', allowed_lateness => '2 seconds',
+  idle_timeout => '5 seconds', history => true);
 SQL
 
 # Generator: 500 rows every 0.2 s, for at most an hour or until this script exits.
@@ -76,7 +81,8 @@ while [ -z "${DEMO_SECONDS:-}" ] || [ $((SECONDS - start)) -lt "$DEMO_SECONDS" ]
   echo "rtstream demo: socket $DIR port $PORT ($((SECONDS - start)) s) -- Ctrl-C to stop"
   psql_db <<'SQL'
 SELECT rtstream.sync() \g /dev/null
-SELECT * FROM clicks_1m ORDER BY hits DESC LIMIT 15;
+SELECT * FROM clicks_1m ORDER BY hits DESC LIMIT 10;
+SELECT * FROM clicks_10s_history ORDER BY window_end DESC LIMIT 5;
 SELECT * FROM rtstream.stats;
 SQL
   sleep 1

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
+#include "eventtime.h"
 #include "windef.h"
 
 PG_FUNCTION_INFO_V1(rts_analyse);
@@ -230,17 +231,21 @@ history_wait(RtsDatabaseShared *db, TimestampTz deadline)
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{
 		RtsWindowSlot *slot = &db->windows[s];
-		int64		target = rts_atomic_read_time(&slot->close_target);
+		int64		wm;
+		int64		target;
 
-		if (slot->window_id == 0 || target == RTS_TIME_NONE)
+		if (slot->window_id == 0 || !slot->history)
 			continue;
+		wm = rts_window_watermark(db, slot);
+		if (wm == RTS_TIME_NONE)
+			continue;
+		target = slot->session ? wm : rts_floor_div(wm, slot->slide_us) * slot->slide_us;
 		for (;;)
 		{
 			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
 
-			if (slot->window_id == 0 ||
-				(emitted != RTS_TIME_UNKNOWN && emitted >= target) ||
-				rts_atomic_read_time(&slot->close_target) == RTS_TIME_NONE)
+			if (slot->window_id == 0 || !slot->history ||
+				(emitted != RTS_TIME_UNKNOWN && emitted != RTS_TIME_NONE && emitted >= target))
 				break;
 			if (db->workers[0].latch)
 				SetLatch(db->workers[0].latch);

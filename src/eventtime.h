@@ -5,10 +5,9 @@
  *	  rows are late and which panes are still needed.  Times are Unix-epoch
  *	  microseconds; window ends are multiples of the slide.
  *
- *	  A worker's watermark is the newest event time it applied (plus what
- *	  idle_timeout added) less allowed_lateness; the window's is the oldest
- *	  of its workers'.  A worker judges its rows against its own watermark,
- *	  and against the history already written.  A sliding window
+ *	  The watermark is the newest event time of the stream less
+ *	  allowed_lateness, over the transactions every worker has applied
+ *	  (eventtime.c), advanced by idle_timeout.  A sliding window
  *	  [end - size, end) closes when the watermark reaches its end; a row is
  *	  late when every window that holds it is closed.  A session closes when
  *	  the watermark reaches its last time + gap; a row older than the
@@ -115,43 +114,9 @@ rts_pane_kept(const RtsWindowDef *def, const RtsPane *pane, int64 keep)
 	return pane->pane_no >= keep;
 }
 
-/* The newest time of any worker: the current window holds it. */
-static inline int64
-rts_slot_newest(RtsWindowSlot *slot, int nworkers)
-{
-	int64		newest = RTS_TIME_NONE;
-
-	for (int w = 0; w < nworkers; w++)
-		newest = Max(newest, rts_atomic_read_time(&slot->newest[w]));
-	return newest;
-}
-
-/*
- * The window's watermark: the oldest of the workers' (a worker without
- * rows yet holds nothing back).  Windows it has passed are closed for
- * every worker.
- */
-static inline int64
-rts_slot_watermark(const RtsWindowDef *def, RtsWindowSlot *slot, int nworkers)
-{
-	int64		oldest = RTS_TIME_NONE;
-
-	for (int w = 0; w < nworkers; w++)
-	{
-		int64		n = rts_atomic_read_time(&slot->newest[w]);
-
-		if (n != RTS_TIME_NONE && (oldest == RTS_TIME_NONE || n < oldest))
-			oldest = n;
-	}
-	return rts_watermark(def, oldest);
-}
-
-/* What a worker keeps: everything of windows not closed for all workers. */
-static inline int64
-rts_slot_keep_from(const RtsWindowDef *def, RtsWindowSlot *slot, int nworkers)
-{
-	return rts_keep_from(def, rts_slot_watermark(def, slot, nworkers),
-						 rts_atomic_read_time(&slot->emitted_until));
-}
+/* eventtime.c */
+extern int64 rts_window_watermark(RtsDatabaseShared *db, RtsWindowSlot *slot);
+extern void rts_publish_newest(RtsWindowSlot *slot, int worker, int64 newest,
+							   XLogRecPtr lsn);
 
 #endif							/* RTS_EVENTTIME_H */

@@ -5,8 +5,8 @@
  *	  both, between its batches.
  *
  *	  Idle windows.  When no row has reached a window for idle_timeout of
- *	  wall-clock time, its newest time advances with the wall clock, so its
- *	  watermark passes the last windows and they close.
+ *	  wall-clock time, its watermark advances with the wall clock, so it
+ *	  passes the last windows and they close.
  *
  *	  History, exactly once.  The windows closed by the watermark (and not
  *	  yet written) are combined across workers and appended to the history
@@ -19,8 +19,9 @@
  *	  replay, and a window in it is never written again.
  *
  *	  The watermark is read with every worker's lock held: a batch applied
- *	  after it judges its rows against a watermark at least as new, so rows
- *	  of a window already written count as late, never silently.
+ *	  after it judges its rows against a watermark at least as new (it only
+ *	  rises), so rows of a window already written count as late, never
+ *	  silently.
  *
  *-------------------------------------------------------------------------
  */
@@ -71,41 +72,26 @@ rts_history_load_progress(WorkerWindow *ww)
 }
 
 /*
- * idle_timeout: the newest time of a worker that has had no row of the
- * window for that long advances with the wall clock.
+ * idle_timeout: when no worker has had a row of the window for that long,
+ * the watermark advances with the wall clock.
  */
 static void
 idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 {
 	RtsWindowDef *def = ww->def;
-	int			nworkers = wstate.db->nworkers;
-	bool		advanced = false;
+	TimestampTz idle_from = 0;
+	int64		wm;
 
 	if (def->idle_timeout_us <= 0)
 		return;
-	for (int w = 0; w < nworkers; w++)
-	{
-		int64		newest = rts_atomic_read_time(&slot->newest[w]);
-		TimestampTz idle_from;
-
-		if (newest == RTS_TIME_NONE)
-			continue;
-		idle_from = (TimestampTz) pg_atomic_read_u64(&slot->last_arrival[w]) +
-			def->idle_timeout_us;
-		idle_from = Max(idle_from, ww->idle_advanced_at[w]);
-		if (now <= idle_from)
-			continue;
-		rts_atomic_raise_time(&slot->newest[w], newest + (now - idle_from));
-		ww->idle_advanced_at[w] = now;
-		advanced = true;
-	}
-	if (advanced && OidIsValid(def->history))
-	{
-		int64		wm = rts_slot_watermark(def, slot, nworkers);
-
-		rts_atomic_raise_time(&slot->close_target,
-							  RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm));
-	}
+	for (int w = 0; w < wstate.db->nworkers; w++)
+		idle_from = Max(idle_from, (TimestampTz) pg_atomic_read_u64(&slot->last_arrival[w]));
+	idle_from = Max(idle_from + def->idle_timeout_us, ww->idle_advanced_at);
+	wm = rts_window_watermark(wstate.db, slot);
+	if (now <= idle_from || wm == RTS_TIME_NONE)
+		return;
+	rts_atomic_raise_time(&slot->watermark, wm + (now - idle_from));
+	ww->idle_advanced_at = now;
 }
 
 static int
@@ -182,7 +168,7 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
 	PG_TRY();
 	{
-		int64		wm = rts_slot_watermark(def, slot, nworkers);
+		int64		wm = rts_window_watermark(db, slot);
 		int64		target_try;
 
 		*wm_out = wm;

@@ -277,8 +277,8 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 
 	PG_TRY();
 	{
-		newest = rts_slot_newest(&db->windows[slot], nworkers);
-		wm = rts_slot_watermark(def, &db->windows[slot], nworkers);
+		wm = rts_window_watermark(db, &db->windows[slot]);
+		newest = RTS_TIME_NONE;
 		for (int w = 0; w < nworkers; w++)
 		{
 			dsa_pointer tp = db->windows[slot].tables[w];
@@ -287,6 +287,8 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 				continue;
 			tables[ntables] = dsa_get_address(area, tp);
 			mixed_until = Max(mixed_until, tables[ntables]->mixed_until_pane);
+			if (tables[ntables]->has_time)
+				newest = Max(newest, rts_to_unix(tables[ntables]->max_time));
 			if (tables[ntables]->nclosed > 0)
 				disjoint = false;	/* entries are not whole groups */
 			ntables++;

@@ -170,27 +170,30 @@ typedef struct RtsWindowSlot
 	dsa_pointer tables[RTS_MAX_WORKERS];
 
 	/*
-	 * Event time of the window (Unix-epoch microseconds).  newest[w]: the
-	 * newest event time applied by worker w, plus what idle_timeout added;
-	 * RTS_TIME_NONE before its first row; only ever raised, by
-	 * compare-and-swap.  Worker w judges its rows late against its own
-	 * newest time (so a partition's rows are judged in their commit order,
-	 * whatever the other workers do); a window closes when the watermark of
-	 * every worker has passed it (eventtime.h).
+	 * Event time of the window (Unix-epoch microseconds, eventtime.c).
+	 * newest[w]: the newest event time of the transactions worker w has
+	 * applied completely, published at their end with newest_lsn[w], the
+	 * end of the transaction that set it (RTS_TIME_NONE before w's first
+	 * row).  watermark: the window's watermark, only ever raised.  Values
+	 * are raised by compare-and-swap.
 	 */
 	pg_atomic_uint64 newest[RTS_MAX_WORKERS];
+	pg_atomic_uint64 newest_lsn[RTS_MAX_WORKERS];
 	pg_atomic_uint64 last_arrival[RTS_MAX_WORKERS];	/* wall clock of w's
 														 * last row */
+	pg_atomic_uint64 watermark;
+
 	/*
 	 * History: windows ending at or before emitted_until are in the history
 	 * table (RTS_TIME_NONE: none yet, RTS_TIME_UNKNOWN: not read from
-	 * rtstream.history_progress yet); close_target: what the rows applied
-	 * so far have closed, for rtstream.sync() to wait on.
+	 * rtstream.history_progress yet).
 	 */
 	pg_atomic_uint64 emitted_until;
-	pg_atomic_uint64 close_target;
-	/* for rtstream.window_stats, set when a worker loads the window */
+
+	/* the window's definition, for readers without it; set at load */
 	int64		lateness_us;
+	int64		slide_us;
+	bool		session;
 	bool		history;
 } RtsWindowSlot;
 

@@ -135,10 +135,11 @@ rts_shmem_startup(void)
 				for (int w = 0; w < RTS_MAX_WORKERS; w++)
 				{
 					pg_atomic_init_u64(&db->windows[s].newest[w], (uint64) RTS_TIME_NONE);
+					pg_atomic_init_u64(&db->windows[s].newest_lsn[w], 0);
 					pg_atomic_init_u64(&db->windows[s].last_arrival[w], 0);
 				}
 				pg_atomic_init_u64(&db->windows[s].emitted_until, (uint64) RTS_TIME_UNKNOWN);
-				pg_atomic_init_u64(&db->windows[s].close_target, (uint64) RTS_TIME_NONE);
+				pg_atomic_init_u64(&db->windows[s].watermark, (uint64) RTS_TIME_NONE);
 			}
 		}
 		rts_shared->dsa_offset = offset;

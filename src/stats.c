@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
+#include "eventtime.h"
 #include "panes.h"
 
 PG_FUNCTION_INFO_V1(rts_stats);
@@ -163,15 +164,8 @@ rts_window_stats(PG_FUNCTION_ARGS)
 			values[8] = TimestampTzGetDatum(t->max_time);
 			nulls[8] = !t->has_time;
 			/* the window's, on each of its rows */
-			for (int v = 0; v < db->nworkers; v++)
-			{
-				int64		n = rts_atomic_read_time(&slot->newest[v]);
-
-				if (n != RTS_TIME_NONE && (wm == RTS_TIME_NONE || n < wm))
-					wm = n;
-			}
-			values[9] = TimestampTzGetDatum(wm - slot->lateness_us -
-											RTS_UNIX_EPOCH_OFFSET_US);
+			wm = rts_window_watermark(db, slot);
+			values[9] = TimestampTzGetDatum(wm - RTS_UNIX_EPOCH_OFFSET_US);
 			nulls[9] = wm == RTS_TIME_NONE;
 			values[10] = TimestampTzGetDatum(emitted - RTS_UNIX_EPOCH_OFFSET_US);
 			nulls[10] = emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN ||

@@ -330,8 +330,9 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	}
 
 	newest = (ww->newest == RTS_TIME_NONE || tu > ww->newest) ? tu : ww->newest;
-	wm = rts_watermark(def, newest);
-	/* windows in the history are closed, whatever our watermark says */
+	/* the window's watermark, or that of this partition's own rows */
+	wm = Max(ww->wm, rts_watermark(def, newest));
+	/* windows in the history are closed (always true: they closed first) */
 	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
 		wm = Max(wm, ww->emitted);
 	if (rts_row_late(def, tu, wm))
@@ -441,7 +442,7 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 	RtsWindowDef *def = ww->def;
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	DeadLetter *dl = palloc0(sizeof(DeadLetter));
-	int64		wm = rts_watermark(def, ww->newest);
+	int64		wm = Max(ww->wm, rts_watermark(def, ww->newest));
 
 	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
 		wm = Max(wm, ww->emitted);
@@ -533,28 +534,13 @@ closed_prune(WorkerWindow *ww, RtsWindowSlot *slot)
 			rts_closed_remove(rts_dsa(), t, i - 1, ww->def->word_typlen);
 }
 
-/*
- * After a batch: share the window's newest time with the other workers,
- * and tell rtstream.sync() which windows are now closed.
- */
+/* After a batch: when the window last had rows, for idle_timeout. */
 static void
-publish_event_time(WorkerWindow *ww)
+note_arrival(WorkerWindow *ww)
 {
-	RtsWindowSlot *slot = rts_worker_slot(ww);
-
-	if (!ww->batch_rows)
-		return;
-	(void) rts_atomic_raise_time(&slot->newest[wstate.index], ww->newest);
-	pg_atomic_write_u64(&slot->last_arrival[wstate.index], (uint64) GetCurrentTimestamp());
-	if (OidIsValid(ww->def->history))
-	{
-		int64		wm = rts_slot_watermark(ww->def, slot, wstate.db->nworkers);
-
-		rts_atomic_raise_time(&slot->close_target,
-							  RTS_IS_SESSION(ww->def) ? wm : rts_closed_end(ww->def, wm));
-		if (wstate.db->workers[0].latch)
-			SetLatch(wstate.db->workers[0].latch);
-	}
+	if (ww->batch_rows)
+		pg_atomic_write_u64(&rts_worker_slot(ww)->last_arrival[wstate.index],
+							(uint64) GetCurrentTimestamp());
 }
 
 static void
@@ -588,9 +574,9 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			WorkerWindow *ww = lfirst(lc);
 			RtsWindowSlot *slot = rts_worker_slot(ww);
 
-			ww->newest = rts_atomic_read_time(&slot->newest[wstate.index]);
-			ww->keep = rts_slot_keep_from(ww->def, slot, wstate.db->nworkers);
+			ww->wm = rts_window_watermark(wstate.db, slot);
 			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
+			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted);
 			ww->batch_rows = false;
 			closed_prune(ww, slot);
 		}
@@ -625,7 +611,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			local_cells_flush(lfirst(lc));
 		LWLockRelease(&wstate.shared->lock);
 		foreach(lc, targets)
-			publish_event_time(lfirst(lc));
+			note_arrival(lfirst(lc));
 		MemoryContextReset(wstate.batch_cxt);
 	}
 	if (skipped > 0)
@@ -716,6 +702,18 @@ apply_item(RtsQueueItem *item, char *batch)
 		/* a replayed marker of a complete transaction changes nothing */
 		if (item->commit_lsn <= me->applied_lsn)
 			return;
+		{
+			ListCell   *lc;
+
+			/* the transaction's rows are all applied: publish their times */
+			foreach(lc, wstate.windows)
+			{
+				WorkerWindow *ww = lfirst(lc);
+
+				rts_publish_newest(rts_worker_slot(ww), wstate.index, ww->newest,
+								   item->commit_lsn);
+			}
+		}
 		me->applied_lsn = item->commit_lsn;
 		me->in_txn_lsn = InvalidXLogRecPtr;
 		me->in_txn_items = 0;

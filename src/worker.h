@@ -40,13 +40,12 @@ typedef struct WorkerWindow
 	bool	   *pass;			/* aggregate a's FILTER passed */
 
 	/* event time during a batch (eventtime.h), Unix microseconds */
-	int64		newest;			/* the window's newest time, with this batch */
+	int64		newest;			/* newest time this worker applied */
+	int64		wm;				/* the window's watermark at batch start */
 	int64		keep;			/* panes kept (rts_keep_from) at batch start */
 	int64		emitted;		/* history written up to, at batch start */
 	bool		batch_rows;		/* the batch applied rows to the window */
-	TimestampTz idle_advanced_at[RTS_MAX_WORKERS];	/* worker 0: idle advance
-													 * of each worker done up
-													 * to */
+	TimestampTz idle_advanced_at;	/* worker 0: idle advance done up to */
 	int64		pending_emitted;	/* worker 0: history progress to publish
 									 * once committed */
 	int64		pruned_for;		/* emitted_until of the last closed-store

@@ -91,11 +91,12 @@ window_slot(int32 id)
 	for (int w = 0; w < RTS_MAX_WORKERS; w++)
 	{
 		pg_atomic_write_u64(&db->windows[freeslot].newest[w], (uint64) RTS_TIME_NONE);
+		pg_atomic_write_u64(&db->windows[freeslot].newest_lsn[w], 0);
 		pg_atomic_write_u64(&db->windows[freeslot].last_arrival[w],
 							(uint64) GetCurrentTimestamp());
 	}
 	pg_atomic_write_u64(&db->windows[freeslot].emitted_until, (uint64) RTS_TIME_UNKNOWN);
-	pg_atomic_write_u64(&db->windows[freeslot].close_target, (uint64) RTS_TIME_NONE);
+	pg_atomic_write_u64(&db->windows[freeslot].watermark, (uint64) RTS_TIME_NONE);
 	LWLockRelease(&db->lock);
 	return freeslot;
 }
@@ -180,13 +181,13 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
 	LWLockRelease(&wstate.shared->lock);
-	for (int w = 0; w < RTS_MAX_WORKERS; w++)
-		ww->idle_advanced_at[w] = GetCurrentTimestamp();
+	ww->idle_advanced_at = GetCurrentTimestamp();
 	ww->pruned_for = RTS_TIME_UNKNOWN;
 	db->windows[s].lateness_us = def->lateness_us;
 	db->windows[s].history = OidIsValid(def->history);
-	if (!OidIsValid(def->history))
-		pg_atomic_write_u64(&db->windows[s].close_target, (uint64) RTS_TIME_NONE);
+	db->windows[s].slide_us = def->slide_us;
+	db->windows[s].session = RTS_IS_SESSION(def);
+	ww->newest = ww->table->has_time ? rts_to_unix(ww->table->max_time) : RTS_TIME_NONE;
 	ww->newest = RTS_TIME_NONE;
 	if (ww->table->npanes != def->npanes)
 		table_resize(ww);
@@ -465,8 +466,7 @@ rts_worker_restore(void)
 							nworkers, rts_atomic_read_time(&slot->emitted_until),
 							wstate.batch_cxt);
 			if (ww->table->has_time)
-				rts_atomic_raise_time(&slot->newest[wstate.index],
-									  rts_to_unix(ww->table->max_time));
+				ww->newest = Max(ww->newest, rts_to_unix(ww->table->max_time));
 			LWLockRelease(&wstate.shared->lock);
 		}
 	}
@@ -486,6 +486,19 @@ rts_worker_restore(void)
 	pg_atomic_write_u64(&wstate.shared->durable_lsn, durable);
 	if (fresh_tables)
 		wstate.shared->applied_lsn = Max(wstate.shared->applied_lsn, durable);
+
+	/* the newest times of the restored state, as of what it holds */
+	{
+		ListCell   *wlc;
+
+		foreach(wlc, wstate.windows)
+		{
+			WorkerWindow *ww = lfirst(wlc);
+
+			rts_publish_newest(rts_worker_slot(ww), wstate.index, ww->newest,
+							   wstate.shared->applied_lsn);
+		}
+	}
 }
 
 /*
@@ -557,7 +570,7 @@ rts_worker_checkpoint(void)
 			bytea	   *b;
 
 			RtsWindowSlot *slot = rts_worker_slot(ww);
-			int64		newest = rts_atomic_read_time(&slot->newest[wstate.index]);
+			int64		newest = ww->newest;
 
 			/* the shared newest time holds what idle_timeout added */
 			LWLockAcquire(&me->lock, LW_EXCLUSIVE);
@@ -570,7 +583,9 @@ rts_worker_checkpoint(void)
 			LWLockRelease(&me->lock);
 			resetStringInfo(&buf);
 			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers,
-								rts_slot_keep_from(ww->def, slot, nworkers), &buf);
+								rts_keep_from(ww->def, rts_window_watermark(wstate.db, slot),
+											  rts_atomic_read_time(&slot->emitted_until)),
+								&buf);
 			b = palloc(VARHDRSZ + buf.len);
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
 			memcpy(VARDATA(b), buf.data, buf.len);

@@ -12,7 +12,7 @@ use IPC::Run;
 use Test::More;
 
 our @EXPORT = qw(rts_node rts_setup rts_start_writers rts_stop_writers
-  rts_check rts_wait_ready);
+  rts_check rts_wait_ready rts_pid rts_pgbench rts_diff);
 use Exporter 'import';
 
 sub rts_node
@@ -114,6 +114,64 @@ sub rts_stop_writers
 	my ($w) = @_;
 	eval { $w->{h}->finish; };
 	return ${ $w->{out} };
+}
+
+# The pid of an rtstream process ('router', 'worker 0', ...).
+sub rts_pid
+{
+	my ($node, $process) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM rtstream.stats WHERE process = '$process'");
+}
+
+# Start pgbench (in the background) for $seconds with the given scripts:
+# scripts => [[text, weight], ...], clients => n (4), defines => {var => value}
+# (pgbench -D).  Stop it with rts_stop_writers.
+sub rts_pgbench
+{
+	my ($node, $seconds, %opts) = @_;
+	my $clients = $opts{clients} // 4;
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	my @args = ('pgbench', '-n', '-T', $seconds, '-c', $clients, '-j', 2);
+	my $i = 0;
+	for my $s (@{ $opts{scripts} })
+	{
+		my ($text, $weight) = @$s;
+		open(my $f, '>', "$dir/s$i.sql") or die;
+		print $f $text;
+		close $f;
+		push @args, '-f', "$dir/s$i.sql\@" . ($weight // 1);
+		$i++;
+	}
+	my $defines = $opts{defines} // {};
+	push @args, '-D', "$_=$defines->{$_}" for sort keys %$defines;
+	push @args, '-h', $node->host, '-p', $node->port, 'postgres';
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(\@args, '>', \$out, '2>', \$err);
+	return { h => $h, out => \$out, err => \$err };
+}
+
+# Compare two queries as multisets: (rows only in the first, rows only in
+# the second, up to $limit of those rows as text for diagnostics).
+sub rts_diff
+{
+	my ($node, $left, $right, $limit) = @_;
+	$limit //= 20;
+	my $res = $node->safe_psql('postgres', qq{
+WITH l AS MATERIALIZED ($left), r AS MATERIALIZED ($right),
+     lo AS MATERIALIZED (SELECT * FROM l EXCEPT ALL SELECT * FROM r),
+     ro AS MATERIALIZED (SELECT * FROM r EXCEPT ALL SELECT * FROM l)
+SELECT line FROM (
+  SELECT 0 AS o, (SELECT count(*) FROM lo) || ' ' || (SELECT count(*) FROM ro) AS line
+  UNION ALL
+  (SELECT 1, 'first only: ' || lo::text FROM lo LIMIT $limit)
+  UNION ALL
+  (SELECT 2, 'second only: ' || ro::text FROM ro LIMIT $limit)) x
+ORDER BY o, line
+});
+	my ($counts, @rows) = split /\n/, $res;
+	my ($lonly, $ronly) = split / /, $counts;
+	return ($lonly, $ronly, join("\n", @rows));
 }
 
 # Every window equals the same aggregate over the truth table.

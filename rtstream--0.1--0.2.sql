@@ -1,0 +1,362 @@
+/* rtstream--0.1--0.2.sql: event time (watermarks, late policies, history, sessions) */
+
+\echo Use "ALTER EXTENSION rtstream UPDATE TO '0.2'" to load this file. \quit
+
+ALTER TABLE rtstream.windows
+    ALTER COLUMN size DROP NOT NULL,
+    ALTER COLUMN slide DROP NOT NULL,
+    ADD COLUMN gap interval,
+    ADD COLUMN allowed_lateness interval NOT NULL DEFAULT '0',
+    ADD COLUMN idle_timeout interval,
+    ADD COLUMN late_policy text NOT NULL DEFAULT 'count' CHECK (late_policy IN ('count', 'dead_letter')),
+    ADD COLUMN dead_letter_table regclass,
+    ADD COLUMN history regclass,
+    ADD COLUMN retention interval,
+    ADD CHECK ((size IS NULL) <> (gap IS NULL));
+CREATE TABLE rtstream.history_progress (
+    window_id     integer PRIMARY KEY,
+    emitted_until timestamptz NOT NULL
+);
+
+DROP FUNCTION rtstream._analyse(text, interval, interval, text);
+CREATE FUNCTION rtstream._analyse(query text, size interval, slide interval,
+                                  time_column text, gap interval, allowed_lateness interval,
+                                  OUT stream oid, OUT columns text)
+    AS 'MODULE_PATHNAME', 'rts_analyse' LANGUAGE C;
+
+CREATE FUNCTION rtstream.window_results(name text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rts_window_results' LANGUAGE C STRICT;
+CREATE FUNCTION rtstream.window_results(name text, rowtype anyelement) RETURNS SETOF anyelement
+    AS 'MODULE_PATHNAME', 'rts_window_results' LANGUAGE C;
+
+CREATE FUNCTION rtstream._outer_user() RETURNS oid
+    AS 'MODULE_PATHNAME', 'rts_outer_user' LANGUAGE C STABLE;
+
+DROP VIEW rtstream.window_stats;
+DROP FUNCTION rtstream._window_stats();
+CREATE FUNCTION rtstream._window_stats(
+    OUT window_id integer, OUT worker integer, OUT groups bigint, OUT rows bigint,
+    OUT late_rows bigint, OUT null_time_rows bigint, OUT refused_groups bigint,
+    OUT memory_bytes bigint, OUT newest_time timestamptz, OUT watermark timestamptz,
+    OUT closed_until timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rts_window_stats' LANGUAGE C;
+
+CREATE VIEW rtstream.window_stats AS
+    SELECT w.name AS window_name, s.*
+      FROM rtstream._window_stats() s JOIN rtstream.windows w ON w.id = s.window_id;
+GRANT SELECT ON rtstream.window_stats TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION rtstream._windows_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM rtstream._notify(NEW.id, 'create');
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM rtstream._notify(NEW.id, 'alter');
+        RETURN NEW;
+    END IF;
+    PERFORM rtstream._notify(OLD.id, 'drop');
+    DELETE FROM rtstream.checkpoints c WHERE c.window_id = OLD.id;
+    DELETE FROM rtstream.history_progress p WHERE p.window_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+DROP TRIGGER windows_changed ON rtstream.windows;
+CREATE TRIGGER windows_changed AFTER INSERT OR UPDATE OR DELETE ON rtstream.windows
+    FOR EACH ROW EXECUTE FUNCTION rtstream._windows_changed();
+
+DROP FUNCTION rtstream._register_window(text, regclass, regclass, text, interval, interval, text, text);
+
+CREATE FUNCTION rtstream._register_window(name text, view regclass, stream regclass, query text,
+                                          size interval, slide interval, time_column text,
+                                          search_path text, gap interval, allowed_lateness interval,
+                                          idle_timeout interval, late_policy text,
+                                          dead_letter_table regclass, history regclass,
+                                          retention interval)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT relowner FROM pg_class WHERE oid = view);
+BEGIN
+    IF NOT has_table_privilege(owner, stream, 'SELECT')
+       OR pg_get_viewdef(view) NOT LIKE '%rtstream.window_rows(' || quote_literal(name) || '::text)%' THEN
+        RAISE EXCEPTION 'view "%" is not the view of window "%"', view, name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM rtstream._check_targets(owner, dead_letter_table, history);
+    INSERT INTO rtstream.windows (name, view, stream, query, size, slide, time_column, search_path,
+                                  gap, allowed_lateness, idle_timeout, late_policy,
+                                  dead_letter_table, history, retention)
+    VALUES (name, view, stream, query, size, slide, time_column, search_path,
+            gap, allowed_lateness, idle_timeout, late_policy, dead_letter_table, history, retention);
+END
+$$;
+
+CREATE FUNCTION rtstream._check_targets(owner oid, dead_letter_table regclass, history regclass)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF dead_letter_table IS NOT NULL AND NOT has_table_privilege(owner, dead_letter_table, 'INSERT') THEN
+        RAISE EXCEPTION 'permission denied for table %', dead_letter_table
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The owner of the window must be allowed to insert into its dead letter table.';
+    END IF;
+    IF history IS NOT NULL AND (SELECT relowner FROM pg_class WHERE oid = history) <> owner THEN
+        RAISE EXCEPTION 'history table % must have the owner of the window', history
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION rtstream._alter_window(window_id integer, allowed_lateness interval,
+                                       idle_timeout interval, retention interval,
+                                       history regclass, late_policy text,
+                                       dead_letter_table regclass)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    owner oid := (SELECT c.relowner FROM rtstream.windows w JOIN pg_class c ON c.oid = w.view
+                   WHERE w.id = window_id);
+BEGIN
+    IF owner IS NULL OR NOT pg_has_role(rtstream._outer_user(), owner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of rtstream window %', window_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM rtstream._check_targets(owner, dead_letter_table, history);
+    UPDATE rtstream.windows w
+       SET allowed_lateness = _alter_window.allowed_lateness,
+           idle_timeout = _alter_window.idle_timeout,
+           retention = _alter_window.retention,
+           history = _alter_window.history,
+           late_policy = _alter_window.late_policy,
+           dead_letter_table = _alter_window.dead_letter_table
+     WHERE w.id = window_id;
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION rtstream._check_targets(oid, regclass, regclass) FROM PUBLIC;
+
+CREATE FUNCTION rtstream._interval_option(value interval, what text, zero_is_off boolean)
+RETURNS interval LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF extract(month FROM value) <> 0 OR extract(year FROM value) <> 0 THEN
+        RAISE EXCEPTION '% must not contain months or years', what
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use days instead, for example ''30 days''.';
+    END IF;
+    IF value < '0'::interval THEN
+        RAISE EXCEPTION '% must not be negative', what USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF value = '0'::interval AND zero_is_off THEN
+        RETURN NULL;
+    END IF;
+    RETURN value;
+END
+$$;
+
+CREATE FUNCTION rtstream._check_late_policy(late_policy text, dead_letter_table regclass)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF late_policy IS NULL OR late_policy NOT IN ('count', 'dead_letter') THEN
+        RAISE EXCEPTION 'unknown late_policy "%"', late_policy
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''count'' or ''dead_letter''.';
+    END IF;
+    IF dead_letter_table IS NOT NULL THEN
+        IF late_policy <> 'dead_letter' THEN
+            RAISE EXCEPTION 'dead_letter_table needs late_policy ''dead_letter'''
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_attribute d
+                    WHERE d.attrelid = 'rtstream.dead_letters'::regclass AND d.attnum > 1
+                      AND NOT d.attisdropped
+                      AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                                       WHERE a.attrelid = dead_letter_table AND a.attname = d.attname
+                                         AND a.atttypid = d.atttypid AND NOT a.attisdropped)) THEN
+            RAISE EXCEPTION 'table % lacks columns of rtstream.dead_letters', dead_letter_table
+                USING ERRCODE = 'invalid_table_definition',
+                      HINT = 'Create it with CREATE TABLE ... (LIKE rtstream.dead_letters INCLUDING DEFAULTS).';
+        END IF;
+        IF NOT has_table_privilege(dead_letter_table, 'INSERT') THEN
+            RAISE EXCEPTION 'permission denied for table %', dead_letter_table
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION rtstream._create_history(schema name, name text)
+RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+    hist text := name || '_history';
+BEGIN
+    IF octet_length(hist) >= 64 THEN
+        RAISE EXCEPTION 'history table name "%" is too long', hist
+            USING ERRCODE = 'name_too_long', HINT = 'Use a window name of at most 55 bytes.';
+    END IF;
+    IF to_regclass(format('%I.%I', schema, hist)) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %I.%I WITH NO DATA',
+                       schema, hist, schema, name);
+        EXECUTE format('CREATE INDEX ON %I.%I (window_end)', schema, hist);
+    END IF;
+    RETURN format('%I.%I', schema, hist)::regclass;
+END
+$$;
+
+DROP FUNCTION rtstream.create_window(text, text, interval, interval, text);
+
+CREATE FUNCTION rtstream.create_window(name text, query text, size interval DEFAULT NULL,
+                                       slide interval DEFAULT NULL,
+                                       time_column text DEFAULT NULL,
+                                       allowed_lateness interval DEFAULT '0',
+                                       idle_timeout interval DEFAULT NULL,
+                                       late_policy text DEFAULT 'count',
+                                       dead_letter_table regclass DEFAULT NULL,
+                                       history boolean DEFAULT false,
+                                       retention interval DEFAULT NULL,
+                                       gap interval DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    a record;
+    schema name := current_schema();
+    hist regclass;
+BEGIN
+    PERFORM rtstream._check();
+    IF name IS NULL OR query IS NULL OR (size IS NULL AND gap IS NULL) THEN
+        RAISE EXCEPTION 'window name, query and size (or gap) must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF length(name) = 0 OR octet_length(name) >= 64 THEN
+        RAISE EXCEPTION 'invalid window name "%"', name
+            USING ERRCODE = 'invalid_name', HINT = 'A window name is a relation name of 1 to 63 bytes.';
+    END IF;
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create in' USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rtstream.windows w WHERE w.name = create_window.name) THEN
+        RAISE EXCEPTION 'rtstream window "%" already exists', name USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = create_window.name
+                                          AND c.relnamespace = schema::regnamespace) THEN
+        RAISE EXCEPTION 'relation "%" already exists', name USING ERRCODE = 'duplicate_table';
+    END IF;
+    IF history AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = create_window.name || '_history'
+                                                     AND c.relnamespace = schema::regnamespace) THEN
+        RAISE EXCEPTION 'relation "%" already exists', name || '_history' USING ERRCODE = 'duplicate_table',
+            HINT = 'Drop or rename it: create_window creates the history table.';
+    END IF;
+    allowed_lateness := coalesce(rtstream._interval_option(allowed_lateness, 'allowed_lateness', false), '0');
+    idle_timeout := rtstream._interval_option(idle_timeout, 'idle_timeout', true);
+    retention := rtstream._interval_option(retention, 'retention', true);
+    IF retention IS NOT NULL AND NOT coalesce(history, false) THEN
+        RAISE EXCEPTION 'retention needs history => true' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM rtstream._check_late_policy(late_policy, dead_letter_table);
+
+    a := rtstream._analyse(query, size, slide, time_column, gap, allowed_lateness);
+
+    IF NOT EXISTS (SELECT 1 FROM rtstream.streams s WHERE s.stream = a.stream) THEN
+        RAISE EXCEPTION 'table "%" is not a stream', a.stream::regclass
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Register it first: SELECT rtstream.create_stream(%L);', a.stream::regclass::text);
+    END IF;
+    IF NOT has_table_privilege(a.stream, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', a.stream::regclass
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_rows(%L) AS w(%s)',
+                   schema, name, name, a.columns);
+    IF history THEN
+        hist := rtstream._create_history(schema, name);
+    END IF;
+    PERFORM rtstream._register_window(name, format('%I.%I', schema, name)::regclass, a.stream,
+                                      query, size, CASE WHEN gap IS NULL THEN coalesce(slide, size) END,
+                                      time_column, current_setting('search_path'), gap,
+                                      allowed_lateness, idle_timeout, late_policy,
+                                      dead_letter_table, hist, retention);
+END
+$$;
+
+CREATE FUNCTION rtstream.alter_window(name text, allowed_lateness interval DEFAULT NULL,
+                                      idle_timeout interval DEFAULT NULL,
+                                      retention interval DEFAULT NULL,
+                                      history boolean DEFAULT NULL,
+                                      late_policy text DEFAULT NULL,
+                                      dead_letter_table regclass DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w rtstream.windows;
+    hist regclass;
+    dlt regclass;
+BEGIN
+    PERFORM rtstream._check();
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = alter_window.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role((SELECT relowner FROM pg_class c WHERE c.oid = w.view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF allowed_lateness IS NOT NULL THEN
+        w.allowed_lateness := rtstream._interval_option(allowed_lateness, 'allowed_lateness', false);
+        -- the same checks as create_window (pane limit)
+        PERFORM rtstream._analyse(w.query, w.size, w.slide, w.time_column, w.gap, w.allowed_lateness);
+    END IF;
+    IF idle_timeout IS NOT NULL THEN
+        w.idle_timeout := rtstream._interval_option(idle_timeout, 'idle_timeout', true);
+    END IF;
+    IF retention IS NOT NULL THEN
+        w.retention := rtstream._interval_option(retention, 'retention', true);
+    END IF;
+    IF late_policy IS NOT NULL THEN
+        w.late_policy := late_policy;
+        IF late_policy = 'count' THEN
+            w.dead_letter_table := NULL;
+        END IF;
+    END IF;
+    IF dead_letter_table IS NOT NULL THEN
+        w.dead_letter_table := dead_letter_table;
+    END IF;
+    PERFORM rtstream._check_late_policy(w.late_policy, w.dead_letter_table);
+    hist := w.history;
+    IF history THEN
+        IF hist IS NULL THEN
+            hist := rtstream._create_history(
+                (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid = w.view), w.name);
+        END IF;
+    ELSIF NOT history THEN
+        hist := NULL;
+    END IF;
+    IF w.retention IS NOT NULL AND hist IS NULL THEN
+        RAISE EXCEPTION 'retention needs history => true' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM rtstream._alter_window(w.id, w.allowed_lateness, w.idle_timeout, w.retention, hist,
+                                   w.late_policy, w.dead_letter_table);
+END
+$$;
+
+DROP FUNCTION rtstream.drop_window(text);
+
+CREATE FUNCTION rtstream.drop_window(name text, keep_history boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+BEGIN
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = drop_window.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = w.view) THEN
+        IF NOT pg_has_role((SELECT relowner FROM pg_class c WHERE c.oid = w.view), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        EXECUTE format('DROP VIEW %s', w.view);
+    END IF;
+    PERFORM rtstream._unregister_window(w.id);
+    IF w.history IS NOT NULL AND NOT keep_history
+       AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = w.history) THEN
+        EXECUTE format('DROP TABLE %s', w.history);
+    END IF;
+END
+$$;
