@@ -243,6 +243,9 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	relname = get_rel_name(def->history);
 	if (relname == NULL)
 	{
+		if (ww->warned_history)
+			return;
+		ww->warned_history = true;
 		ereport(WARNING,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("history table of rtstream window \"%s\" does not exist",

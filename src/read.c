@@ -300,11 +300,23 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 			emit_sessions(def, area, tables, ntables, wm, &out);
 		else
 		{
-			int64		current_end = rts_current_end(def, newest);
-			int64		end_us = all_open ? rts_closed_end(def, wm) + def->slide_us :
-				current_end;
+			int64		end_us = rts_current_end(def, newest);
+			int64		last_end = end_us;
 
-			for (; end_us <= current_end; end_us += def->slide_us)
+			/*
+			 * window_results: from the oldest window not closed to the
+			 * newest holding the newest time (hopping windows that end after
+			 * the current one hold rows too)
+			 */
+			if (all_open)
+			{
+				/* no watermark yet: as far back as the panes reach */
+				end_us = wm != RTS_TIME_NONE ? rts_closed_end(def, wm) + def->slide_us :
+					rts_closed_end(def, newest - (int64) def->npanes * def->pane_us) +
+					def->slide_us;
+				last_end = rts_floor_div(newest + def->size_us, def->slide_us) * def->slide_us;
+			}
+			for (; end_us <= last_end; end_us += def->slide_us)
 			{
 				/* see RtsPaneTable.mixed_until_pane */
 				if (disjoint && mixed_until < (end_us - def->size_us) / def->pane_us)

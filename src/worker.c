@@ -519,16 +519,15 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 	PG_END_TRY();
 }
 
-/* Free the closed panes no longer needed, once per history progress. */
+/* Free the closed panes no longer needed, when that changed. */
 static void
-closed_prune(WorkerWindow *ww, RtsWindowSlot *slot)
+closed_prune(WorkerWindow *ww)
 {
 	RtsPaneTable *t = ww->table;
-	int64		emitted = rts_atomic_read_time(&slot->emitted_until);
 
-	if (t->nclosed == 0 || emitted == ww->pruned_for)
+	if (t->nclosed == 0 || ww->keep == ww->pruned_for)
 		return;
-	ww->pruned_for = emitted;
+	ww->pruned_for = ww->keep;
 	for (uint32 i = t->nclosed; i > 0; i--)
 		if (!rts_pane_kept(ww->def, &rts_closed_pane(rts_dsa(), t, i - 1)->pane, ww->keep))
 			rts_closed_remove(rts_dsa(), t, i - 1, ww->def->word_typlen);
@@ -578,7 +577,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
 			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted);
 			ww->batch_rows = false;
-			closed_prune(ww, slot);
+			closed_prune(ww);
 		}
 		while (p < end)
 		{

@@ -158,15 +158,15 @@ sub rts_diff
 	my ($node, $left, $right, $limit) = @_;
 	$limit //= 20;
 	my $res = $node->safe_psql('postgres', qq{
-WITH l AS MATERIALIZED ($left), r AS MATERIALIZED ($right),
-     lo AS MATERIALIZED (SELECT * FROM l EXCEPT ALL SELECT * FROM r),
-     ro AS MATERIALIZED (SELECT * FROM r EXCEPT ALL SELECT * FROM l)
+WITH rts_l AS MATERIALIZED ($left), rts_r AS MATERIALIZED ($right),
+     rts_lonly AS MATERIALIZED (SELECT * FROM rts_l EXCEPT ALL SELECT * FROM rts_r),
+     rts_ronly AS MATERIALIZED (SELECT * FROM rts_r EXCEPT ALL SELECT * FROM rts_l)
 SELECT line FROM (
-  SELECT 0 AS o, (SELECT count(*) FROM lo) || ' ' || (SELECT count(*) FROM ro) AS line
+  SELECT 0 AS o, (SELECT count(*) FROM rts_lonly) || ' ' || (SELECT count(*) FROM rts_ronly) AS line
   UNION ALL
-  (SELECT 1, 'first only: ' || lo::text FROM lo LIMIT $limit)
+  (SELECT 1, 'first only: ' || rts_x::text FROM rts_lonly rts_x LIMIT $limit)
   UNION ALL
-  (SELECT 2, 'second only: ' || ro::text FROM ro LIMIT $limit)) x
+  (SELECT 2, 'second only: ' || rts_y::text FROM rts_ronly rts_y LIMIT $limit)) rts_d
 ORDER BY o, line
 });
 	my ($counts, @rows) = split /\n/, $res;
