@@ -15,7 +15,8 @@ ALTER TABLE rtstream.windows
     ADD CHECK ((size IS NULL) <> (gap IS NULL));
 CREATE TABLE rtstream.history_progress (
     window_id     integer PRIMARY KEY,
-    emitted_until timestamptz NOT NULL
+    emitted_until timestamptz NOT NULL,
+    lsn           pg_lsn NOT NULL
 );
 
 DROP FUNCTION rtstream._analyse(text, interval, interval, text);

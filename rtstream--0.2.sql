@@ -34,10 +34,12 @@ CREATE TABLE rtstream.windows (
 );
 
 -- History: windows ending at or before emitted_until are in the window's
--- history table.  Written in the transaction that appends them.
+-- history table, with every row of the transactions ending at or before
+-- lsn.  Written in the transaction that appends them.
 CREATE TABLE rtstream.history_progress (
     window_id     integer PRIMARY KEY,
-    emitted_until timestamptz NOT NULL
+    emitted_until timestamptz NOT NULL,
+    lsn           pg_lsn NOT NULL
 );
 
 -- Window state, written by the workers (rtstream.checkpoint_interval): each

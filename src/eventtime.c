@@ -26,8 +26,8 @@
 #include "eventtime.h"
 
 /* Every transaction ending at or before the result is applied by worker w. */
-static XLogRecPtr
-caught_up_lsn(RtsDatabaseShared *db, int w)
+XLogRecPtr
+rts_worker_caught_up(RtsDatabaseShared *db, int w)
 {
 	RtsWorkerShared *ws = &db->workers[w];
 	XLogRecPtr	decoded = pg_atomic_read_u64(&db->decoded_lsn);
@@ -65,7 +65,7 @@ rts_window_watermark(RtsDatabaseShared *db, RtsWindowSlot *slot)
 
 	for (int w = 0; w < db->nworkers; w++)
 	{
-		if (caught_up_lsn(db, w) >= last)
+		if (rts_worker_caught_up(db, w) >= last)
 			continue;			/* it can only get rows of later transactions */
 		if (newest[w] == RTS_TIME_NONE)
 			return rts_atomic_read_time(&slot->watermark);

@@ -116,6 +116,7 @@ rts_pane_kept(const RtsWindowDef *def, const RtsPane *pane, int64 keep)
 
 /* eventtime.c */
 extern int64 rts_window_watermark(RtsDatabaseShared *db, RtsWindowSlot *slot);
+extern XLogRecPtr rts_worker_caught_up(RtsDatabaseShared *db, int w);
 extern void rts_publish_newest(RtsWindowSlot *slot, int worker, int64 newest,
 							   XLogRecPtr lsn);
 

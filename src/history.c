@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -56,7 +57,7 @@ rts_history_load_progress(WorkerWindow *ww)
 	if (rts_atomic_read_time(&slot->emitted_until) != RTS_TIME_UNKNOWN)
 		return;
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT emitted_until FROM rtstream.history_progress "
+	if (SPI_execute_with_args("SELECT emitted_until, lsn FROM rtstream.history_progress "
 							  "WHERE window_id = $1", 1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.history_progress");
 	if (SPI_processed == 1)
@@ -66,6 +67,9 @@ rts_history_load_progress(WorkerWindow *ww)
 
 		if (!isnull)
 			emitted = rts_to_unix(DatumGetTimestampTz(d));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+			pg_atomic_write_u64(&slot->emitted_lsn, DatumGetLSN(d));
 	}
 	SPI_finish();
 	rts_atomic_raise_time(&slot->emitted_until, emitted);
@@ -156,7 +160,7 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
  */
 static int64
 collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
-			   RtsCombineOut *out, int64 *wm_out)
+			   RtsCombineOut *out, int64 *wm_out, XLogRecPtr *lsn_out)
 {
 	RtsDatabaseShared *db = wstate.db;
 	RtsWindowDef *def = ww->def;
@@ -172,6 +176,10 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 		int64		target_try;
 
 		*wm_out = wm;
+		/* every row of the transactions up to here is in the panes read */
+		*lsn_out = PG_UINT64_MAX;
+		for (int w = 0; w < nworkers; w++)
+			*lsn_out = Min(*lsn_out, rts_worker_caught_up(db, w));
 		target_try = wm == RTS_TIME_NONE ? RTS_TIME_NONE :
 			RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm);
 		if (target_try != RTS_TIME_NONE &&
@@ -237,6 +245,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	Datum	   *vals;
 	char	   *nulls;
 	int			ncols = def->noutputs + 2;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
 
 	if (emitted == RTS_TIME_UNKNOWN)
 		return;					/* not loaded yet */
@@ -266,7 +275,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 						   def->outputs[i].typmod, 0);
 	store = tuplestore_begin_heap(false, false, work_mem);
 	rts_combine_out_init(&out, def, store, desc);
-	target = collect_closed(ww, slot, emitted, &out, &wm);
+	target = collect_closed(ww, slot, emitted, &out, &wm, &lsn);
 	if (target == RTS_TIME_UNKNOWN)
 	{
 		tuplestore_end(store);
@@ -310,14 +319,15 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 		ExecDropSingleTupleTableSlot(tts);
 	}
 	{
-		Oid			ptypes[2] = {INT4OID, TIMESTAMPTZOID};
-		Datum		pvals[2] = {Int32GetDatum(def->id),
-		TimestampTzGetDatum(rts_from_unix(target))};
+		Oid			ptypes[3] = {INT4OID, TIMESTAMPTZOID, LSNOID};
+		Datum		pvals[3] = {Int32GetDatum(def->id),
+			TimestampTzGetDatum(rts_from_unix(target)), LSNGetDatum(lsn)};
 
-		if (SPI_execute_with_args("INSERT INTO rtstream.history_progress (window_id, emitted_until) "
-								  "VALUES ($1, $2) ON CONFLICT (window_id) "
-								  "DO UPDATE SET emitted_until = excluded.emitted_until",
-								  2, ptypes, pvals, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args("INSERT INTO rtstream.history_progress (window_id, emitted_until, lsn) "
+								  "VALUES ($1, $2, $3) ON CONFLICT (window_id) "
+								  "DO UPDATE SET emitted_until = excluded.emitted_until, "
+								  "lsn = greatest(history_progress.lsn, excluded.lsn)",
+								  3, ptypes, pvals, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write rtstream.history_progress");
 	}
 	if (def->retention_us > 0 && wm != RTS_TIME_NONE)
@@ -334,6 +344,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 
 	/* published only once committed: the workers then drop those panes */
 	ww->pending_emitted = target;
+	ww->pending_lsn = lsn;
 }
 
 void
@@ -372,6 +383,12 @@ rts_history_tick(void)
 		WorkerWindow *ww = lfirst(lc);
 
 		if (ww->pending_emitted != RTS_TIME_UNKNOWN)
-			rts_atomic_raise_time(&rts_worker_slot(ww)->emitted_until, ww->pending_emitted);
+		{
+			RtsWindowSlot *slot = rts_worker_slot(ww);
+
+			if (ww->pending_lsn > pg_atomic_read_u64(&slot->emitted_lsn))
+				pg_atomic_write_u64(&slot->emitted_lsn, ww->pending_lsn);
+			rts_atomic_raise_time(&slot->emitted_until, ww->pending_emitted);
+		}
 	}
 }

@@ -189,6 +189,8 @@ typedef struct RtsWindowSlot
 	 * rtstream.history_progress yet).
 	 */
 	pg_atomic_uint64 emitted_until;
+	pg_atomic_uint64 emitted_lsn;	/* the history holds every row of the
+									 * transactions ending at or before it */
 
 	/* the window's definition, for readers without it; set at load */
 	int64		lateness_us;

@@ -278,7 +278,7 @@ typedef enum ApplyResult
 
 /* Apply one row to one window. */
 static ApplyResult
-apply_row(WorkerWindow *ww, TimestampTz commit_time)
+apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
@@ -332,9 +332,20 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time)
 	newest = (ww->newest == RTS_TIME_NONE || tu > ww->newest) ? tu : ww->newest;
 	/* the window's watermark, or that of this partition's own rows */
 	wm = Max(ww->wm, rts_watermark(def, newest));
-	/* windows in the history are closed (always true: they closed first) */
-	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
-		wm = Max(wm, ww->emitted);
+	if (!rts_row_late(def, tu, wm) &&
+		ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN &&
+		rts_row_late(def, tu, ww->emitted))
+	{
+		/*
+		 * Its window is in the history, yet the watermark has not passed it:
+		 * the watermark started again lower after a restart.  A row of a
+		 * transaction the history already holds is replayed, and is skipped;
+		 * a newer one is late.
+		 */
+		if (lsn <= ww->emitted_lsn)
+			return APPLY_DONE;
+		wm = ww->emitted;
+	}
 	if (rts_row_late(def, tu, wm))
 	{
 		t->late_rows++;
@@ -478,7 +489,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			current = lfirst(lc);
 			ExecStoreHeapTuple(tuple, current->tts, false);
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
-			if (apply_row(current, commit_time) == APPLY_LATE &&
+			if (apply_row(current, commit_time, lsn) == APPLY_LATE &&
 				current->def->late_policy == RTS_LATE_DEAD_LETTER)
 				late_dead_letter(current, tuple, lsn);
 			ExecClearTuple(current->tts);
@@ -575,6 +586,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 
 			ww->wm = rts_window_watermark(wstate.db, slot);
 			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
+			ww->emitted_lsn = pg_atomic_read_u64(&slot->emitted_lsn);
 			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted);
 			ww->batch_rows = false;
 			closed_prune(ww);

@@ -48,6 +48,8 @@ typedef struct WorkerWindow
 	TimestampTz idle_advanced_at;	/* worker 0: idle advance done up to */
 	int64		pending_emitted;	/* worker 0: history progress to publish
 									 * once committed */
+	XLogRecPtr	pending_lsn;
+	XLogRecPtr	emitted_lsn;	/* slot's emitted_lsn at batch start */
 	int64		pruned_for;		/* keep of the last closed-store prune */
 	bool		warned_history;	/* worker 0: its history table is gone */
 } WorkerWindow;

@@ -97,6 +97,7 @@ window_slot(int32 id)
 	}
 	pg_atomic_write_u64(&db->windows[freeslot].emitted_until, (uint64) RTS_TIME_UNKNOWN);
 	pg_atomic_write_u64(&db->windows[freeslot].watermark, (uint64) RTS_TIME_NONE);
+	pg_atomic_write_u64(&db->windows[freeslot].emitted_lsn, 0);
 	LWLockRelease(&db->lock);
 	return freeslot;
 }
