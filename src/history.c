@@ -347,6 +347,20 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	ww->pending_lsn = lsn;
 }
 
+/* Whether the watermark has closed windows not in the history yet. */
+static bool
+history_due(WorkerWindow *ww, RtsWindowSlot *slot)
+{
+	int64		emitted = rts_atomic_read_time(&slot->emitted_until);
+	int64		wm = rts_window_watermark(wstate.db, slot);
+	int64		target;
+
+	if (emitted == RTS_TIME_UNKNOWN || wm == RTS_TIME_NONE)
+		return false;
+	target = RTS_IS_SESSION(ww->def) ? wm : rts_closed_end(ww->def, wm);
+	return emitted == RTS_TIME_NONE || target > emitted;
+}
+
 void
 rts_history_tick(void)
 {
@@ -360,7 +374,7 @@ rts_history_tick(void)
 		RtsWindowSlot *slot = rts_worker_slot(ww);
 
 		idle_advance(ww, slot, now);
-		if (OidIsValid(ww->def->history))
+		if (OidIsValid(ww->def->history) && history_due(ww, slot))
 			any = true;
 	}
 	if (!any)
