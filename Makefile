@@ -28,7 +28,7 @@ DATA = rtstream--0.1.sql rtstream--0.2.sql rtstream--0.1--0.2.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # core creates the extension and the helpers (rt_diff, rt_bounds) the others use
-REGRESS = core aggregates errors transactions
+REGRESS = core event_time aggregates errors transactions
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/rtstream.conf
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/rtstream.conf

@@ -446,22 +446,39 @@ BEGIN
 END
 $$;
 
--- Create a window's history table, with the columns of its view.
+-- Create a window's history table, with the columns of its view.  A table
+-- of that name is taken over only if it has exactly those columns and the
+-- owner of the view (the history table of the window, kept when history
+-- was turned off).
 CREATE FUNCTION rtstream._create_history(schema name, name text)
 RETURNS regclass LANGUAGE plpgsql AS $$
 DECLARE
     hist text := name || '_history';
+    existing regclass := to_regclass(format('%I.%I', schema, name || '_history'));
+    view regclass := format('%I.%I', schema, name)::regclass;
 BEGIN
     IF octet_length(hist) >= 64 THEN
         RAISE EXCEPTION 'history table name "%" is too long', hist
             USING ERRCODE = 'name_too_long', HINT = 'Use a window name of at most 55 bytes.';
     END IF;
-    IF to_regclass(format('%I.%I', schema, hist)) IS NULL THEN
+    IF existing IS NULL THEN
         EXECUTE format('CREATE TABLE %I.%I AS SELECT * FROM %I.%I WITH NO DATA',
                        schema, hist, schema, name);
         EXECUTE format('CREATE INDEX ON %I.%I (window_end)', schema, hist);
+        RETURN format('%I.%I', schema, hist)::regclass;
     END IF;
-    RETURN format('%I.%I', schema, hist)::regclass;
+    IF (SELECT relkind FROM pg_class WHERE oid = existing) <> 'r'
+       OR (SELECT relowner FROM pg_class WHERE oid = existing)
+          IS DISTINCT FROM (SELECT relowner FROM pg_class WHERE oid = view)
+       OR (SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+             FROM pg_attribute WHERE attrelid = existing AND attnum > 0 AND NOT attisdropped)
+          IS DISTINCT FROM
+          (SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+             FROM pg_attribute WHERE attrelid = view AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'relation "%" already exists', hist USING ERRCODE = 'duplicate_table',
+            HINT = 'Drop or rename it: the history table is created with the columns of the window''s view.';
+    END IF;
+    RETURN existing;
 END
 $$;
 

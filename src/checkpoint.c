@@ -261,7 +261,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	t->refused_groups += hdr.refused_groups;
 	t->mixed_until_pane = Max(t->mixed_until_pane, hdr.mixed_until_pane);
 	keep = rts_keep_from(def, t->has_time ? rts_watermark(def, rts_to_unix(t->max_time)) :
-						 RTS_TIME_NONE, emitted);
+						 RTS_TIME_NONE, emitted, RTS_TIME_NONE);
 
 	/*
 	 * A state written by another worker, or for another number of workers,

@@ -206,13 +206,35 @@ pane_start_cmp(const ListCell *a, const ListCell *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* One merged session [start, end) of panes first .. last - 1 of g->panes. */
+static void
+session_done(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
+			 int first, int last, int64 start, int64 end, int64 after,
+			 int64 until, RtsCombineOut *out, int64 *open_start)
+{
+	if (end > until)
+	{
+		if (open_start && (*open_start == RTS_TIME_NONE || start < *open_start))
+			*open_start = start;
+		return;
+	}
+	if (end <= after || out == NULL)
+		return;
+	rts_combine_init(def, g);
+	for (int j = first; j < last; j++)
+		rts_combine_add(def, area, g, list_nth(g->panes, j));
+	rts_combine_emit(def, g, out, start, end);
+}
+
 /*
  * Merge a group's partial sessions (from every worker) into sessions, and
- * emit those ending in (after, until].
+ * emit those ending in (after, until]; *open_start (if not NULL) is lowered
+ * to the start of the sessions ending after until.
  */
 void
 rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
-					 int64 after, int64 until, RtsCombineOut *out)
+					 int64 after, int64 until, RtsCombineOut *out,
+					 int64 *open_start)
 {
 	ListCell   *lc;
 	int			first = 0;
@@ -227,14 +249,8 @@ rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 
 		if (i > first && p->pane_no >= end)
 		{
-			/* the session [start, end) of panes first .. i - 1 is complete */
-			if (end > after && end <= until)
-			{
-				rts_combine_init(def, g);
-				for (int j = first; j < i; j++)
-					rts_combine_add(def, area, g, list_nth(g->panes, j));
-				rts_combine_emit(def, g, out, start, end);
-			}
+			session_done(def, area, g, first, i, start, end, after, until, out,
+						 open_start);
 			first = i;
 		}
 		if (i == first)
@@ -246,11 +262,7 @@ rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 			end = Max(end, rts_session_end(def, p));
 		i++;
 	}
-	if (i > first && end > after && end <= until)
-	{
-		rts_combine_init(def, g);
-		for (int j = first; j < i; j++)
-			rts_combine_add(def, area, g, list_nth(g->panes, j));
-		rts_combine_emit(def, g, out, start, end);
-	}
+	if (i > first)
+		session_done(def, area, g, first, i, start, end, after, until, out,
+					 open_start);
 }

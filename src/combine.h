@@ -61,6 +61,6 @@ extern void rts_combine_collect(HTAB *groups, RtsWindowDef *def,
 								dsa_area *area, RtsPaneTable *t, int64 keep);
 extern void rts_combine_sessions(RtsWindowDef *def, dsa_area *area,
 								 RtsCombineGroup *g, int64 after, int64 until,
-								 RtsCombineOut *out);
+								 RtsCombineOut *out, int64 *open_start);
 
 #endif							/* RTS_COMBINE_H */

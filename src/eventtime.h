@@ -76,30 +76,29 @@ rts_session_end(const RtsWindowDef *def, const RtsPane *pane)
 /*
  * What must be kept: sliding windows, the first pane still needed (by an
  * open window, or by a closed one not yet in the history table); sessions,
- * a time such that sessions ending after it are needed.  PG_INT64_MIN
- * keeps everything.
+ * a time such that partial sessions ending after it are needed: they may
+ * belong to a session still open or not yet in the history, once merged
+ * with those of other workers.  history.c works that out for sessions
+ * (session_keep; RTS_TIME_NONE until it has).  PG_INT64_MIN keeps
+ * everything.
  */
 static inline int64
-rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted)
+rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted, int64 session_keep)
 {
 	int64		keep;
 
+	if (RTS_IS_SESSION(def))
+		return session_keep == RTS_TIME_NONE ? PG_INT64_MIN : session_keep;
 	if (wm == RTS_TIME_NONE)
 		return PG_INT64_MIN;
-	if (RTS_IS_SESSION(def))
-		keep = wm;
-	else
-		keep = rts_floor_div(rts_closed_end(def, wm) + def->slide_us - def->size_us,
-							 def->pane_us);
+	keep = rts_floor_div(rts_closed_end(def, wm) + def->slide_us - def->size_us,
+						 def->pane_us);
 	if (OidIsValid(def->history))
 	{
 		if (emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN)
 			return PG_INT64_MIN;
-		if (RTS_IS_SESSION(def))
-			keep = Min(keep, emitted);
-		else
-			keep = Min(keep, rts_floor_div(emitted + def->slide_us - def->size_us,
-											 def->pane_us));
+		keep = Min(keep, rts_floor_div(emitted + def->slide_us - def->size_us,
+									   def->pane_us));
 	}
 	return keep;
 }

@@ -160,7 +160,8 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
  */
 static int64
 collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
-			   RtsCombineOut *out, int64 *wm_out, XLogRecPtr *lsn_out)
+			   RtsCombineOut *out, int64 *wm_out, XLogRecPtr *lsn_out,
+			   int64 *session_keep)
 {
 	RtsDatabaseShared *db = wstate.db;
 	RtsWindowDef *def = ww->def;
@@ -190,13 +191,21 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 			RtsCombineGroup *g;
 			int64		keep;
 
-			/* what was written is not collected again */
-			if (emitted == RTS_TIME_NONE)
+			/*
+			 * What was written is not collected again; partial sessions of
+			 * sessions still open are, whenever they ended.
+			 */
+			if (RTS_IS_SESSION(def))
+			{
+				keep = rts_atomic_read_time(&slot->session_keep);
+				if (keep == RTS_TIME_NONE)
+					keep = PG_INT64_MIN;
+			}
+			else if (emitted == RTS_TIME_NONE)
 				keep = PG_INT64_MIN;
-			else if (RTS_IS_SESSION(def))
-				keep = emitted;
 			else
 				keep = rts_floor_div(emitted + def->slide_us - def->size_us, def->pane_us);
+			*session_keep = RTS_TIME_NONE;
 			rts_agg_context_set(CurrentMemoryContext);
 			for (int w = 0; w < nworkers; w++)
 			{
@@ -209,12 +218,16 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 			while ((g = hash_seq_search(&seq)) != NULL)
 			{
 				if (RTS_IS_SESSION(def))
-					rts_combine_sessions(def, area, g, emitted, target_try, out);
+					rts_combine_sessions(def, area, g, emitted, target_try, out,
+										 session_keep);
 				else
 					emit_group_windows(def, area, g, emitted, target_try, out);
 				CHECK_FOR_INTERRUPTS();
 			}
 			target = target_try;
+			/* sessions: what is kept from now on (published once written) */
+			if (*session_keep == RTS_TIME_NONE || *session_keep > target)
+				*session_keep = target;
 		}
 	}
 	PG_FINALLY();
@@ -275,7 +288,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 						   def->outputs[i].typmod, 0);
 	store = tuplestore_begin_heap(false, false, work_mem);
 	rts_combine_out_init(&out, def, store, desc);
-	target = collect_closed(ww, slot, emitted, &out, &wm, &lsn);
+	target = collect_closed(ww, slot, emitted, &out, &wm, &lsn, &ww->pending_session_keep);
 	if (target == RTS_TIME_UNKNOWN)
 	{
 		tuplestore_end(store);
@@ -361,12 +374,71 @@ history_due(WorkerWindow *ww, RtsWindowSlot *slot)
 	return emitted == RTS_TIME_NONE || target > emitted;
 }
 
+/*
+ * Sessions without history: once a second, find which partial sessions no
+ * open session needs any more (the workers then free them).
+ */
+static void
+session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
+{
+	RtsDatabaseShared *db = wstate.db;
+	RtsWindowDef *def = ww->def;
+	dsa_area   *area = rts_dsa();
+	int			nworkers = db->nworkers;
+	MemoryContext cxt,
+				old;
+	int64		open_start = RTS_TIME_NONE;
+	int64		wm = RTS_TIME_NONE;
+
+	if (!TimestampDifferenceExceeds(ww->session_keep_at, now, 1000))
+		return;
+	ww->session_keep_at = now;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "rtstream sessions",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	for (int w = 0; w < nworkers; w++)
+		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
+	PG_TRY();
+	{
+		HTAB	   *groups = rts_combine_groups();
+		HASH_SEQ_STATUS seq;
+		RtsCombineGroup *g;
+		int64		keep = rts_atomic_read_time(&slot->session_keep);
+
+		wm = rts_window_watermark(db, slot);
+		if (wm != RTS_TIME_NONE)
+		{
+			for (int w = 0; w < nworkers; w++)
+			{
+				dsa_pointer tp = slot->tables[w];
+
+				if (DsaPointerIsValid(tp))
+					rts_combine_collect(groups, def, area, dsa_get_address(area, tp),
+										keep == RTS_TIME_NONE ? PG_INT64_MIN : keep);
+			}
+			hash_seq_init(&seq, groups);
+			while ((g = hash_seq_search(&seq)) != NULL)
+				rts_combine_sessions(def, area, g, wm, wm, NULL, &open_start);
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int w = nworkers - 1; w >= 0; w--)
+			LWLockRelease(&db->workers[w].lock);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	if (wm != RTS_TIME_NONE)
+		rts_atomic_raise_time(&slot->session_keep,
+							  open_start == RTS_TIME_NONE ? wm : Min(open_start, wm));
+}
+
 void
 rts_history_tick(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
-	bool		any = false;
 
 	foreach(lc, wstate.windows)
 	{
@@ -374,34 +446,37 @@ rts_history_tick(void)
 		RtsWindowSlot *slot = rts_worker_slot(ww);
 
 		idle_advance(ww, slot, now);
-		if (OidIsValid(ww->def->history) && history_due(ww, slot))
-			any = true;
-	}
-	if (!any)
-		return;
+		if (RTS_IS_SESSION(ww->def) && !OidIsValid(ww->def->history))
+			session_keep_tick(ww, slot, now);
+		if (!OidIsValid(ww->def->history) || !history_due(ww, slot) ||
+			!TimestampDifferenceExceeds(ww->history_failed_at, now, 1000))
+			continue;
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	foreach(lc, wstate.windows)
-	{
-		WorkerWindow *ww = lfirst(lc);
-
+		/* each window in its own transaction: one failing stops no other */
 		ww->pending_emitted = RTS_TIME_UNKNOWN;
-		if (OidIsValid(ww->def->history))
-			write_history(ww, rts_worker_slot(ww));
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	foreach(lc, wstate.windows)
-	{
-		WorkerWindow *ww = lfirst(lc);
-
+		PG_TRY();
+		{
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			write_history(ww, slot);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			ww->history_failed_at = now;
+			ww->pending_emitted = RTS_TIME_UNKNOWN;
+		}
+		PG_END_TRY();
 		if (ww->pending_emitted != RTS_TIME_UNKNOWN)
 		{
-			RtsWindowSlot *slot = rts_worker_slot(ww);
-
 			if (ww->pending_lsn > pg_atomic_read_u64(&slot->emitted_lsn))
 				pg_atomic_write_u64(&slot->emitted_lsn, ww->pending_lsn);
+			if (RTS_IS_SESSION(ww->def))
+				rts_atomic_raise_time(&slot->session_keep, ww->pending_session_keep);
 			rts_atomic_raise_time(&slot->emitted_until, ww->pending_emitted);
 		}
 	}

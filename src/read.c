@@ -214,7 +214,7 @@ emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
 	{
-		rts_combine_sessions(def, area, g, wm, PG_INT64_MAX, out);
+		rts_combine_sessions(def, area, g, wm, PG_INT64_MAX, out, NULL);
 		CHECK_FOR_INTERRUPTS();
 	}
 	hash_destroy(groups);

@@ -191,6 +191,8 @@ typedef struct RtsWindowSlot
 	pg_atomic_uint64 emitted_until;
 	pg_atomic_uint64 emitted_lsn;	/* the history holds every row of the
 									 * transactions ending at or before it */
+	pg_atomic_uint64 session_keep;	/* sessions: partial sessions ending at or
+									 * before it are not needed any more */
 
 	/* the window's definition, for readers without it; set at load */
 	int64		lateness_us;

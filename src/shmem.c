@@ -141,6 +141,7 @@ rts_shmem_startup(void)
 				pg_atomic_init_u64(&db->windows[s].emitted_until, (uint64) RTS_TIME_UNKNOWN);
 				pg_atomic_init_u64(&db->windows[s].watermark, (uint64) RTS_TIME_NONE);
 				pg_atomic_init_u64(&db->windows[s].emitted_lsn, 0);
+				pg_atomic_init_u64(&db->windows[s].session_keep, (uint64) RTS_TIME_NONE);
 			}
 		}
 		rts_shared->dsa_offset = offset;

@@ -278,7 +278,7 @@ typedef enum ApplyResult
 
 /* Apply one row to one window. */
 static ApplyResult
-apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn)
+apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partition)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
@@ -286,7 +286,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn)
 	TupleTableSlot *tts = ww->tts;
 	TimestampTz ts;
 	int64		tu,
-				newest,
+				part_newest,
 				wm,
 				pane_no;
 	int			pane_idx;
@@ -329,9 +329,11 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn)
 			tu = ww->newest;
 	}
 
-	newest = (ww->newest == RTS_TIME_NONE || tu > ww->newest) ? tu : ww->newest;
-	/* the window's watermark, or that of this partition's own rows */
-	wm = Max(ww->wm, rts_watermark(def, newest));
+	/* the window's watermark, or that of the rows before in this partition */
+	part_newest = ww->part_newest[partition];
+	if (part_newest == RTS_TIME_NONE || tu > part_newest)
+		part_newest = tu;
+	wm = Max(ww->wm, rts_watermark(def, part_newest));
 	if (!rts_row_late(def, tu, wm) &&
 		ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN &&
 		rts_row_late(def, tu, ww->emitted))
@@ -410,10 +412,12 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn)
 		}
 		return APPLY_DONE;
 	}
-	ww->newest = newest;
+	ww->part_newest[partition] = part_newest;
+	if (ww->newest == RTS_TIME_NONE || tu > ww->newest)
+		ww->newest = tu;
 	ww->batch_rows = true;
-	if (!t->has_time || rts_from_unix(newest) > t->max_time)
-		t->max_time = rts_from_unix(newest);
+	if (!t->has_time || rts_from_unix(ww->newest) > t->max_time)
+		t->max_time = rts_from_unix(ww->newest);
 	t->has_time = true;
 	pane = rts_entry_pane(t, e, pane_idx);
 
@@ -453,7 +457,7 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 	RtsWindowDef *def = ww->def;
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	DeadLetter *dl = palloc0(sizeof(DeadLetter));
-	int64		wm = Max(ww->wm, rts_watermark(def, ww->newest));
+	int64		wm = ww->wm;
 
 	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
 		wm = Max(wm, ww->emitted);
@@ -474,7 +478,7 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 /* Apply one row to its windows; errors go to the dead letters. */
 static void
 apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
-			XLogRecPtr lsn)
+			XLogRecPtr lsn, int partition)
 {
 	MemoryContext outer_cxt = drain_cxt;
 	ResourceOwner outer_owner = drain_owner;
@@ -489,7 +493,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			current = lfirst(lc);
 			ExecStoreHeapTuple(tuple, current->tts, false);
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
-			if (apply_row(current, commit_time, lsn) == APPLY_LATE &&
+			if (apply_row(current, commit_time, lsn, partition) == APPLY_LATE &&
 				current->def->late_policy == RTS_LATE_DEAD_LETTER)
 				late_dead_letter(current, tuple, lsn);
 			ExecClearTuple(current->tts);
@@ -587,7 +591,8 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			ww->wm = rts_window_watermark(wstate.db, slot);
 			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
 			ww->emitted_lsn = pg_atomic_read_u64(&slot->emitted_lsn);
-			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted);
+			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted,
+									 rts_atomic_read_time(&slot->session_keep));
 			ww->batch_rows = false;
 			closed_prune(ww);
 		}
@@ -614,7 +619,8 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 				continue;
 			}
 			MemoryContextSwitchTo(row_cxt);
-			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn);
+			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn,
+						RTS_ROW_PARTITION(word) % RTS_NPARTITIONS);
 			MemoryContextSwitchTo(drain_cxt);
 			MemoryContextReset(row_cxt);
 		}

@@ -42,6 +42,7 @@ typedef struct WorkerWindow
 	/* event time during a batch (eventtime.h), Unix microseconds */
 	int64		newest;			/* newest time this worker applied */
 	int64		wm;				/* the window's watermark at batch start */
+	int64	   *part_newest;	/* per partition: newest time applied */
 	int64		keep;			/* panes kept (rts_keep_from) at batch start */
 	int64		emitted;		/* history written up to, at batch start */
 	bool		batch_rows;		/* the batch applied rows to the window */
@@ -49,9 +50,12 @@ typedef struct WorkerWindow
 	int64		pending_emitted;	/* worker 0: history progress to publish
 									 * once committed */
 	XLogRecPtr	pending_lsn;
+	int64		pending_session_keep;
+	TimestampTz session_keep_at;	/* worker 0: last session_keep_tick */
 	XLogRecPtr	emitted_lsn;	/* slot's emitted_lsn at batch start */
 	int64		pruned_for;		/* keep of the last closed-store prune */
 	bool		warned_history;	/* worker 0: its history table is gone */
+	TimestampTz history_failed_at;	/* worker 0: last failure to write it */
 } WorkerWindow;
 
 typedef struct WorkerState

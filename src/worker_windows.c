@@ -98,6 +98,7 @@ window_slot(int32 id)
 	pg_atomic_write_u64(&db->windows[freeslot].emitted_until, (uint64) RTS_TIME_UNKNOWN);
 	pg_atomic_write_u64(&db->windows[freeslot].watermark, (uint64) RTS_TIME_NONE);
 	pg_atomic_write_u64(&db->windows[freeslot].emitted_lsn, 0);
+	pg_atomic_write_u64(&db->windows[freeslot].session_keep, (uint64) RTS_TIME_NONE);
 	LWLockRelease(&db->lock);
 	return freeslot;
 }
@@ -189,7 +190,9 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	db->windows[s].slide_us = def->slide_us;
 	db->windows[s].session = RTS_IS_SESSION(def);
 	ww->newest = ww->table->has_time ? rts_to_unix(ww->table->max_time) : RTS_TIME_NONE;
-	ww->newest = RTS_TIME_NONE;
+	ww->part_newest = MemoryContextAlloc(cxt, sizeof(int64) * RTS_NPARTITIONS);
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		ww->part_newest[p] = RTS_TIME_NONE;
 	if (ww->table->npanes != def->npanes)
 		table_resize(ww);
 	rts_history_load_progress(ww);
@@ -585,7 +588,8 @@ rts_worker_checkpoint(void)
 			resetStringInfo(&buf);
 			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers,
 								rts_keep_from(ww->def, rts_window_watermark(wstate.db, slot),
-											  rts_atomic_read_time(&slot->emitted_until)),
+											  rts_atomic_read_time(&slot->emitted_until),
+											  rts_atomic_read_time(&slot->session_keep)),
 								&buf);
 			b = palloc(VARHDRSZ + buf.len);
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
