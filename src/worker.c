@@ -534,6 +534,35 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 	PG_END_TRY();
 }
 
+/*
+ * The watermark that decides which panes a worker keeps.  With history,
+ * the window's: a closed window is kept until it is written.  Without, the
+ * oldest of this worker's partitions' own watermarks, when higher: panes
+ * that no row of its partitions can reach any more are freed even while
+ * another worker holds the window's watermark back (a transaction spanning
+ * many windows would otherwise keep every pane it passes until all workers
+ * have applied it; window_results then lacks this worker's part of windows
+ * behind its partitions, until the watermark passes them too).
+ */
+static int64
+keep_watermark(WorkerWindow *ww)
+{
+	int64		local = PG_INT64_MAX;
+
+	if (OidIsValid(ww->def->history) || RTS_IS_SESSION(ww->def) ||
+		ww->wm == RTS_TIME_NONE)
+		return ww->wm;
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+	{
+		if (wstate.owner[p] != wstate.index)
+			continue;
+		if (ww->part_newest[p] == RTS_TIME_NONE)
+			return ww->wm;		/* a partition without rows yet */
+		local = Min(local, rts_watermark(ww->def, ww->part_newest[p]));
+	}
+	return local == PG_INT64_MAX ? ww->wm : Max(ww->wm, local);
+}
+
 /* Free the closed panes no longer needed, when that changed. */
 static void
 closed_prune(WorkerWindow *ww)
@@ -591,7 +620,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			ww->wm = rts_window_watermark(wstate.db, slot);
 			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
 			ww->emitted_lsn = pg_atomic_read_u64(&slot->emitted_lsn);
-			ww->keep = rts_keep_from(ww->def, ww->wm, ww->emitted,
+			ww->keep = rts_keep_from(ww->def, keep_watermark(ww), ww->emitted,
 									 rts_atomic_read_time(&slot->session_keep));
 			ww->batch_rows = false;
 			closed_prune(ww);

@@ -28,7 +28,9 @@ DROP TABLE IF EXISTS bench_summary;
 CREATE TABLE bench_summary AS
 WITH f AS (
   SELECT id, workload, variant, run, rows, seconds, rows_per_s, extra_name, extra_value,
-         CASE WHEN workload IN ('W1', 'W6') THEN rows_per_s ELSE extra_value END AS fig,
+         CASE WHEN workload IN ('W1', 'W6') THEN rows_per_s
+              WHEN workload = 'W7' AND extra_name <> 'latency_ms' THEN rows_per_s
+              ELSE extra_value END AS fig,
          substring(variant FROM '(\S+) groups') AS glabel
     FROM bench_res),
 r AS (
@@ -42,13 +44,21 @@ r AS (
         (SELECT x.fig FROM f x WHERE x.workload = 'W4' AND x.variant = 'raw ' || :'hs' || ' rows: ' || f.glabel || ' groups' AND x.run = f.run) / fig
       WHEN workload = 'W6' AND variant LIKE 'stream %' THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W6' AND x.variant = replace(f.variant, 'stream q5+q7', 'plain COPY bids') AND x.run = f.run)
+      WHEN workload = 'W7' AND extra_name <> 'latency_ms' AND variant <> 'plain COPY (a)' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W7' AND x.variant = 'plain COPY (a)' AND x.run = f.run)
     END AS r1,
     CASE
       WHEN workload = 'W1' AND variant NOT IN ('plain COPY (a)', 'stmt trigger (b)') THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W1' AND x.variant = 'stmt trigger (b)' AND x.run = f.run)
       WHEN workload = 'W4' AND variant LIKE 'stream %' THEN
         (SELECT x.fig FROM f x WHERE x.workload = 'W4' AND x.variant = 'raw ' || :'hl' || ' rows: ' || f.glabel || ' groups' AND x.run = f.run) / fig
-    END AS r2
+      WHEN workload = 'W7' AND variant LIKE 'stream + lateness%(c)' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W7' AND x.variant LIKE 'stream tumbling%(b)' AND x.run = f.run)
+    END AS r2,
+    CASE
+      WHEN workload = 'W7' AND variant LIKE 'stream + lateness%(c)' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W7' AND x.variant LIKE '%by hand (d)' AND x.run = f.run)
+    END AS r3
   FROM f),
 agg AS (
   SELECT workload, variant, min(id) AS ord, count(*) AS runs,
@@ -56,6 +66,7 @@ agg AS (
          min(fig) AS fig_min, max(fig) AS fig_max,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY r1) AS r1,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY r2) AS r2,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY r3) AS r3,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY rows_per_s) AS rps,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS secs,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY extra_value) AS extra,
@@ -87,19 +98,24 @@ met AS (
    GROUP BY t.workload, t.variant)
 SELECT a.workload, a.variant, a.ord, a.runs,
        CASE WHEN a.workload IN ('W1', 'W6') THEN 'rows/s'
+            WHEN a.workload = 'W7' AND a.extra_name <> 'latency_ms' THEN 'rows/s'
             WHEN a.workload = 'W2' THEN 'tps'
-            WHEN a.workload IN ('W3', 'W4') THEN 'ms'
+            WHEN a.workload IN ('W3', 'W4', 'W7') THEN 'ms'
             WHEN a.extra_name = 'MB' THEN 'MB' ELSE 'bytes' END AS unit,
        a.fig AS median, a.fig_min AS min, a.fig_max AS max,
        a.r1 AS ratio1,
        CASE WHEN a.r1 IS NOT NULL THEN
        CASE a.workload WHEN 'W1' THEN 'x plain COPY (a)' WHEN 'W2' THEN 'x plain tps'
                        WHEN 'W4' THEN 'x faster than raw ' || :'hs'
-                       WHEN 'W6' THEN 'x plain COPY' END END AS ratio1_of,
+                       WHEN 'W6' THEN 'x plain COPY' WHEN 'W7' THEN 'x plain COPY (a)' END END AS ratio1_of,
        a.r2 AS ratio2,
        CASE WHEN a.r2 IS NOT NULL THEN
        CASE a.workload WHEN 'W1' THEN 'x stmt trigger (b)'
-                       WHEN 'W4' THEN 'x faster than raw ' || :'hl' END END AS ratio2_of,
+                       WHEN 'W4' THEN 'x faster than raw ' || :'hl'
+                       WHEN 'W7' THEN 'x stream (b)' END END AS ratio2_of,
+       a.r3 AS ratio3,
+       CASE WHEN a.r3 IS NOT NULL THEN
+       CASE a.workload WHEN 'W7' THEN 'x by hand (d)' END END AS ratio3_of,
        m.target, CASE WHEN m.ok THEN 'yes' WHEN NOT m.ok THEN 'NO' END AS met,
        CASE
          WHEN a.workload = 'W1' AND a.extra_name = 'copy_s' AND a.variant LIKE 'stream%' THEN
@@ -115,6 +131,16 @@ SELECT a.workload, a.variant, a.ord, a.runs,
          WHEN a.workload = 'W3' THEN format('under %s rows/s', round(a.rps::numeric))
          WHEN a.workload = 'W6' AND a.extra_name = 'cores_busy' THEN format('%s cores busy', round(a.extra::numeric, 2))
          WHEN a.workload = 'W6' THEN format('%s bids per CPU-second', round(a.extra::numeric))
+         WHEN a.workload = 'W7' AND a.extra_name = 'latency_ms' THEN
+           format('from COPY returning until the last closed window is in the history (%s rows)',
+                  (SELECT min(rows) FROM bench_res b WHERE b.workload = 'W7' AND b.variant = a.variant))
+         WHEN a.workload = 'W7' AND a.variant LIKE '%(d)' THEN
+           format('%s s: COPY %s s + GROUP BY %s s', round(a.secs::numeric, 2), round(a.extra::numeric, 2),
+                  round((a.secs - a.extra)::numeric, 2))
+         WHEN a.workload = 'W7' AND a.variant LIKE 'stream%' THEN
+           format('%s s: COPY %s s + sync %s s', round(a.secs::numeric, 2), round(a.extra::numeric, 2),
+                  round((a.secs - a.extra)::numeric, 2))
+         WHEN a.workload = 'W7' THEN format('%s s', round(a.secs::numeric, 2))
        END AS note
   FROM agg a LEFT JOIN met m USING (workload, variant);
 SQL
@@ -122,7 +148,7 @@ SQL
 sql "$BASEDB" "COPY (SELECT workload, variant, runs, unit, round(median::numeric, 3) AS median,
                             round(min::numeric, 3) AS min, round(max::numeric, 3) AS max,
                             round(ratio1::numeric, 3) AS ratio1, ratio1_of, round(ratio2::numeric, 3) AS ratio2,
-                            ratio2_of, target, met, note
+                            ratio2_of, round(ratio3::numeric, 3) AS ratio3, ratio3_of, target, met, note
                        FROM bench_summary ORDER BY workload, ord) TO STDOUT WITH (FORMAT csv, HEADER)" \
   >"$OUT/summary.csv"
 
@@ -149,7 +175,8 @@ fmt_rows="
   sql "$BASEDB" "
     SELECT workload, variant, fig, ratios, target, met, note FROM (
       SELECT workload, ord, variant, $fmt_rows AS fig,
-             concat_ws('; ', to_char(ratio1, 'FM99990.00') || ratio1_of, to_char(ratio2, 'FM99990.00') || ratio2_of) AS ratios,
+             concat_ws('; ', to_char(ratio1, 'FM99990.00') || ratio1_of, to_char(ratio2, 'FM99990.00') || ratio2_of,
+                       to_char(ratio3, 'FM99990.00') || ratio3_of) AS ratios,
              coalesce(target, '') AS target, coalesce(met, '') AS met, coalesce(note, '') AS note
         FROM bench_summary
       UNION ALL
@@ -207,6 +234,7 @@ dat "SELECT (SELECT min(rows) FROM bench_res r WHERE r.workload = 'W4' AND r.var
 sed -i 's/\t\t/\t?\t/g; s/\t\t/\t?\t/g; s/\t$/\t?/' "$OUT/chart_w4.dat"
 dat "SELECT '\"' || variant || '\"', median FROM bench_summary WHERE workload = 'W5' AND unit = 'bytes' ORDER BY ord" chart_w5
 dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W6' ORDER BY ord" chart_w6
+dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W7' AND unit = 'rows/s' ORDER BY ord" chart_w7
 
 # a panel's plot command, or an empty panel when its workload did not run
 panel() {  # data file, plot command
@@ -219,15 +247,16 @@ P3=$(panel chart_w3.dat "plot 'chart_w3.dat' using 2:xtic(1) title 'p50' lc rgb 
 P4=$(panel chart_w4.dat "plot 'chart_w4.dat' using 1:2 with linespoints lw 2 pt 7 title 'rtstream window', '' using 1:3 with linespoints pt 5 title 'raw $HS rows', '' using 1:4 with linespoints pt 9 title 'raw $HL rows'")
 P5=$(panel chart_w5.dat "plot 'chart_w5.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 48 with lines dt 2 lc rgb 'red' title 'target'")
 P6=$(panel chart_w6.dat "plot 'chart_w6.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 1 with lines dt 2 lc rgb 'red' title 'target per core'")
+P7=$(panel chart_w7.dat "plot 'chart_w7.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle")
 
 term=pngcairo
 gnuplot -e 'set terminal pngcairo' 2>/dev/null || term=png
 (
   cd "$OUT"
   gnuplot 2>"$OUT/gnuplot.log" <<GP || { echo "report: gnuplot failed, see $OUT/gnuplot.log" >&2; exit 0; }
-set terminal $term size 1800,1150 font ",10" noenhanced
+set terminal $term size 2400,1150 font ",10" noenhanced
 set output 'chart.png'
-set multiplot layout 2,3 title "rtstream benchmark ($(nproc) cores, runs=$RUNS, scale=$SCALE; medians)"
+set multiplot layout 2,4 title "rtstream benchmark ($(nproc) cores, runs=$RUNS, scale=$SCALE; medians)"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set grid ytics
@@ -269,6 +298,10 @@ $P5
 set title "W6 Nexmark bids: M bids/s"
 set yrange [0:1.2<*]
 $P6
+
+set title "W7 event time: COPY (+ sync, + GROUP BY), M rows/s"
+set yrange [0:*]
+$P7
 unset multiplot
 GP
 )

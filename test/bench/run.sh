@@ -3,12 +3,12 @@
 #
 # Installs the dependencies, builds and installs rtstream, starts a throwaway
 # PostgreSQL 15 server (as user postgres when run as root) in a temporary
-# directory on a private port, runs the workloads W1..W6, each with its
+# directory on a private port, runs the workloads W1..W7, each with its
 # baselines, prints a table, and writes test/bench/out/{results.csv,
 # summary.csv, table.txt, chart.png}.
 #
 # Env: BENCH_RUNS (3) runs per figure, BENCH_SCALE (1.0) scales row counts
-# and durations, BENCH_ONLY ("w1 w2 w3 w4 w5 w6") picks workloads,
+# and durations, BENCH_ONLY ("w1 w2 w3 w4 w5 w6 w7") picks workloads,
 # BENCH_REV (unset) benchmarks a committed revision instead of the working
 # tree, BENCH_PORT (54329), BENCH_TMP (/tmp) where the server and data files
 # go, BENCH_KEEP=1 keeps the temporary directory, BENCH_SKIP_BUILD=1 uses
@@ -21,7 +21,7 @@ export PATH="/usr/lib/postgresql/15/bin:$PATH"
 export RUNS=${BENCH_RUNS:-3}
 export SCALE=${BENCH_SCALE:-1.0}
 export PORT=${BENCH_PORT:-54329}
-ONLY=${BENCH_ONLY:-w1 w2 w3 w4 w5 w6}
+ONLY=${BENCH_ONLY:-w1 w2 w3 w4 w5 w6 w7}
 case $RUNS in '' | *[!0-9]* | 0) echo "BENCH_RUNS must be a positive integer" >&2; exit 2 ;; esac
 awk -v s="$SCALE" 'BEGIN { exit !(s + 0 > 0) }' || { echo "BENCH_SCALE must be > 0" >&2; exit 2; }
 
@@ -195,6 +195,7 @@ for w in $ONLY; do
     w4) run_workload W4 w4_read.sh 3600 ;;
     w5) run_workload W5 w5_memory.sh 1800 ;;
     w6) run_workload W6 w6_nexmark.sh 3600 ;;
+    w7) run_workload W7 w7_event_time.sh 1800 ;;
     *) echo "unknown workload $w" >&2 ;;
   esac
 done
