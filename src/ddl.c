@@ -36,6 +36,8 @@
 #include "windef.h"
 
 PG_FUNCTION_INFO_V1(rts_analyse);
+
+static Datum rts_analyse_checked(FunctionCallInfo fcinfo);
 PG_FUNCTION_INFO_V1(rts_notify);
 PG_FUNCTION_INFO_V1(rts_sync);
 PG_FUNCTION_INFO_V1(rts_checkpoint);
@@ -66,6 +68,18 @@ ddl_xact_callback(XactEvent event, void *arg)
  */
 Datum
 rts_analyse(PG_FUNCTION_ARGS)
+{
+	/* the SQL of version 0.1 calls it with four arguments */
+	if (PG_NARGS() < 6)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the rtstream extension is older than its library"),
+				 errhint("Run ALTER EXTENSION rtstream UPDATE.")));
+	return rts_analyse_checked(fcinfo);
+}
+
+static Datum
+rts_analyse_checked(FunctionCallInfo fcinfo)
 {
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		gap_us = PG_ARGISNULL(4) ? 0 :
