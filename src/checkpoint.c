@@ -89,10 +89,10 @@ write_key(dsa_area *area, RtsGroupEntry *e, uint32 npanes, StringInfo out)
 /*
  * Write a table's state: the panes still needed (rts_keep_from gives
  * "keep"), of the ring and of the closed store.  Groups without any are
- * left out, so a checkpoint is also when their memory is given back, at
- * the next load.
+ * left out (worker_windows.c rebuilds a table from its checkpoint when
+ * most of its groups are gone).  Returns the number of group records.
  */
-void
+uint32
 rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 					int nworkers, int64 keep, StringInfo out)
 {
@@ -142,6 +142,7 @@ rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		write_pane(def, area, t, &rec->pane, out);
 	}
 	memcpy(out->data + count_pos, &ngroups, sizeof(uint32));
+	return ngroups;
 }
 
 static void

@@ -13,9 +13,9 @@
 #include "panes.h"
 #include "windef.h"
 
-extern void rts_table_serialize(RtsWindowDef *def, dsa_area *area,
-								RtsPaneTable *t, int nworkers, int64 keep,
-								StringInfo out);
+extern uint32 rts_table_serialize(RtsWindowDef *def, dsa_area *area,
+								  RtsPaneTable *t, int nworkers, int64 keep,
+								  StringInfo out);
 extern void rts_table_merge(RtsWindowDef *def, dsa_area *area,
 							RtsPaneTable *t, const char *data, Size len,
 							bool foreign, int nworkers, int64 emitted,

@@ -210,45 +210,55 @@ rts_worker_slot(WorkerWindow *ww)
 }
 
 /*
- * Give a window's table the ring size of its definition (alter_window
- * changed the lateness), keeping every pane: the state is written out and
- * loaded into a new table.
+ * Replace a window's table by one loaded from a serialized state: to give
+ * it the ring size of its definition (alter_window changed the lateness),
+ * or to drop its dead groups (table_compact).
  */
 static void
-table_resize(WorkerWindow *ww)
+table_rebuild(WorkerWindow *ww, const char *data, Size len)
 {
 	RtsWindowSlot *slot = rts_worker_slot(ww);
 	dsa_area   *area = rts_dsa();
 	RtsPaneTable *old = ww->table;
-	StringInfoData buf;
 	dsa_pointer oldp,
 				newp;
 	RtsPaneTable *t;
 
-	initStringInfo(&buf);
-	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
-	rts_table_serialize(ww->def, area, old, wstate.db->nworkers, PG_INT64_MIN, &buf);
 	newp = rts_table_create(area, ww->def->id, ww->def->npanes, ww->def->nwords);
 	t = dsa_get_address(area, newp);
 	t->created_lsn = old->created_lsn;
 	t->warned_memory = old->warned_memory;
 	PG_TRY();
 	{
-		rts_table_merge(ww->def, area, t, buf.data, buf.len, false,
+		/* only this worker changes its tables: no lock needed to build it */
+		rts_table_merge(ww->def, area, t, data, len, false,
 						wstate.db->nworkers, RTS_TIME_NONE, wstate.batch_cxt);
 	}
 	PG_CATCH();
 	{
 		rts_table_destroy(area, newp, ww->def->word_typlen);
-		LWLockRelease(&wstate.shared->lock);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	MemoryContextReset(wstate.batch_cxt);
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 	oldp = slot->tables[wstate.index];
 	slot->tables[wstate.index] = newp;
 	ww->table = t;
 	rts_table_destroy(area, oldp, ww->def->word_typlen);
 	LWLockRelease(&wstate.shared->lock);
+}
+
+/* Give a window's table the ring size of its definition, keeping every pane. */
+static void
+table_resize(WorkerWindow *ww)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	rts_table_serialize(ww->def, rts_dsa(), ww->table, wstate.db->nworkers,
+						PG_INT64_MIN, &buf);
+	table_rebuild(ww, buf.data, buf.len);
 	pfree(buf.data);
 }
 
@@ -521,8 +531,17 @@ rts_worker_checkpoint(void)
 	Datum		parts[RTS_NPARTITIONS];
 	Datum		plsns[RTS_NPARTITIONS];
 	int			nparts = 0;
+	static MemoryContext compact_cxt = NULL;
+	List	   *compact_ids = NIL;
+	List	   *compact_states = NIL;
 
 	Assert(wstate.shared->in_txn_lsn == InvalidXLogRecPtr);
+
+	/* states of tables to compact after the commit (kept if it fails) */
+	if (compact_cxt == NULL)
+		compact_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream compaction",
+											ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(compact_cxt);
 
 	/*
 	 * With nothing queued, everything the router decoded before we read
@@ -571,22 +590,12 @@ rts_worker_checkpoint(void)
 		if (i >= 0)
 		{
 			WorkerWindow *ww = list_nth(wstate.windows, i);
-			bytea	   *b;
-
 			RtsWindowSlot *slot = rts_worker_slot(ww);
-			int64		newest = ww->newest;
+			bytea	   *b;
+			uint32		live;
 
-			/* the shared newest time holds what idle_timeout added */
-			LWLockAcquire(&me->lock, LW_EXCLUSIVE);
-			if (newest != RTS_TIME_NONE &&
-				(!ww->table->has_time || rts_from_unix(newest) > ww->table->max_time))
-			{
-				ww->table->max_time = rts_from_unix(newest);
-				ww->table->has_time = true;
-			}
-			LWLockRelease(&me->lock);
 			resetStringInfo(&buf);
-			rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers,
+			live = rts_table_serialize(ww->def, rts_dsa(), ww->table, nworkers,
 								rts_keep_from(ww->def, rts_window_watermark(wstate.db, slot),
 											  rts_atomic_read_time(&slot->emitted_until),
 											  rts_atomic_read_time(&slot->session_keep)),
@@ -594,6 +603,21 @@ rts_worker_checkpoint(void)
 			b = palloc(VARHDRSZ + buf.len);
 			SET_VARSIZE(b, VARHDRSZ + buf.len);
 			memcpy(VARDATA(b), buf.data, buf.len);
+
+			/*
+			 * Groups with nothing left are not written: when they are most
+			 * of the table, it is rebuilt from this state once committed.
+			 */
+			if (ww->table->ngroups >= 1024 && live < ww->table->ngroups / 2)
+			{
+				MemoryContext old = MemoryContextSwitchTo(compact_cxt);
+				bytea	   *copy = palloc(VARSIZE(b));
+
+				memcpy(copy, b, VARSIZE(b));
+				compact_ids = lappend_int(compact_ids, ww->def->id);
+				compact_states = lappend(compact_states, copy);
+				MemoryContextSwitchTo(old);
+			}
 			vals[1] = Int32GetDatum(ww->def->id);
 			vals[2] = LSNGetDatum(ww->table->created_lsn);
 			vals[4] = PointerGetDatum(b);
@@ -632,4 +656,24 @@ rts_worker_checkpoint(void)
 	wstate.last_checkpoint = me->checkpoint_time;
 	if (wstate.db->router_latch)
 		SetLatch(wstate.db->router_latch);
+
+	/* no batch was applied since the states were written */
+	{
+		ListCell   *lc1,
+				   *lc2;
+
+		forboth(lc1, compact_ids, lc2, compact_states)
+		{
+			WorkerWindow *ww = rts_worker_find_window(lfirst_int(lc1));
+			bytea	   *b = lfirst(lc2);
+
+			if (ww != NULL)
+			{
+				elog(DEBUG1, "rtstream worker %d compacts window \"%s\": %u groups",
+					 wstate.index, ww->def->name, ww->table->ngroups);
+				table_rebuild(ww, VARDATA(b), VARSIZE(b) - VARHDRSZ);
+			}
+		}
+	}
+	MemoryContextReset(compact_cxt);
 }
