@@ -31,7 +31,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -239,6 +241,117 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 	return target;
 }
 
+#define HISTORY_CHUNK_ROWS	10000
+
+/*
+ * Insert the rows of a tuplestore into a history table, in chunks of
+ * HISTORY_CHUNK_ROWS rows: one INSERT ... SELECT FROM unnest() of one array
+ * per column each (a row at a time costs a statement per row).  A column
+ * type without an array type falls back to one INSERT per row.
+ */
+static void
+insert_rows(RtsWindowDef *def, const char *relname, TupleDesc desc,
+			Tuplestorestate *store)
+{
+	int			ncols = desc->natts;
+	Oid		   *types = palloc(sizeof(Oid) * ncols);
+	int16	   *typlen = palloc(sizeof(int16) * ncols);
+	bool	   *typbyval = palloc(sizeof(bool) * ncols);
+	char	   *typalign = palloc(sizeof(char) * ncols);
+	Datum	  **colvals = palloc(sizeof(Datum *) * ncols);
+	bool	  **colnulls = palloc(sizeof(bool *) * ncols);
+	Datum	   *params = palloc(sizeof(Datum) * ncols);
+	char	   *pnulls = palloc(sizeof(char) * ncols);
+	bool		arrays = true;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	TupleTableSlot *tts;
+	MemoryContext chunk_cxt,
+				old;
+	int			n = 0;
+	bool		more = true;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (window_start, window_end", relname);
+	for (int i = 0; i < def->noutputs; i++)
+		appendStringInfo(&sql, ", %s", quote_identifier(def->outputs[i].name));
+	for (int i = 0; i < ncols; i++)
+	{
+		Oid			elem = TupleDescAttr(desc, i)->atttypid;
+
+		types[i] = get_array_type(elem);
+		arrays = arrays && OidIsValid(types[i]);
+		get_typlenbyvalalign(elem, &typlen[i], &typbyval[i], &typalign[i]);
+		colvals[i] = palloc(sizeof(Datum) * HISTORY_CHUNK_ROWS);
+		colnulls[i] = palloc(sizeof(bool) * HISTORY_CHUNK_ROWS);
+	}
+	appendStringInfoString(&sql, arrays ? ") SELECT * FROM unnest(" : ") VALUES (");
+	for (int i = 0; i < ncols; i++)
+	{
+		if (!arrays)
+			types[i] = TupleDescAttr(desc, i)->atttypid;
+		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+	}
+	appendStringInfoChar(&sql, ')');
+	plan = SPI_prepare(sql.data, ncols, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the history insert of window \"%s\": %s",
+			 def->name, SPI_result_code_string(SPI_result));
+
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "rtstream history chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+	tts = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	while (more)
+	{
+		more = tuplestore_gettupleslot(store, true, false, tts);
+		if (more)
+		{
+			slot_getallattrs(tts);
+			old = MemoryContextSwitchTo(chunk_cxt);
+			for (int i = 0; i < ncols; i++)
+			{
+				colnulls[i][n] = tts->tts_isnull[i];
+				colvals[i][n] = tts->tts_isnull[i] ? (Datum) 0 :
+					datumCopy(tts->tts_values[i], typbyval[i], typlen[i]);
+			}
+			MemoryContextSwitchTo(old);
+			n++;
+		}
+		if (n > 0 && (!arrays || n == HISTORY_CHUNK_ROWS || !more))
+		{
+			old = MemoryContextSwitchTo(chunk_cxt);
+			for (int i = 0; i < ncols; i++)
+			{
+				pnulls[i] = ' ';
+				if (arrays)
+				{
+					int			dims[1] = {n};
+					int			lbs[1] = {1};
+
+					params[i] = PointerGetDatum(construct_md_array(colvals[i], colnulls[i], 1,
+																   dims, lbs,
+																   TupleDescAttr(desc, i)->atttypid,
+																   typlen[i], typbyval[i],
+																   typalign[i]));
+				}
+				else
+				{
+					params[i] = colvals[i][0];
+					pnulls[i] = colnulls[i][0] ? 'n' : ' ';
+				}
+			}
+			MemoryContextSwitchTo(old);
+			if (SPI_execute_plan(plan, params, pnulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not append to the history of window \"%s\"", def->name);
+			MemoryContextReset(chunk_cxt);
+			n = 0;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	ExecDropSingleTupleTableSlot(tts);
+	MemoryContextDelete(chunk_cxt);
+}
+
 /* Append the closed windows of a window with history; in a transaction. */
 static void
 write_history(WorkerWindow *ww, RtsWindowSlot *slot)
@@ -251,12 +364,6 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	TupleDesc	desc;
 	Tuplestorestate *store;
 	RtsCombineOut out;
-	StringInfoData sql;
-	SPIPlanPtr	plan;
-	TupleTableSlot *tts;
-	Oid		   *types;
-	Datum	   *vals;
-	char	   *nulls;
 	int			ncols = def->noutputs + 2;
 	XLogRecPtr	lsn = InvalidXLogRecPtr;
 
@@ -297,40 +404,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 
 	SPI_connect();
 	if (out.rows > 0)
-	{
-		types = palloc(sizeof(Oid) * ncols);
-		vals = palloc(sizeof(Datum) * ncols);
-		nulls = palloc(sizeof(char) * ncols);
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "INSERT INTO %s (window_start, window_end", relname);
-		for (int i = 0; i < def->noutputs; i++)
-			appendStringInfo(&sql, ", %s", quote_identifier(def->outputs[i].name));
-		appendStringInfoString(&sql, ") VALUES (");
-		for (int i = 0; i < ncols; i++)
-		{
-			types[i] = TupleDescAttr(desc, i)->atttypid;
-			appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
-		}
-		appendStringInfoChar(&sql, ')');
-		plan = SPI_prepare(sql.data, ncols, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the history insert of window \"%s\": %s",
-				 def->name, SPI_result_code_string(SPI_result));
-		tts = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-		while (tuplestore_gettupleslot(store, true, false, tts))
-		{
-			slot_getallattrs(tts);
-			for (int i = 0; i < ncols; i++)
-			{
-				vals[i] = tts->tts_values[i];
-				nulls[i] = tts->tts_isnull[i] ? 'n' : ' ';
-			}
-			if (SPI_execute_plan(plan, vals, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not append to the history of window \"%s\"", def->name);
-			CHECK_FOR_INTERRUPTS();
-		}
-		ExecDropSingleTupleTableSlot(tts);
-	}
+		insert_rows(def, relname, desc, store);
 	{
 		Oid			ptypes[3] = {INT4OID, TIMESTAMPTZOID, LSNOID};
 		Datum		pvals[3] = {Int32GetDatum(def->id),
