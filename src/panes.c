@@ -81,6 +81,33 @@ index_insert(uint32 *index, uint32 mask, uint32 hash, uint32 id)
 	index[i] = id + 1;
 }
 
+/*
+ * Make room for one more element in a growable array of the table (chunk
+ * pointers, closed panes): double it, or make the first one with "first"
+ * elements.  False if out of memory.
+ */
+static bool
+array_grow(dsa_area *area, RtsPaneTable *t, dsa_pointer *array, uint32 used,
+		   uint32 *max, Size elemsize, uint32 first)
+{
+	uint32		newmax = *max ? *max * 2 : first;
+	dsa_pointer dp;
+
+	if (used < *max)
+		return true;
+	dp = table_alloc(area, t, elemsize * newmax);
+	if (!DsaPointerIsValid(dp))
+		return false;
+	if (DsaPointerIsValid(*array))
+	{
+		memcpy(dsa_get_address(area, dp), dsa_get_address(area, *array), elemsize * used);
+		table_free(area, t, *array, elemsize * *max);
+	}
+	*array = dp;
+	*max = newmax;
+	return true;
+}
+
 /* Double the index (or make the first one); false if out of memory. */
 static bool
 index_grow(dsa_area *area, RtsPaneTable *t)
@@ -111,22 +138,9 @@ chunk_ensure(dsa_area *area, RtsPaneTable *t, uint32 id)
 
 	if (c < t->nchunks)
 		return true;
-	if (c >= t->maxchunks)
-	{
-		uint32		newmax = t->maxchunks ? t->maxchunks * 2 : 16;
-		dsa_pointer ndp = table_alloc(area, t, sizeof(dsa_pointer) * newmax);
-
-		if (!DsaPointerIsValid(ndp))
-			return false;
-		if (DsaPointerIsValid(t->chunks))
-		{
-			memcpy(dsa_get_address(area, ndp), dsa_get_address(area, t->chunks),
-				   sizeof(dsa_pointer) * t->nchunks);
-			table_free(area, t, t->chunks, sizeof(dsa_pointer) * t->maxchunks);
-		}
-		t->chunks = ndp;
-		t->maxchunks = newmax;
-	}
+	if (!array_grow(area, t, &t->chunks, t->nchunks, &t->maxchunks,
+					sizeof(dsa_pointer), 16))
+		return false;
 	dp = table_alloc(area, t, t->entry_size * RTS_CHUNK_ENTRIES);
 	if (!DsaPointerIsValid(dp))
 		return false;
@@ -198,22 +212,9 @@ rts_closed_add(dsa_area *area, RtsPaneTable *t, uint32 entry_id, RtsPane *pane)
 {
 	RtsClosedPane *rec;
 
-	if (t->nclosed == t->maxclosed)
-	{
-		uint32		newmax = t->maxclosed ? t->maxclosed * 2 : 64;
-		dsa_pointer dp = table_alloc(area, t, RTS_CLOSED_SIZE(t) * newmax);
-
-		if (!DsaPointerIsValid(dp))
-			return false;
-		if (DsaPointerIsValid(t->closed))
-		{
-			memcpy(dsa_get_address(area, dp), dsa_get_address(area, t->closed),
-				   RTS_CLOSED_SIZE(t) * t->nclosed);
-			table_free(area, t, t->closed, RTS_CLOSED_SIZE(t) * t->maxclosed);
-		}
-		t->closed = dp;
-		t->maxclosed = newmax;
-	}
+	if (!array_grow(area, t, &t->closed, t->nclosed, &t->maxclosed,
+					RTS_CLOSED_SIZE(t), 64))
+		return false;
 	rec = rts_closed_pane(area, t, t->nclosed++);
 	rec->entry_id = entry_id;
 	memcpy(&rec->pane, pane, t->pane_size);

@@ -34,29 +34,11 @@
 
 /*
  * An interval as a fixed number of microseconds.  Months have no fixed
- * length, so they are refused; a day counts 24 hours.
+ * length, so they are refused; a day counts 24 hours.  A window's size,
+ * slide and gap must be positive; a lateness or a timeout may be zero.
  */
-int64
-rts_interval_us(Interval *iv, const char *what)
-{
-	int64		us;
-
-	if (iv->month != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window %s must not contain months or years", what),
-				 errhint("Use days instead, for example '30 days'.")));
-	us = iv->time + (int64) iv->day * USECS_PER_DAY;
-	if (us <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window %s must be positive", what)));
-	return us;
-}
-
-/* An interval that may be zero (a lateness, a timeout). */
-int64
-rts_interval_us_nonneg(Interval *iv, const char *what)
+static int64
+interval_us(Interval *iv, const char *what, bool zero_ok)
 {
 	int64		us;
 
@@ -66,11 +48,23 @@ rts_interval_us_nonneg(Interval *iv, const char *what)
 				 errmsg("%s must not contain months or years", what),
 				 errhint("Use days instead, for example '30 days'.")));
 	us = iv->time + (int64) iv->day * USECS_PER_DAY;
-	if (us < 0)
+	if (us < 0 || (us == 0 && !zero_ok))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", what)));
+				 errmsg(zero_ok ? "%s must not be negative" : "%s must be positive", what)));
 	return us;
+}
+
+int64
+rts_interval_us(Interval *iv, const char *what)
+{
+	return interval_us(iv, psprintf("window %s", what), false);
+}
+
+int64
+rts_interval_us_nonneg(Interval *iv, const char *what)
+{
+	return interval_us(iv, what, true);
 }
 
 static int64
