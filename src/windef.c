@@ -590,6 +590,14 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 
 	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
 	SPI_connect();
+
+	/* the catalog of version 0.1 has no event-time columns */
+	if (SPI_execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'rtstream.windows'::regclass "
+					"AND attname = 'gap'", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the rtstream extension is older than its library"),
+				 errhint("Run ALTER EXTENSION rtstream UPDATE.")));
 	ret = SPI_execute_with_args(psprintf("SELECT name, query, size, slide, time_column, search_path, "
 										 "id, view, gap, allowed_lateness, idle_timeout, retention, "
 										 "late_policy, dead_letter_table, history "
