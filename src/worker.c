@@ -19,6 +19,15 @@
  *	  error inside an aggregate's transition leaves the aggregates before it
  *	  updated for that row.
  *
+ *	  Event time (eventtime.h).  A row is judged late against the window's
+ *	  watermark, read at the start of its batch under our lock, and against
+ *	  the newest time of the rows before it in its own partition; a late
+ *	  row is counted, and kept as a dead letter if the window says so.  A
+ *	  pane whose ring slot a newer pane needs moves to the closed store if
+ *	  it is still needed (an open window, a window not yet in the history).
+ *	  At the end of each transaction the worker publishes the newest time
+ *	  it has applied, from which the watermark is computed.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
