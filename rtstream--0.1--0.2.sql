@@ -335,7 +335,7 @@ BEGIN
     PERFORM rtstream._check_late_policy(w.late_policy, w.dead_letter_table);
     hist := w.history;
     IF history THEN
-        IF hist IS NULL THEN
+        IF hist IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = hist) THEN
             hist := rtstream._create_history(
                 (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = w.view), w.name);

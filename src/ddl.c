@@ -18,6 +18,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
+#include "commands/extension.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -242,13 +243,18 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 static void
 history_wait(RtsDatabaseShared *db, TimestampTz deadline)
 {
+	Oid			ext = get_extension_oid("rtstream", false);
+
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{
 		RtsWindowSlot *slot = &db->windows[s];
 		int64		wm;
 		int64		target;
 
-		if (slot->window_id == 0 || !slot->history)
+		if (slot->window_id == 0 || slot->extension != ext || !slot->history)
+			continue;
+		/* a history table dropped by hand: worker 0 warns about it */
+		if (get_rel_name(slot->history_rel) == NULL)
 			continue;
 		wm = rts_window_watermark(db, slot);
 		if (wm == RTS_TIME_NONE)

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -241,6 +242,7 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 	bool		disjoint;
 	int64		mixed_until = PG_INT64_MIN;
 	RtsCombineOut out;
+	Oid			ext;
 
 	rts_check_server();
 	db = rts_my_database(false);
@@ -260,9 +262,10 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 				 errmsg("column definition list of rtstream window \"%s\" must have %d columns",
 						name, def->noutputs + 2)));
 
+	ext = get_extension_oid("rtstream", false);
 	LWLockAcquire(&db->lock, LW_SHARED);
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
-		if (db->windows[s].window_id == def->id)
+		if (db->windows[s].window_id == def->id && db->windows[s].extension == ext)
 			slot = s;
 	LWLockRelease(&db->lock);
 	if (slot < 0)

@@ -167,6 +167,10 @@ typedef struct RtsWorkerShared
 typedef struct RtsWindowSlot
 {
 	int32		window_id;		/* 0 when free */
+	Oid			extension;		/* the pg_extension it belongs to: after DROP
+								 * and CREATE EXTENSION a window id comes
+								 * again, while workers may still hold the
+								 * former window's tables */
 	dsa_pointer tables[RTS_MAX_WORKERS];
 
 	/*
@@ -199,6 +203,7 @@ typedef struct RtsWindowSlot
 	int64		slide_us;
 	bool		session;
 	bool		history;
+	Oid			history_rel;	/* the history table */
 } RtsWindowSlot;
 
 #define RTS_TIME_NONE		PG_INT64_MIN

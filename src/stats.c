@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "commands/extension.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -130,10 +131,12 @@ rts_window_stats(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RtsDatabaseShared *db;
 	dsa_area   *area;
+	Oid			ext;
 
 	rts_check_server();
 	db = rts_my_database(false);
 	area = rts_dsa();
+	ext = get_extension_oid("rtstream", false);
 	InitMaterializedSRF(fcinfo, 0);
 
 	for (int w = 0; w < db->nworkers; w++)
@@ -148,7 +151,7 @@ rts_window_stats(PG_FUNCTION_ARGS)
 			int64		wm = RTS_TIME_NONE;
 			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
 
-			if (db->windows[s].window_id == 0 ||
+			if (db->windows[s].window_id == 0 || db->windows[s].extension != ext ||
 				!DsaPointerIsValid(db->windows[s].tables[w]))
 				continue;
 			t = dsa_get_address(area, db->windows[s].tables[w]);

@@ -69,7 +69,8 @@ window_slot(int32 id)
 	LWLockAcquire(&db->lock, LW_EXCLUSIVE);
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{
-		if (db->windows[s].window_id == id)
+		if (db->windows[s].window_id == id &&
+			db->windows[s].extension == wstate.shared->extension)
 		{
 			LWLockRelease(&db->lock);
 			return s;
@@ -86,6 +87,7 @@ window_slot(int32 id)
 						RTS_MAX_WINDOWS)));
 	}
 	db->windows[freeslot].window_id = id;
+	db->windows[freeslot].extension = wstate.shared->extension;
 	for (int w = 0; w < RTS_MAX_WORKERS; w++)
 		db->windows[freeslot].tables[w] = InvalidDsaPointer;
 	for (int w = 0; w < RTS_MAX_WORKERS; w++)
@@ -187,6 +189,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	ww->pruned_for = RTS_TIME_UNKNOWN;
 	db->windows[s].lateness_us = def->lateness_us;
 	db->windows[s].history = OidIsValid(def->history);
+	db->windows[s].history_rel = def->history;
 	db->windows[s].slide_us = def->slide_us;
 	db->windows[s].session = RTS_IS_SESSION(def);
 	ww->newest = ww->table->has_time ? rts_to_unix(ww->table->max_time) : RTS_TIME_NONE;
