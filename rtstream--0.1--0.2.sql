@@ -18,6 +18,7 @@ CREATE TABLE rtstream.history_progress (
     emitted_until timestamptz NOT NULL,
     lsn           pg_lsn NOT NULL
 );
+GRANT SELECT ON rtstream.history_progress TO PUBLIC;
 
 DROP FUNCTION rtstream._analyse(text, interval, interval, text);
 CREATE FUNCTION rtstream._analyse(query text, size interval, slide interval,

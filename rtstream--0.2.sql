@@ -41,6 +41,7 @@ CREATE TABLE rtstream.history_progress (
     emitted_until timestamptz NOT NULL,
     lsn           pg_lsn NOT NULL
 );
+GRANT SELECT ON rtstream.history_progress TO PUBLIC;
 
 -- Window state, written by the workers (rtstream.checkpoint_interval): each
 -- worker's windows with the LSN up to which they are exact.  Not dumped:
