@@ -36,6 +36,13 @@ rts_from_unix(int64 us)
 	return us - RTS_UNIX_EPOCH_OFFSET_US;
 }
 
+/* The newest event time a worker applied to a table (it holds it). */
+static inline int64
+rts_table_newest(const RtsPaneTable *t)
+{
+	return t->has_time ? rts_to_unix(t->max_time) : RTS_TIME_NONE;
+}
+
 static inline int64
 rts_watermark(const RtsWindowDef *def, int64 newest)
 {
@@ -54,6 +61,16 @@ static inline int64
 rts_current_end(const RtsWindowDef *def, int64 newest)
 {
 	return (rts_floor_div(newest, def->slide_us) + 1) * def->slide_us;
+}
+
+/*
+ * What the history is complete up to once the watermark is wm: the end of
+ * the newest closed window (sliding), or wm itself (sessions end anywhere).
+ */
+static inline int64
+rts_history_target(const RtsWindowDef *def, int64 wm)
+{
+	return RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm);
 }
 
 static inline bool

@@ -184,7 +184,7 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 		for (int w = 0; w < nworkers; w++)
 			*lsn_out = Min(*lsn_out, rts_worker_caught_up(db, w));
 		target_try = wm == RTS_TIME_NONE ? RTS_TIME_NONE :
-			RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm);
+			rts_history_target(def, wm);
 		if (target_try != RTS_TIME_NONE &&
 			(emitted == RTS_TIME_NONE || target_try > emitted))
 		{
@@ -444,7 +444,7 @@ history_due(WorkerWindow *ww, RtsWindowSlot *slot)
 
 	if (emitted == RTS_TIME_UNKNOWN || wm == RTS_TIME_NONE)
 		return false;
-	target = RTS_IS_SESSION(ww->def) ? wm : rts_closed_end(ww->def, wm);
+	target = rts_history_target(ww->def, wm);
 	return emitted == RTS_TIME_NONE || target > emitted;
 }
 

@@ -334,8 +334,8 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		 * by its commit time.
 		 */
 		tu = rts_to_unix(commit_time);
-		if (ww->newest != RTS_TIME_NONE && tu < ww->newest)
-			tu = ww->newest;
+		if (t->has_time && tu < rts_to_unix(t->max_time))
+			tu = rts_to_unix(t->max_time);
 	}
 
 	/* the window's watermark, or that of the rows before in this partition */
@@ -422,11 +422,9 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		return APPLY_DONE;
 	}
 	ww->part_newest[partition] = part_newest;
-	if (ww->newest == RTS_TIME_NONE || tu > ww->newest)
-		ww->newest = tu;
 	ww->batch_rows = true;
-	if (!t->has_time || rts_from_unix(ww->newest) > t->max_time)
-		t->max_time = rts_from_unix(ww->newest);
+	if (!t->has_time || rts_from_unix(tu) > t->max_time)
+		t->max_time = rts_from_unix(tu);
 	t->has_time = true;
 	pane = rts_entry_pane(t, e, pane_idx);
 
@@ -765,7 +763,8 @@ apply_item(RtsQueueItem *item, char *batch)
 			{
 				WorkerWindow *ww = lfirst(lc);
 
-				rts_publish_newest(rts_worker_slot(ww), wstate.index, ww->newest,
+				rts_publish_newest(rts_worker_slot(ww), wstate.index,
+								   rts_table_newest(ww->table),
 								   item->commit_lsn);
 			}
 		}

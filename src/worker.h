@@ -40,7 +40,6 @@ typedef struct WorkerWindow
 	bool	   *pass;			/* aggregate a's FILTER passed */
 
 	/* event time during a batch (eventtime.h), Unix microseconds */
-	int64		newest;			/* newest time this worker applied */
 	int64		wm;				/* the window's watermark at batch start */
 	int64	   *part_newest;	/* per partition: newest time applied */
 	int64		keep;			/* panes kept (rts_keep_from) at batch start */

@@ -192,7 +192,6 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	db->windows[s].history_rel = def->history;
 	db->windows[s].slide_us = def->slide_us;
 	db->windows[s].session = RTS_IS_SESSION(def);
-	ww->newest = ww->table->has_time ? rts_to_unix(ww->table->max_time) : RTS_TIME_NONE;
 	ww->part_newest = MemoryContextAlloc(cxt, sizeof(int64) * RTS_NPARTITIONS);
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
 		ww->part_newest[p] = RTS_TIME_NONE;
@@ -482,8 +481,6 @@ rts_worker_restore(void)
 							VARSIZE_ANY_EXHDR(b), worker != wstate.index,
 							nworkers, rts_atomic_read_time(&slot->emitted_until),
 							wstate.batch_cxt);
-			if (ww->table->has_time)
-				ww->newest = Max(ww->newest, rts_to_unix(ww->table->max_time));
 			LWLockRelease(&wstate.shared->lock);
 		}
 	}
@@ -512,7 +509,8 @@ rts_worker_restore(void)
 		{
 			WorkerWindow *ww = lfirst(wlc);
 
-			rts_publish_newest(rts_worker_slot(ww), wstate.index, ww->newest,
+			rts_publish_newest(rts_worker_slot(ww), wstate.index,
+							   rts_table_newest(ww->table),
 							   wstate.shared->applied_lsn);
 		}
 	}
