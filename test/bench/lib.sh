@@ -44,6 +44,26 @@ rec() {
   log "  $1 | $2 | run $3: rows=$4 s=$5 rows/s=$6 $7=$8"
 }
 
+# COPY file into table on db; with sync=1 also wait for rtstream.sync(); with
+# a query, also run it after the COPY (same session, timed together).
+# Prints: epoch when COPY returned|seconds until it returned|seconds until done.
+timed_copy() {
+  local db=$1 table=$2 file=$3 sync=$4 after=${5:-} syncsql=''
+  [ "$sync" = 1 ] && syncsql="SELECT rtstream.sync('$SYNC_TIMEOUT') \\g /dev/null"
+  sqlf "$db" <<SQL
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+COPY $table FROM '$file';
+SELECT extract(epoch FROM clock_timestamp()) AS t1 \gset
+$after
+$syncsql
+SELECT extract(epoch FROM clock_timestamp()) AS t2 \gset
+SELECT :t1, round((:t1 - :t0)::numeric, 4), round((:t2 - :t0)::numeric, 4);
+SQL
+}
+
+# rows per second
+rps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+
 # Mark a workload (or one of its variants) as failed; the workload stops.
 fail() {
   local w=$1 reason=$2

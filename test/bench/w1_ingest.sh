@@ -34,22 +34,6 @@ SQL
   echo "$f"
 }
 
-# COPY file into table on db; with sync=1 also wait for rtstream.sync().
-# Prints: seconds until COPY returned, seconds until done.
-timed_copy() {
-  local db=$1 table=$2 file=$3 sync=$4 syncsql=''
-  [ "$sync" = 1 ] && syncsql="SELECT rtstream.sync('$SYNC_TIMEOUT') \\g /dev/null"
-  sqlf "$db" <<SQL
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-COPY $table FROM '$file';
-SELECT extract(epoch FROM clock_timestamp()) AS t1 \gset
-$syncsql
-SELECT extract(epoch FROM clock_timestamp()) AS t2 \gset
-SELECT round((:t1 - :t0)::numeric, 4), round((:t2 - :t0)::numeric, 4);
-SQL
-}
-
-rps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 
 log "W1: generating data files ($N rows each)"
 F10K=$(gen_file 10000)
@@ -112,7 +96,7 @@ run_baseline() {  # run variant table file rows
   sql "$BASEDB" "TRUNCATE $table${6:+, $6}" >/dev/null
   quiesce
   out=$(timed_copy "$BASEDB" "$table" "$file" 0)
-  read -r copy total <<<"${out//|/ }"
+  read -r _ copy total <<<"${out//|/ }"
   if [ "$table" = w1_row ]; then
     # also the time it would take for N rows at this rate
     rec "$W" "$v" "$r" "$rows" "$total" "$(rps "$rows" "$total")" est_s_for_N \
@@ -160,7 +144,7 @@ run_stream() {  # run variant nwin file
   done
   quiesce
   out=$(timed_copy "$DB" w1_s "$file" 1)
-  read -r copy total <<<"${out//|/ }"
+  read -r _ copy total <<<"${out//|/ }"
   if ! bad=$(check_stream "$nwin"); then
     fail "$W $v" "wrong result after run $r: $bad"
     exit 1

@@ -70,7 +70,7 @@ CREATE TABLE bids_plain (auction bigint, bidder bigint, price bigint, channel te
                          date_time timestamptz);
 SQL
 
-timed_copy() {  # db table sync -> seconds, busy CPU seconds
+timed_copy_cpu() {  # db table sync -> seconds, busy CPU seconds
   local db=$1 table=$2 sync=$3 syncsql='' c0 c1 out
   [ "$sync" = 1 ] && syncsql="SELECT rtstream.sync('$SYNC_TIMEOUT') \\g /dev/null"
   c0=$(cpu_busy)
@@ -115,7 +115,7 @@ for r in $(seq "$RUNS"); do
   log "W6 run $r/$RUNS"
   sql "$BASEDB" 'TRUNCATE bids_plain' >/dev/null
   quiesce
-  out=$(timed_copy "$BASEDB" bids_plain 0)
+  out=$(timed_copy_cpu "$BASEDB" bids_plain 0)
   read -r s cpu <<<"$out"
   record "$r" "plain COPY bids" "$s" "$cpu"
 
@@ -127,7 +127,7 @@ SELECT rtstream.create_window('q7', $q$SELECT max(price) AS max_price FROM bids$
   size => '10 seconds', time_column => 'date_time');
 SQL
   quiesce
-  out=$(timed_copy "$DB" bids 1)
+  out=$(timed_copy_cpu "$DB" bids 1)
   read -r s cpu <<<"$out"
   err=$(check_windows) || err="the check failed: ${err:-an error}"
   if [ -n "$err" ]; then

@@ -99,30 +99,12 @@ BEGIN
 END $$;
 SQL
 
-# COPY the file into table on db; with sync=1 also wait for rtstream.sync(),
-# with a query also run it after the COPY (same session, timed together).
-# Prints: epoch when COPY returned, seconds until COPY returned, seconds until done.
-timed_copy() {
-  local db=$1 table=$2 sync=$3 after=${4:-} syncsql=''
-  [ "$sync" = 1 ] && syncsql="SELECT rtstream.sync('$SYNC_TIMEOUT') \\g /dev/null"
-  sqlf "$db" <<SQL
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-COPY $table FROM '$FILE';
-SELECT extract(epoch FROM clock_timestamp()) AS t1 \gset
-$after
-$syncsql
-SELECT extract(epoch FROM clock_timestamp()) AS t2 \gset
-SELECT :t1, round((:t1 - :t0)::numeric, 4), round((:t2 - :t0)::numeric, 4);
-SQL
-}
-
 # A window's state after its run, for the log: shared memory and groups.
 log_state() {
   log "  window $1 after sync: $(sql "$DB" "SELECT round(sum(memory_bytes) / 1048576.0, 1) || ' MB, ' || sum(groups) || ' groups'
                                            FROM rtstream.window_stats WHERE window_name = '$1'")"
 }
 
-rps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
 # Rows of the current window (the view's), from the plain table of (a).
 EXP_CUR=
@@ -217,7 +199,7 @@ run_baseline() {  # run
   local r=$1 out tc copy total
   sql "$BASEDB" 'TRUNCATE w7_plain' >/dev/null
   quiesce
-  out=$(timed_copy "$BASEDB" w7_plain 0)
+  out=$(timed_copy "$BASEDB" w7_plain "$FILE" 0)
   read -r tc copy total <<<"${out//|/ }"
   rec "$W" "plain COPY (a)" "$r" "$N" "$total" "$(rps "$N" "$total")" copy_s "$copy"
 }
@@ -228,7 +210,7 @@ run_byhand() {  # run
   quiesce
   # work_mem as a DBA would set it for this query (as in W4): with the
   # default 4MB its hash aggregate of 260k groups spills to disk
-  out=$(timed_copy "$BASEDB" w7_raw 0 "SET work_mem = '256MB';
+  out=$(timed_copy "$BASEDB" w7_raw "$FILE" 0 "SET work_mem = '256MB';
 INSERT INTO w7_sum
   SELECT date_bin('10 seconds', ts, timestamptz 'epoch'),
          date_bin('10 seconds', ts, timestamptz 'epoch') + interval '10 seconds', k, count(*), sum(v)
@@ -251,7 +233,7 @@ run_tumble() {  # run
   sql "$DB" "SELECT rtstream.create_window('w7_tumble', \$q\$$WQUERY\$q\$,
              size => '10 seconds', time_column => 'ts')" >/dev/null
   quiesce
-  out=$(timed_copy "$DB" w7_s 1)
+  out=$(timed_copy "$DB" w7_s "$FILE" 1)
   read -r tc copy total <<<"${out//|/ }"
   bad=$(check_window w7_tumble "$NEWEST" 2>&1) || bad="the check query failed: ${bad//$'\n'/ }"
   if [ -n "$bad" ]; then
@@ -290,7 +272,7 @@ run_history() {  # run
     [ "$(sql "$DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'w7_poll' AND state = 'active'")" = 1 ] && break
     sleep 0.05
   done
-  out=$(timed_copy "$DB" w7_s 1)
+  out=$(timed_copy "$DB" w7_s "$FILE" 1)
   read -r tc copy total <<<"${out//|/ }"
   # sync returned: every closed window must be in the history now
   bad=$(check_window w7_hist "$WM_C" 2>&1) || bad="the check query failed: ${bad//$'\n'/ }"
