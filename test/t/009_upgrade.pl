@@ -46,6 +46,14 @@ my $version = $node->safe_psql('fresh',
 isnt($version, '0.1', "the default version is $version");
 
 $node->safe_psql('postgres', q{CREATE EXTENSION rtstream VERSION '0.1'});
+
+# before the update, the SQL of 0.1 meets this library: a clear ERROR
+$node->safe_psql('postgres', q{CREATE TABLE old (k int); SELECT rtstream.create_stream('old')});
+my ($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT rtstream.create_window('old_w', 'SELECT count(*) FROM old', '1 day')});
+like($err, qr/ERROR:  the rtstream extension is older than its library.*HINT:  Run ALTER EXTENSION rtstream UPDATE/s,
+	'a window through the SQL of 0.1 is refused with a HINT to update');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM rtstream.windows'), '0', 'and nothing was created');
 $node->safe_psql('postgres', 'ALTER EXTENSION rtstream UPDATE');
 is( $node->safe_psql('postgres',
 		"SELECT extversion FROM pg_extension WHERE extname = 'rtstream'"),
