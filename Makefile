@@ -21,10 +21,12 @@ OBJS = \
 	src/utility.o \
 	src/combine.o \
 	src/history.o \
-	src/eventtime.o
+	src/eventtime.o \
+	src/owner.o \
+	src/worker_run.o
 
 EXTENSION = rtstream
-DATA = rtstream--0.1.sql rtstream--0.2.sql rtstream--0.1--0.2.sql
+DATA = rtstream--0.1.sql rtstream--0.2.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # core creates the extension and the helpers (rt_diff, rt_bounds) the others use

@@ -19,6 +19,7 @@
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -34,6 +35,7 @@
 
 #include "rtstream.h"
 #include "eventtime.h"
+#include "panes.h"
 #include "windef.h"
 
 PG_FUNCTION_INFO_V1(rts_analyse);
@@ -236,6 +238,85 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 			sync_wait(db, deadline, "the workers");
 }
 
+/* A window's name, for messages. */
+static char *
+window_name(int32 id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1] = {Int32GetDatum(id)};
+	char	   *name = psprintf("%d", id);
+	MemoryContext caller = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT name FROM rtstream.windows WHERE id = $1",
+							  1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		name = MemoryContextStrdup(caller,
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return name;
+}
+
+/*
+ * The run state of a window slot: RUNNING if every worker applies it,
+ * else CATCHING_UP if some worker replays for it, else STALLED.
+ */
+static RtsRunState
+slot_run_state(RtsDatabaseShared *db, RtsWindowSlot *slot, char *error)
+{
+	RtsRunState state = RTS_RUN_RUNNING;
+	dsa_area   *area = rts_dsa();
+
+	for (int w = 0; w < db->nworkers; w++)
+	{
+		if (pg_atomic_read_u64(&slot->behind_lsn[w]) == 0)
+			continue;
+		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
+		if (DsaPointerIsValid(slot->tables[w]))
+		{
+			RtsPaneTable *t = dsa_get_address(area, slot->tables[w]);
+
+			if (t->run.state == RTS_RUN_CATCHING_UP)
+				state = RTS_RUN_CATCHING_UP;
+			else if (t->run.state == RTS_RUN_STALLED && state == RTS_RUN_RUNNING)
+			{
+				state = RTS_RUN_STALLED;
+				strlcpy(error, t->run.error, RTS_ERROR_LEN);
+			}
+		}
+		LWLockRelease(&db->workers[w].lock);
+	}
+	return state;
+}
+
+/*
+ * Wait until the windows catching up have caught up; a stalled window is
+ * not waited for (it waits for a GRANT): say so.
+ */
+static void
+catch_up_wait(RtsDatabaseShared *db, TimestampTz deadline)
+{
+	Oid			ext = get_extension_oid("rtstream", false);
+
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+	{
+		RtsWindowSlot *slot = &db->windows[s];
+		char		error[RTS_ERROR_LEN];
+		RtsRunState state;
+
+		if (slot->window_id == 0 || slot->extension != ext)
+			continue;
+		while ((state = slot_run_state(db, slot, error)) == RTS_RUN_CATCHING_UP)
+			sync_wait(db, deadline, "windows catching up");
+		if (state == RTS_RUN_STALLED)
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("rtstream window \"%s\" is stalled and was not waited for: %s",
+							window_name(slot->window_id), error),
+					 errhint("See rtstream.window_stats; the window catches up once its owner has the privileges back.")));
+	}
+}
+
 /*
  * Wait until the windows that the rows applied so far have closed are in
  * their history tables (worker 0 writes them, see history.c).
@@ -253,6 +334,13 @@ history_wait(RtsDatabaseShared *db, TimestampTz deadline)
 
 		if (slot->window_id == 0 || slot->extension != ext || !slot->history)
 			continue;
+		/* a stalled window writes no history until it runs again */
+		{
+			char		error[RTS_ERROR_LEN];
+
+			if (slot_run_state(db, slot, error) != RTS_RUN_RUNNING)
+				continue;
+		}
 		/* a history table dropped by hand: worker 0 warns about it */
 		if (get_rel_name(slot->history_rel) == NULL)
 			continue;
@@ -288,6 +376,7 @@ rts_sync(PG_FUNCTION_ARGS)
 	rts_check_server();
 	db = rts_my_database(false);
 	sync_until(db, deadline);
+	catch_up_wait(db, deadline);
 	history_wait(db, deadline);
 	PG_RETURN_VOID();
 }

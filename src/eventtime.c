@@ -35,8 +35,8 @@ rts_worker_caught_up(RtsDatabaseShared *db, int w)
 	/* the router queues a transaction before it publishes decoded_lsn */
 	pg_read_barrier();
 	if (pg_atomic_read_u64(&ws->ring.read_pos) == pg_atomic_read_u64(&ws->ring.write_pos))
-		return Max(decoded, ws->applied_lsn);
-	return ws->applied_lsn;
+		return Max(decoded, ws->progress.applied_lsn);
+	return ws->progress.applied_lsn;
 }
 
 /* Compute, raise and return the watermark of a window. */
@@ -65,7 +65,10 @@ rts_window_watermark(RtsDatabaseShared *db, RtsWindowSlot *slot)
 
 	for (int w = 0; w < db->nworkers; w++)
 	{
-		if (rts_worker_caught_up(db, w) >= last)
+		XLogRecPtr	behind = pg_atomic_read_u64(&slot->behind_lsn[w]);
+
+		/* a worker on which the window is behind has applied it up to there */
+		if ((behind != 0 ? behind : rts_worker_caught_up(db, w)) >= last)
 			continue;			/* it can only get rows of later transactions */
 		if (newest[w] == RTS_TIME_NONE)
 			return rts_atomic_read_time(&slot->watermark);

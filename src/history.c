@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "combine.h"
+#include "owner.h"
 #include "eventtime.h"
 #include "worker.h"
 
@@ -366,6 +367,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	RtsCombineOut out;
 	int			ncols = def->noutputs + 2;
 	XLogRecPtr	lsn = InvalidXLogRecPtr;
+	RtsOwnerSwitch sw = {0};
 
 	if (emitted == RTS_TIME_UNKNOWN)
 		return;					/* not loaded yet */
@@ -395,9 +397,17 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 						   def->outputs[i].typmod, 0);
 	store = tuplestore_begin_heap(false, false, work_mem);
 	rts_combine_out_init(&out, def, store, desc);
+
+	/*
+	 * Combining and finalising run the aggregates' functions, and the writes
+	 * into the history fire its triggers: all as the window's owner.  Only
+	 * the progress, in rtstream's own table, is written as the worker.
+	 */
+	rts_owner_enter(def->owner, def->search_path, &sw);
 	target = collect_closed(ww, slot, emitted, &out, &wm, &lsn, &ww->pending_session_keep);
 	if (target == RTS_TIME_UNKNOWN)
 	{
+		rts_owner_leave(&sw);
 		tuplestore_end(store);
 		return;
 	}
@@ -405,6 +415,16 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 	SPI_connect();
 	if (out.rows > 0)
 		insert_rows(def, relname, desc, store);
+	if (def->retention_us > 0 && wm != RTS_TIME_NONE)
+	{
+		Oid			rtypes[1] = {TIMESTAMPTZOID};
+		Datum		rvals[1] = {TimestampTzGetDatum(rts_from_unix(wm - def->retention_us))};
+
+		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE window_end < $1", relname),
+								  1, rtypes, rvals, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not prune the history of window \"%s\"", def->name);
+	}
+	rts_owner_leave(&sw);
 	{
 		Oid			ptypes[3] = {INT4OID, TIMESTAMPTZOID, LSNOID};
 		Datum		pvals[3] = {Int32GetDatum(def->id),
@@ -416,15 +436,6 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 								  "lsn = greatest(history_progress.lsn, excluded.lsn)",
 								  3, ptypes, pvals, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write rtstream.history_progress");
-	}
-	if (def->retention_us > 0 && wm != RTS_TIME_NONE)
-	{
-		Oid			rtypes[1] = {TIMESTAMPTZOID};
-		Datum		rvals[1] = {TimestampTzGetDatum(rts_from_unix(wm - def->retention_us))};
-
-		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE window_end < $1", relname),
-								  1, rtypes, rvals, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not prune the history of window \"%s\"", def->name);
 	}
 	SPI_finish();
 	tuplestore_end(store);
@@ -463,6 +474,7 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 				old;
 	int64		open_start = RTS_TIME_NONE;
 	int64		wm = RTS_TIME_NONE;
+	RtsOwnerSwitch sw = {0};
 
 	if (!TimestampDifferenceExceeds(ww->session_keep_at, now, 1000))
 		return;
@@ -470,6 +482,8 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "rtstream sessions",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
+	/* combining runs the aggregates' functions: the owner's code */
+	rts_owner_enter(def->owner, def->search_path, &sw);
 	for (int w = 0; w < nworkers; w++)
 		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
 	PG_TRY();
@@ -499,6 +513,8 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	{
 		for (int w = nworkers - 1; w >= 0; w--)
 			LWLockRelease(&db->workers[w].lock);
+		/* outside a transaction: no abort would make us the worker again */
+		rts_owner_leave(&sw);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
@@ -506,6 +522,15 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	if (wm != RTS_TIME_NONE)
 		rts_atomic_raise_time(&slot->session_keep,
 							  open_start == RTS_TIME_NONE ? wm : Min(open_start, wm));
+}
+
+static bool
+window_behind(RtsWindowSlot *slot)
+{
+	for (int w = 0; w < wstate.db->nworkers; w++)
+		if (pg_atomic_read_u64(&slot->behind_lsn[w]) != 0)
+			return true;
+	return false;
 }
 
 void
@@ -519,6 +544,12 @@ rts_history_tick(void)
 		WorkerWindow *ww = lfirst(lc);
 		RtsWindowSlot *slot = rts_worker_slot(ww);
 
+		/*
+		 * A window stalled or catching up on some worker has rows still to
+		 * come in order: its watermark and history wait for them.
+		 */
+		if (window_behind(slot))
+			continue;
 		idle_advance(ww, slot, now);
 		if (RTS_IS_SESSION(ww->def) && !OidIsValid(ww->def->history))
 			session_keep_tick(ww, slot, now);

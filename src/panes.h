@@ -19,6 +19,8 @@
 #include "utils/dsa.h"
 #include "utils/timestamp.h"
 
+#include "rtstream.h"
+
 #define RTS_CHUNK_ENTRIES	1024
 
 /*
@@ -45,6 +47,42 @@ typedef struct RtsGroupEntry
 	dsa_pointer key;
 	/* followed by npanes panes */
 } RtsGroupEntry;
+
+/*
+ * How a worker applies one window.  RUNNING: with every other window, at
+ * the worker's own progress.  STALLED: its owner may not run it (a
+ * privilege was revoked); nothing is applied to it, and progress says up
+ * to where it holds every transaction.  CATCHING_UP: the router replays
+ * the WAL since then, and the window takes the replayed items of router
+ * generations from resume_gen on, at its own progress, until it reaches
+ * the worker's.  A window changes state only between two of its
+ * transactions, so that it never holds part of one.
+ */
+typedef enum RtsRunState
+{
+	RTS_RUN_RUNNING = 0,
+	RTS_RUN_STALLED,
+	RTS_RUN_CATCHING_UP
+} RtsRunState;
+
+#define RTS_ERROR_LEN	256
+
+typedef struct RtsWindowRun
+{
+	RtsRunState state;
+	RtsProgress progress;		/* unless RUNNING */
+	uint32		resume_gen;
+	uint32		failures;		/* checks failed in a row: the retry backs off */
+	TimestampTz retry_at;
+	TimestampTz error_at;
+	char		error[RTS_ERROR_LEN];	/* why it is stalled, "" if not */
+
+	/*
+	 * Rows of partition p in transactions ending at or before skip_lsn[p]
+	 * are in the state (loaded from a checkpoint): replays skip them.
+	 */
+	XLogRecPtr	skip_lsn[RTS_NPARTITIONS];
+} RtsWindowRun;
 
 typedef struct RtsPaneTable
 {
@@ -85,6 +123,9 @@ typedef struct RtsPaneTable
 	 * group may also live in another worker.
 	 */
 	int64		mixed_until_pane;
+
+	/* written by the owning worker under its lock */
+	RtsWindowRun run;
 } RtsPaneTable;
 
 /* A pane outside the ring, with the number of its group's entry. */

@@ -76,7 +76,7 @@ reader_window(const char *name, RtsDatabaseShared *db)
 
 	old = MemoryContextSwitchTo(window_cache_cxt);
 	{
-		RtsWindowDef *def = rts_windef_load(0, name, false);
+		RtsWindowDef *def = rts_windef_load(0, name, false, false);
 
 		cw = hash_search(window_cache, key, HASH_ENTER, &found);
 		cw->def = def;

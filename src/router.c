@@ -386,9 +386,11 @@ router_start(void)
 	ctx->callbacks.filter_by_origin_cb = router_filter_origin;
 
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-	router_db->router_gen++;	/* workers: what follows may be a replay */
 	pg_atomic_write_u64(&router_db->decoded_lsn,
 						MyReplicationSlot->data.confirmed_flush);
+	/* workers: what follows may be a replay (read after decoded_lsn) */
+	pg_write_barrier();
+	router_db->router_gen++;
 	pg_atomic_write_u64(&router_db->confirmed_lsn,
 						MyReplicationSlot->data.confirmed_flush);
 	router_db->router_ready = true;
@@ -570,6 +572,16 @@ rts_router_main(Datum arg)
 							 1000L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			continue;
+		}
+		/* windows catching up: decode again from the slot's position */
+		if (ctx != NULL && pg_atomic_exchange_u32(&router_db->replay_requests, 0) != 0)
+		{
+			ereport(LOG,
+					(errmsg("rtstream router replays WAL from %X/%X for windows catching up",
+							LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));
+			FreeDecodingContext(ctx);
+			ReplicationSlotRelease();
+			ctx = NULL;
 		}
 		if (ctx == NULL)
 			ctx = router_start();

@@ -118,6 +118,24 @@ typedef struct RtsRing
 	Size		data_offset;	/* offset of the data from the RtsShared base */
 } RtsRing;
 
+/*
+ * Progress of a consumer (a worker, or one window of a worker that is
+ * behind it) through the stream of transactions.  applied_lsn: every
+ * transaction ending at or before it is applied; in_txn_lsn: a transaction
+ * some of whose items are applied but not its commit marker, in_txn_items
+ * of them; router_gen: the router generation of the last item;
+ * replay_skip: items of in_txn_lsn that a restarted router sends again and
+ * that are to be skipped.
+ */
+typedef struct RtsProgress
+{
+	XLogRecPtr	applied_lsn;
+	XLogRecPtr	in_txn_lsn;
+	uint32		in_txn_items;
+	uint32		replay_skip;
+	uint32		router_gen;
+} RtsProgress;
+
 /* One aggregation worker's shared state. */
 typedef struct RtsWorkerShared
 {
@@ -146,17 +164,8 @@ typedef struct RtsWorkerShared
 	/*
 	 * Progress through the stream of transactions, written by the worker
 	 * only; kept here so that it survives a restart of the worker alone.
-	 * applied_lsn: every transaction ending at or before it is applied;
-	 * in_txn_lsn: a transaction some of whose items are applied but not its
-	 * commit marker, in_txn_items of them; router_gen: the router generation
-	 * of the last item; replay_skip: items of in_txn_lsn that a restarted
-	 * router sends again and that are to be skipped.
 	 */
-	XLogRecPtr	applied_lsn;
-	XLogRecPtr	in_txn_lsn;
-	uint32		in_txn_items;
-	uint32		replay_skip;
-	uint32		router_gen;
+	RtsProgress progress;
 	Oid			extension;		/* pg_extension oid the state belongs to */
 } RtsWorkerShared;
 
@@ -186,6 +195,14 @@ typedef struct RtsWindowSlot
 	pg_atomic_uint64 last_arrival[RTS_MAX_WORKERS];	/* wall clock of w's
 														 * last row */
 	pg_atomic_uint64 watermark;
+
+	/*
+	 * behind_lsn[w]: 0 while worker w applies the window with everything
+	 * else; else the window is stalled or catching up on w, and holds every
+	 * transaction ending at or before it (worker.c).  Readers of the
+	 * watermark take it as w's progress for this window.
+	 */
+	pg_atomic_uint64 behind_lsn[RTS_MAX_WORKERS];
 
 	/*
 	 * History: windows ending at or before emitted_until are in the history
@@ -244,7 +261,12 @@ typedef struct RtsDatabaseShared
 	pg_atomic_uint64 batches_routed;
 	pg_atomic_uint64 rows_routed;
 	pg_atomic_uint32 catalog_gen;	/* bumped when windows change */
-	uint32		router_gen;		/* starts of the router */
+	uint32		router_gen;		/* starts of the router; written after
+								 * decoded_lsn is set back to the slot's
+								 * start, with a barrier */
+	pg_atomic_uint32 replay_requests;	/* workers: decode again from the
+										 * slot's confirmed position, for
+										 * windows catching up */
 	int			nworkers;
 	RtsWorkerShared workers[RTS_MAX_WORKERS];
 	RtsWindowSlot windows[RTS_MAX_WINDOWS];

@@ -107,6 +107,7 @@ rts_shmem_startup(void)
 			pg_atomic_init_u64(&db->batches_routed, 0);
 			pg_atomic_init_u64(&db->rows_routed, 0);
 			pg_atomic_init_u32(&db->catalog_gen, 1);
+			pg_atomic_init_u32(&db->replay_requests, 0);
 			db->nworkers = rts_workers;
 			for (int w = 0; w < rts_workers; w++)
 			{
@@ -137,6 +138,7 @@ rts_shmem_startup(void)
 					pg_atomic_init_u64(&db->windows[s].newest[w], (uint64) RTS_TIME_NONE);
 					pg_atomic_init_u64(&db->windows[s].newest_lsn[w], 0);
 					pg_atomic_init_u64(&db->windows[s].last_arrival[w], 0);
+					pg_atomic_init_u64(&db->windows[s].behind_lsn[w], 0);
 				}
 				pg_atomic_init_u64(&db->windows[s].emitted_until, (uint64) RTS_TIME_UNKNOWN);
 				pg_atomic_init_u64(&db->windows[s].watermark, (uint64) RTS_TIME_NONE);

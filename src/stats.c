@@ -146,8 +146,9 @@ rts_window_stats(PG_FUNCTION_ARGS)
 		{
 			RtsPaneTable *t;
 			RtsWindowSlot *slot = &db->windows[s];
-			Datum		values[11];
-			bool		nulls[11];
+			Datum		values[14];
+			bool		nulls[14];
+			static const char *const run_states[] = {"running", "stalled", "catching up"};
 			int64		wm = RTS_TIME_NONE;
 			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
 
@@ -173,6 +174,11 @@ rts_window_stats(PG_FUNCTION_ARGS)
 			values[10] = TimestampTzGetDatum(emitted - RTS_UNIX_EPOCH_OFFSET_US);
 			nulls[10] = emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN ||
 				!slot->history;
+			values[11] = CStringGetTextDatum(run_states[t->run.state]);
+			values[12] = CStringGetTextDatum(t->run.error);
+			nulls[12] = t->run.error[0] == '\0';
+			values[13] = TimestampTzGetDatum(t->run.error_at);
+			nulls[13] = t->run.error_at == 0;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		LWLockRelease(&db->workers[w].lock);

@@ -30,6 +30,7 @@
 #include "utils/syscache.h"
 
 #include "rtstream.h"
+#include "owner.h"
 #include "windef.h"
 
 /*
@@ -580,7 +581,8 @@ groups_hold_partition_key(RtsWindowDef *def)
 static int64 spi_interval_us(HeapTuple tup, TupleDesc desc, int col);
 
 RtsWindowDef *
-rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
+rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
+				bool as_owner)
 {
 	Oid			argtypes[1] = {window_name ? TEXTOID : INT4OID};
 	Datum		args[1];
@@ -619,12 +621,30 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok)
 		int64		size_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 3);
 		int64		slide_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 4);
 		bool		isnull;
+		Oid			view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		Oid			owner = rts_view_owner(view);
 		MemoryContext old = MemoryContextSwitchTo(caller);
+		RtsOwnerSwitch sw = {0};
 
+		/*
+		 * Analysis folds constants, which runs immutable functions: a worker
+		 * does it as the window's owner, a reader as itself.
+		 */
+		if (as_owner)
+		{
+			if (!OidIsValid(owner))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("view of rtstream window \"%s\" does not exist", name)));
+			rts_owner_enter(owner, search_path, &sw);
+		}
 		def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column,
 								 search_path);
+		rts_owner_leave(&sw);
 		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		def->view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		def->view = view;
+		def->owner = owner;
+		def->search_path = search_path ? pstrdup(search_path) : NULL;
 		def->groups_disjoint = groups_hold_partition_key(def);
 		def->name = pstrdup(name);
 		rts_windef_set_lateness(def, spi_interval_us(tup, desc, 10));

@@ -109,6 +109,9 @@ typedef struct RtsWindowDef
 	int32		id;
 	char	   *name;
 	Oid			view;			/* the window's view */
+	Oid			owner;			/* its owner, whose rights a worker runs the
+								 * window's code with (refreshed per drain) */
+	char	   *search_path;	/* saved at create_window */
 	Oid			stream;
 	int64		size_us;		/* sessions: gap */
 	int64		slide_us;		/* sessions: gap */
@@ -154,7 +157,7 @@ extern RtsWindowDef *rts_windef_analyse(const char *query, int64 size_us,
 										const char *search_path);
 extern void rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us);
 extern RtsWindowDef *rts_windef_load(int32 window_id, const char *window_name,
-									  bool missing_ok);
+									  bool missing_ok, bool as_owner);
 extern void rts_windef_prepare_exec(RtsWindowDef *def);
 
 #endif							/* RTS_WINDEF_H */

@@ -59,6 +59,7 @@
 
 #include "eventtime.h"
 #include "groupkey.h"
+#include "owner.h"
 #include "worker.h"
 
 static MemoryContext row_cxt;
@@ -73,6 +74,8 @@ static ResourceOwner drain_owner;
 /* rows that failed, written to rtstream.dead_letters after their batch */
 typedef struct DeadLetter
 {
+	Oid			owner;			/* the window's owner and search_path, if */
+	char	   *search_path;	/* the row failed in one */
 	Oid			stream;
 	Oid			table;			/* InvalidOid: rtstream.dead_letters */
 	char	   *window;
@@ -469,6 +472,8 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
 		wm = Max(wm, ww->emitted);
 
+	dl->owner = def->owner;
+	dl->search_path = def->search_path ? pstrdup(def->search_path) : NULL;
 	dl->stream = tuple->t_tableOid;
 	dl->window = pstrdup(def->name);
 	dl->table = def->dead_letter_table;
@@ -482,10 +487,13 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 	pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
 }
 
-/* Apply one row to its windows; errors go to the dead letters. */
+/*
+ * Apply one row to its windows, all of one owner, as that owner (sw);
+ * errors go to the dead letters.
+ */
 static void
 apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
-			XLogRecPtr lsn, int partition)
+			XLogRecPtr lsn, int partition, RtsOwnerSwitch *sw)
 {
 	MemoryContext outer_cxt = drain_cxt;
 	ResourceOwner outer_owner = drain_owner;
@@ -498,6 +506,9 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 		foreach(lc, targets)
 		{
 			current = lfirst(lc);
+			/* replayed, and in the state the window was restored with */
+			if (lsn <= current->table->run.skip_lsn[partition])
+				continue;
 			ExecStoreHeapTuple(tuple, current->tts, false);
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
 			if (apply_row(current, commit_time, lsn, partition) == APPLY_LATE &&
@@ -521,6 +532,12 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		dl = palloc0(sizeof(DeadLetter));
+		if (current)
+		{
+			dl->owner = current->def->owner;
+			dl->search_path = current->def->search_path ?
+				pstrdup(current->def->search_path) : NULL;
+		}
 		dl->stream = tuple->t_tableOid;
 		dl->window = current ? pstrdup(current->def->name) : NULL;
 		dl->lsn = lsn;
@@ -537,6 +554,12 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 		MemoryContextSwitchTo(outer_cxt);
 		CurrentResourceOwner = outer_owner;
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+		/* the rollback made us the worker again */
+		{
+			RtsWindowDef *gdef = ((WorkerWindow *) linitial(targets))->def;
+
+			rts_owner_enter(gdef->owner, gdef->search_path, sw);
+		}
 	}
 	PG_END_TRY();
 }
@@ -593,17 +616,67 @@ note_arrival(WorkerWindow *ww)
 							(uint64) GetCurrentTimestamp());
 }
 
+/* Whether a row of partition p ending at lsn is in every window's state. */
+static bool
+row_skipped_by_all(List *windows, XLogRecPtr lsn, int p)
+{
+	ListCell   *lc;
+
+	foreach(lc, windows)
+		if (lsn > ((WorkerWindow *) lfirst(lc))->table->run.skip_lsn[p])
+			return false;
+	return true;
+}
+
+/*
+ * The windows of a batch in groups that run as one owner with one
+ * search_path: each group is applied under one switch to its owner.
+ */
+static List *
+owner_groups(List *targets)
+{
+	List	   *groups = NIL;
+	ListCell   *lc;
+
+	foreach(lc, targets)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		ListCell   *gc;
+		bool		placed = false;
+
+		foreach(gc, groups)
+		{
+			List	   *g = lfirst(gc);
+			RtsWindowDef *first = ((WorkerWindow *) linitial(g))->def;
+
+			if (first->owner == ww->def->owner &&
+				strcmp(first->search_path ? first->search_path : "",
+					   ww->def->search_path ? ww->def->search_path : "") == 0)
+			{
+				lfirst(gc) = lappend(g, ww);
+				placed = true;
+				break;
+			}
+		}
+		if (!placed)
+			groups = lappend(groups, list_make1(ww));
+	}
+	return groups;
+}
+
+/* Apply a batch of rows to the windows given (those that take it). */
 static void
-apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
+apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
+		   List *windows)
 {
 	List	   *targets = NIL;
+	List	   *groups;
 	ListCell   *lc;
-	char	   *p = batch + RTS_BATCH_HEADER_SIZE;
 	char	   *end = batch + len;
 	HeapTupleData tuple;
 	uint32		skipped = 0;
 
-	foreach(lc, wstate.windows)
+	foreach(lc, windows)
 	{
 		WorkerWindow *ww = lfirst(lc);
 
@@ -632,36 +705,54 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 			ww->batch_rows = false;
 			closed_prune(ww);
 		}
-		while (p < end)
+		groups = owner_groups(targets);
+		foreach(lc, groups)
 		{
-			uint64		word;
+			List	   *group = lfirst(lc);
+			RtsWindowDef *gdef = ((WorkerWindow *) linitial(group))->def;
+			RtsOwnerSwitch sw = {0};
+			char	   *p = batch + RTS_BATCH_HEADER_SIZE;
+			ListCell   *wc;
 
-			memcpy(&word, p, sizeof(uint64));
-			tuple.t_len = RTS_ROW_LEN(word);
-			if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
+			rts_owner_enter(gdef->owner, gdef->search_path, &sw);
+			while (p < end)
 			{
-				elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
-				break;
-			}
-			tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
-			ItemPointerSetInvalid(&tuple.t_self);
-			tuple.t_tableOid = hdr->stream;
-			p += sizeof(uint64) + MAXALIGN(tuple.t_len);
+				uint64		word;
+				int			partition;
 
-			/* replayed, and its partition is already in a checkpoint */
-			if (item->commit_lsn <= wstate.skip_lsn[RTS_ROW_PARTITION(word) % RTS_NPARTITIONS])
-			{
-				skipped++;
-				continue;
+				memcpy(&word, p, sizeof(uint64));
+				tuple.t_len = RTS_ROW_LEN(word);
+				if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
+				{
+					elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
+					break;
+				}
+				tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
+				ItemPointerSetInvalid(&tuple.t_self);
+				tuple.t_tableOid = hdr->stream;
+				p += sizeof(uint64) + MAXALIGN(tuple.t_len);
+				partition = RTS_ROW_PARTITION(word) % RTS_NPARTITIONS;
+
+				/* replayed, and its partition is already in a checkpoint */
+				if (row_skipped_by_all(group, item->commit_lsn, partition))
+				{
+					if (lc == list_head(groups))
+						skipped++;
+					continue;
+				}
+				MemoryContextSwitchTo(row_cxt);
+				apply_tuple(group, &tuple, item->commit_time, item->commit_lsn,
+							partition, &sw);
+				MemoryContextSwitchTo(drain_cxt);
+				MemoryContextReset(row_cxt);
 			}
-			MemoryContextSwitchTo(row_cxt);
-			apply_tuple(targets, &tuple, item->commit_time, item->commit_lsn,
-						RTS_ROW_PARTITION(word) % RTS_NPARTITIONS);
-			MemoryContextSwitchTo(drain_cxt);
-			MemoryContextReset(row_cxt);
+			/* serial functions are the owner's code too */
+			foreach(wc, group)
+				local_cells_flush(lfirst(wc));
+			rts_owner_leave(&sw);
+			list_free(group);
 		}
-		foreach(lc, targets)
-			local_cells_flush(lfirst(lc));
+		list_free(groups);
 		LWLockRelease(&wstate.shared->lock);
 		foreach(lc, targets)
 			note_arrival(lfirst(lc));
@@ -675,115 +766,165 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item)
 }
 
 static void
+insert_dead_letter(DeadLetter *dl, const char *table, const char *error)
+{
+	Oid			types[5] = {OIDOID, TEXTOID, LSNOID, TEXTOID, TEXTOID};
+	Datum		vals[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	vals[0] = ObjectIdGetDatum(dl->stream);
+	vals[1] = dl->window ? CStringGetTextDatum(dl->window) : (Datum) 0;
+	nulls[1] = dl->window ? ' ' : 'n';
+	vals[2] = LSNGetDatum(dl->lsn);
+	vals[3] = CStringGetTextDatum(error);
+	vals[4] = dl->row ? CStringGetTextDatum(dl->row) : (Datum) 0;
+	nulls[4] = dl->row ? ' ' : 'n';
+	SPI_execute_with_args(psprintf("INSERT INTO %s "
+								   "(stream, window_name, commit_lsn, error, row_data) "
+								   "VALUES ($1, $2, $3, $4, $5)", table),
+						  5, types, vals, nulls, false, 0);
+}
+
+/*
+ * Write a window's dead letter into its own dead_letter_table, as the
+ * window's owner (its triggers and defaults are the owner's code), in a
+ * subtransaction.  False, with the error in *error, if that failed.
+ */
+static bool
+insert_user_dead_letter(DeadLetter *dl, char **error)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *table;
+	bool		ok = true;
+
+	if (get_rel_name(dl->table) == NULL)
+	{
+		*error = pstrdup("dead letter table dropped");
+		return false;
+	}
+	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl->table)),
+									   get_rel_name(dl->table));
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		RtsOwnerSwitch sw = {0};
+
+		rts_owner_enter(dl->owner, dl->search_path, &sw);
+		SPI_connect();
+		insert_dead_letter(dl, table, dl->error);
+		SPI_finish();
+		rts_owner_leave(&sw);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		*error = pstrdup(edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * Write the drain's dead letters: those of a window with a dead_letter_table
+ * there, as its owner; the others, and those its table refused (with why),
+ * into rtstream.dead_letters, which runs no user code.
+ */
+static void
 write_dead_letters(void)
 {
 	ListCell   *lc;
 
 	if (dead_letters == NIL)
 		return;
-	SPI_connect();
 	foreach(lc, dead_letters)
 	{
 		DeadLetter *dl = lfirst(lc);
-		Oid			types[5] = {OIDOID, TEXTOID, LSNOID, TEXTOID, TEXTOID};
-		Datum		vals[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-		const char *table = "rtstream.dead_letters";
+		char	   *error = dl->error;
 
-		vals[0] = ObjectIdGetDatum(dl->stream);
-		vals[1] = dl->window ? CStringGetTextDatum(dl->window) : (Datum) 0;
-		nulls[1] = dl->window ? ' ' : 'n';
-		vals[2] = LSNGetDatum(dl->lsn);
-		vals[3] = CStringGetTextDatum(dl->error);
-		vals[4] = dl->row ? CStringGetTextDatum(dl->row) : (Datum) 0;
-		nulls[4] = dl->row ? ' ' : 'n';
-		/* a dead letter table dropped meanwhile: ours */
-		if (OidIsValid(dl->table) && get_rel_name(dl->table) != NULL)
-			table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(dl->table)),
-											   get_rel_name(dl->table));
-		SPI_execute_with_args(psprintf("INSERT INTO %s "
-									   "(stream, window_name, commit_lsn, error, row_data) "
-									   "VALUES ($1, $2, $3, $4, $5)", table),
-							  5, types, vals, nulls, false, 0);
+		if (OidIsValid(dl->table) && OidIsValid(dl->owner))
+		{
+			char	   *why;
+
+			if (insert_user_dead_letter(dl, &why))
+				continue;
+			ereport(WARNING,
+					(errmsg("rtstream could not write a dead letter of window \"%s\" into its dead letter table: %s",
+							dl->window, why),
+					 errdetail("It is kept in rtstream.dead_letters.")));
+			error = psprintf("%s (not written to its dead letter table: %s)",
+							 dl->error, why);
+		}
+		SPI_connect();
+		insert_dead_letter(dl, "rtstream.dead_letters", error);
+		SPI_finish();
 	}
-	SPI_finish();
 	dead_letters = NIL;
 }
 
 /*
- * Whether an item was applied before: a transaction already complete, or
- * the first items of the transaction in progress sent again by a restarted
- * router (it replays from its slot).  Counts the item otherwise.
+ * Apply one item to the windows that take it: the worker's running windows
+ * if it is new to the worker (rts_progress_take), and the windows catching
+ * up that it is new to (worker_run.c).
  */
-static bool
-item_seen(RtsQueueItem *item)
-{
-	RtsWorkerShared *me = wstate.shared;
-
-	if (item->router_gen != me->router_gen)
-	{
-		me->router_gen = item->router_gen;
-		me->replay_skip = me->in_txn_lsn != InvalidXLogRecPtr ? me->in_txn_items : 0;
-		me->in_txn_items = 0;
-	}
-	if (item->commit_lsn <= me->applied_lsn)
-		return true;
-	if (item->commit_lsn != me->in_txn_lsn)
-	{
-		me->in_txn_lsn = item->commit_lsn;
-		me->in_txn_items = 0;
-		me->replay_skip = 0;
-	}
-	me->in_txn_items++;
-	if (me->replay_skip > 0)
-	{
-		me->replay_skip--;
-		return true;
-	}
-	return false;
-}
-
 static void
 apply_item(RtsQueueItem *item, char *batch)
 {
 	RtsWorkerShared *me = wstate.shared;
 	RtsBatchHeader hdr;
+	bool		commit;
+	bool		worker_took;
+	List	   *takers;
 
 	memcpy(&hdr, batch, sizeof(hdr));
-	if (hdr.kind == RTS_BATCH_COMMIT)
+	commit = hdr.kind == RTS_BATCH_COMMIT;
+	worker_took = rts_progress_take(&me->progress, item, commit);
+	takers = rts_run_takers(item, commit);
+	if (commit)
 	{
-		/* a replayed marker of a complete transaction changes nothing */
-		if (item->commit_lsn <= me->applied_lsn)
-			return;
-		{
-			ListCell   *lc;
-
-			/* the transaction's rows are all applied: publish their times */
-			foreach(lc, wstate.windows)
-			{
-				WorkerWindow *ww = lfirst(lc);
-
-				rts_publish_newest(rts_worker_slot(ww), wstate.index,
-								   rts_table_newest(ww->table),
-								   item->commit_lsn);
-			}
-		}
-		me->applied_lsn = item->commit_lsn;
-		me->in_txn_lsn = InvalidXLogRecPtr;
-		me->in_txn_items = 0;
-		me->replay_skip = 0;
+		/* the transaction's rows are all applied: publish their times */
+		rts_run_commit(item, worker_took, takers);
+		list_free(takers);
 		return;
 	}
-	if (item_seen(item))
+	if (!worker_took && takers == NIL)
 	{
 		pg_atomic_fetch_add_u64(&me->replayed_skipped, 1);
 		return;
 	}
+	if (hdr.kind == RTS_BATCH_ROWS)
+	{
+		List	   *windows = takers;
+		ListCell   *lc;
+
+		if (worker_took)
+			foreach(lc, wstate.windows)
+			{
+				WorkerWindow *ww = lfirst(lc);
+
+				if (ww->table->run.state == RTS_RUN_RUNNING)
+					windows = lappend(windows, ww);
+			}
+		apply_rows(&hdr, batch, item->len, item, windows);
+		list_free(windows);
+		me->last_commit_lsn = item->commit_lsn;
+		return;
+	}
+	list_free(takers);
+	if (!worker_took)
+		return;					/* DDL is the worker's, not a window's */
 	switch (hdr.kind)
 	{
-		case RTS_BATCH_ROWS:
-			apply_rows(&hdr, batch, item->len, item);
-			break;
 		case RTS_BATCH_DDL:
 
 			/*
@@ -852,6 +993,7 @@ drain_queue(char **buf, Size *bufsize)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	extension_check();
+	rts_run_check_windows();
 
 	/*
 	 * The items run in a subtransaction, so that a failing row can be rolled
@@ -919,15 +1061,16 @@ settle_transaction(void)
 	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
 
 	pg_read_barrier();
-	if (wstate.shared->in_txn_lsn != InvalidXLogRecPtr &&
+	if (me->progress.in_txn_lsn != InvalidXLogRecPtr &&
 		pg_atomic_read_u64(&me->ring.read_pos) == pg_atomic_read_u64(&me->ring.write_pos) &&
-		decoded >= wstate.shared->in_txn_lsn)
+		decoded >= me->progress.in_txn_lsn)
 	{
-		wstate.shared->applied_lsn = Max(wstate.shared->applied_lsn, wstate.shared->in_txn_lsn);
-		wstate.shared->in_txn_lsn = InvalidXLogRecPtr;
-		wstate.shared->in_txn_items = 0;
-		wstate.shared->replay_skip = 0;
+		me->progress.applied_lsn = Max(me->progress.applied_lsn, me->progress.in_txn_lsn);
+		me->progress.in_txn_lsn = InvalidXLogRecPtr;
+		me->progress.in_txn_items = 0;
+		me->progress.replay_skip = 0;
 	}
+	rts_run_settle();
 }
 
 static void
@@ -949,7 +1092,8 @@ maybe_checkpoint(bool force)
 	if (!force && !TimestampDifferenceExceeds(checkpoint_failed_at, now, 1000))
 		return;					/* after a failure, once a second at most */
 	settle_transaction();
-	if (wstate.shared->in_txn_lsn != InvalidXLogRecPtr)
+	if (wstate.shared->progress.in_txn_lsn != InvalidXLogRecPtr ||
+		rts_run_mid_transaction())
 		return;					/* between two batches of a transaction */
 
 	PG_TRY();
@@ -1064,6 +1208,10 @@ rts_worker_main(Datum arg)
 	while (!got_sigterm)
 	{
 		CHECK_FOR_INTERRUPTS();
+
+		/* every switch to a window's owner was undone (owner.c) */
+		if (InSecurityRestrictedOperation())
+			elog(FATAL, "rtstream worker still runs as a window's owner");
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -1076,6 +1224,7 @@ rts_worker_main(Datum arg)
 			history_tick();
 			continue;
 		}
+		settle_transaction();
 		maybe_checkpoint(false);
 		history_tick();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -1083,6 +1232,8 @@ rts_worker_main(Datum arg)
 		ResetLatch(MyLatch);
 		StartTransactionCommand();
 		extension_check();
+		/* a stalled window is retried without traffic too */
+		rts_run_check_windows();
 		CommitTransactionCommand();
 	}
 

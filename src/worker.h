@@ -53,6 +53,8 @@ typedef struct WorkerWindow
 	TimestampTz session_keep_at;	/* worker 0: last session_keep_tick */
 	XLogRecPtr	emitted_lsn;	/* slot's emitted_lsn at batch start */
 	int64		pruned_for;		/* keep of the last closed-store prune */
+	bool		check_failed;	/* this drain: its owner may not run it
+								 * (worker_run.c) */
 	bool		warned_history;	/* worker 0: its history table is gone */
 	TimestampTz history_failed_at;	/* worker 0: last failure to write it */
 } WorkerWindow;
@@ -86,6 +88,16 @@ extern void rts_worker_restore(void);
 extern void rts_worker_checkpoint(void);
 extern RtsWindowSlot *rts_worker_slot(WorkerWindow *ww);
 extern void rts_worker_window_alter(int32 id);
+
+/* worker_run.c */
+extern bool rts_progress_take(RtsProgress *p, RtsQueueItem *item, bool commit);
+extern void rts_run_check_windows(void);
+extern List *rts_run_takers(RtsQueueItem *item, bool commit);
+extern void rts_run_commit(RtsQueueItem *item, bool worker_took, List *takers);
+extern void rts_run_settle(void);
+extern bool rts_run_mid_transaction(void);
+extern XLogRecPtr rts_run_durable(XLogRecPtr lsn);
+extern void rts_run_restored(WorkerWindow *ww, const XLogRecPtr *worker_skip);
 
 /* history.c */
 extern void rts_history_tick(void);

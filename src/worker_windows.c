@@ -38,6 +38,7 @@
 
 #include "checkpoint.h"
 #include "eventtime.h"
+#include "owner.h"
 #include "worker.h"
 
 WorkerState wstate;
@@ -96,6 +97,7 @@ window_slot(int32 id)
 		pg_atomic_write_u64(&db->windows[freeslot].newest_lsn[w], 0);
 		pg_atomic_write_u64(&db->windows[freeslot].last_arrival[w],
 							(uint64) GetCurrentTimestamp());
+		pg_atomic_write_u64(&db->windows[freeslot].behind_lsn[w], 0);
 	}
 	pg_atomic_write_u64(&db->windows[freeslot].emitted_until, (uint64) RTS_TIME_UNKNOWN);
 	pg_atomic_write_u64(&db->windows[freeslot].watermark, (uint64) RTS_TIME_NONE);
@@ -130,20 +132,24 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	RtsWindowDef *def;
 	int			s;
 	dsa_area   *area = rts_dsa();
+	RtsOwnerSwitch sw = {0};
 
 	if (rts_worker_find_window(id) != NULL)
 		return;
 	cxt = AllocSetContextCreate(TopMemoryContext, "rtstream window",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	def = rts_windef_load(id, NULL, true);
+	def = rts_windef_load(id, NULL, true, true);
 	if (def == NULL)
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
 		return;
 	}
+	/* planning folds constants: the owner's functions */
+	rts_owner_enter(def->owner, def->search_path, &sw);
 	rts_windef_prepare_exec(def);
+	rts_owner_leave(&sw);
 	ww = palloc0(sizeof(WorkerWindow));
 	ww->def = def;
 	ww->cxt = cxt;
@@ -178,10 +184,13 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 	if (!DsaPointerIsValid(db->windows[s].tables[wstate.index]))
 	{
+		RtsPaneTable *t;
+
 		db->windows[s].tables[wstate.index] =
 			rts_table_create(area, id, def->npanes, def->nwords);
-		((RtsPaneTable *) dsa_get_address(area, db->windows[s].tables[wstate.index]))->created_lsn =
-			created_lsn;
+		t = dsa_get_address(area, db->windows[s].tables[wstate.index]);
+		t->created_lsn = created_lsn;
+		memcpy(t->run.skip_lsn, wstate.skip_lsn, sizeof(t->run.skip_lsn));
 	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
 	LWLockRelease(&wstate.shared->lock);
@@ -196,7 +205,11 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
 		ww->part_newest[p] = RTS_TIME_NONE;
 	if (ww->table->npanes != def->npanes)
+	{
+		rts_owner_enter(def->owner, def->search_path, &sw);
 		table_resize(ww);
+		rts_owner_leave(&sw);
+	}
 	rts_history_load_progress(ww);
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -230,6 +243,7 @@ table_rebuild(WorkerWindow *ww, const char *data, Size len)
 	t = dsa_get_address(area, newp);
 	t->created_lsn = old->created_lsn;
 	t->warned_memory = old->warned_memory;
+	t->run = old->run;
 	PG_TRY();
 	{
 		/* only this worker changes its tables: no lock needed to build it */
@@ -355,10 +369,10 @@ rts_worker_forget_all(void)
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
 		wstate.skip_lsn[p] = InvalidXLogRecPtr;
 	pg_atomic_write_u64(&wstate.shared->durable_lsn, 0);
-	wstate.shared->applied_lsn = InvalidXLogRecPtr;
-	wstate.shared->in_txn_lsn = InvalidXLogRecPtr;
-	wstate.shared->in_txn_items = 0;
-	wstate.shared->replay_skip = 0;
+	wstate.shared->progress.applied_lsn = InvalidXLogRecPtr;
+	wstate.shared->progress.in_txn_lsn = InvalidXLogRecPtr;
+	wstate.shared->progress.in_txn_items = 0;
+	wstate.shared->progress.replay_skip = 0;
 }
 
 static XLogRecPtr
@@ -368,6 +382,52 @@ spi_lsn(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
+}
+
+/* Whether rtstream.checkpoints has partition_lsns (version 0.3 on). */
+static bool
+checkpoint_has_partition_lsns(void)
+{
+	return SPI_execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'rtstream.checkpoints'::regclass "
+					   "AND attname = 'partition_lsns' AND NOT attisdropped", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1;
+}
+
+/*
+ * A checkpoint of a window that was behind its worker holds its partitions
+ * at their own LSNs (NULL for partitions of other workers).
+ */
+static void
+restore_partition_lsns(WorkerWindow *ww, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, LSNOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (int p = 0; p < Min(n, RTS_NPARTITIONS); p++)
+		if (!nulls[p])
+			ww->table->run.skip_lsn[p] = DatumGetLSN(elems[p]);
+}
+
+/* The partition LSNs of a window behind its worker, for its checkpoint. */
+static ArrayType *
+window_partition_lsns(WorkerWindow *ww)
+{
+	RtsWindowRun *run = &ww->table->run;
+	Datum		elems[RTS_NPARTITIONS];
+	bool		nulls[RTS_NPARTITIONS];
+	int			dims[1] = {RTS_NPARTITIONS};
+	int			lbs[1] = {1};
+
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+	{
+		nulls[p] = wstate.owner[p] != wstate.index;
+		elems[p] = LSNGetDatum(Max(run->progress.applied_lsn, run->skip_lsn[p]));
+	}
+	return construct_md_array(elems, nulls, 1, dims, lbs, LSNOID, 8,
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
 
 /*
@@ -453,8 +513,11 @@ rts_worker_restore(void)
 
 	/* the states of the former workers that fall to this one */
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT worker, window_id, lsn, state FROM rtstream.checkpoints "
-							  "WHERE worker % $1 = $2 ORDER BY worker, window_id",
+	if (SPI_execute_with_args(psprintf("SELECT worker, window_id, lsn, state, %s "
+									   "FROM rtstream.checkpoints c "
+									   "WHERE worker %% $1 = $2 ORDER BY worker, window_id",
+									   checkpoint_has_partition_lsns() ?
+									   "partition_lsns" : "NULL::pg_lsn[]"),
 							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.checkpoints");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -473,15 +536,21 @@ rts_worker_restore(void)
 			continue;
 		{
 			bytea	   *b = DatumGetByteaPP(state);
-
 			RtsWindowSlot *slot = rts_worker_slot(ww);
+			RtsOwnerSwitch sw = {0};
+			Datum		lsns = SPI_getbinval(tup, desc, 5, &isnull);
 
+			/* merging combines states: the owner's functions */
+			rts_owner_enter(ww->def->owner, ww->def->search_path, &sw);
 			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 			rts_table_merge(ww->def, rts_dsa(), ww->table, VARDATA_ANY(b),
 							VARSIZE_ANY_EXHDR(b), worker != wstate.index,
 							nworkers, rts_atomic_read_time(&slot->emitted_until),
 							wstate.batch_cxt);
 			LWLockRelease(&wstate.shared->lock);
+			rts_owner_leave(&sw);
+			if (!isnull)
+				restore_partition_lsns(ww, DatumGetArrayTypeP(lsns));
 		}
 	}
 	SPI_finish();
@@ -497,9 +566,15 @@ rts_worker_restore(void)
 				(durable == InvalidXLogRecPtr || wstate.skip_lsn[p] < durable))
 				durable = wstate.skip_lsn[p];
 	}
+	if (fresh_tables)
+	{
+		foreach(lc, wstate.windows)
+			rts_run_restored(lfirst(lc), wstate.skip_lsn);
+	}
+	durable = rts_run_durable(durable);
 	pg_atomic_write_u64(&wstate.shared->durable_lsn, durable);
 	if (fresh_tables)
-		wstate.shared->applied_lsn = Max(wstate.shared->applied_lsn, durable);
+		wstate.shared->progress.applied_lsn = Max(wstate.shared->progress.applied_lsn, durable);
 
 	/* the newest times of the restored state, as of what it holds */
 	{
@@ -511,7 +586,7 @@ rts_worker_restore(void)
 
 			rts_publish_newest(rts_worker_slot(ww), wstate.index,
 							   rts_table_newest(ww->table),
-							   wstate.shared->applied_lsn);
+							   wstate.shared->progress.applied_lsn);
 		}
 	}
 }
@@ -526,7 +601,7 @@ rts_worker_checkpoint(void)
 {
 	RtsWorkerShared *me = wstate.shared;
 	XLogRecPtr	decoded = pg_atomic_read_u64(&wstate.db->decoded_lsn);
-	XLogRecPtr	lsn = wstate.shared->applied_lsn;
+	XLogRecPtr	lsn = wstate.shared->progress.applied_lsn;
 	int			nworkers = wstate.db->nworkers;
 	StringInfoData buf;
 	Datum		parts[RTS_NPARTITIONS];
@@ -536,7 +611,7 @@ rts_worker_checkpoint(void)
 	List	   *compact_ids = NIL;
 	List	   *compact_states = NIL;
 
-	Assert(wstate.shared->in_txn_lsn == InvalidXLogRecPtr);
+	Assert(wstate.shared->progress.in_txn_lsn == InvalidXLogRecPtr);
 
 	/* states of tables to compact after the commit (kept if it fails) */
 	if (compact_cxt == NULL)
@@ -581,9 +656,11 @@ rts_worker_checkpoint(void)
 	initStringInfo(&buf);
 	for (int i = -1; i < list_length(wstate.windows); i++)
 	{
-		Oid			types[5] = {INT4OID, INT4OID, LSNOID, LSNOID, BYTEAOID};
-		Datum		vals[5];
-		char		nulls[5] = {' ', ' ', 'n', ' ', 'n'};
+		Oid			types[6] = {INT4OID, INT4OID, LSNOID, LSNOID, BYTEAOID, InvalidOid};
+		Datum		vals[6];
+		char		nulls[6] = {' ', ' ', 'n', ' ', 'n', 'n'};
+
+		types[5] = get_array_type(LSNOID);
 
 		vals[0] = Int32GetDatum(wstate.index);
 		vals[1] = Int32GetDatum(0);
@@ -623,11 +700,16 @@ rts_worker_checkpoint(void)
 			vals[2] = LSNGetDatum(ww->table->created_lsn);
 			vals[4] = PointerGetDatum(b);
 			nulls[2] = nulls[4] = ' ';
+			if (ww->table->run.state != RTS_RUN_RUNNING)
+			{
+				vals[5] = PointerGetDatum(window_partition_lsns(ww));
+				nulls[5] = ' ';
+			}
 		}
 		if (SPI_execute_with_args("INSERT INTO rtstream.checkpoints "
-								  "(worker, window_id, created_lsn, lsn, state) "
-								  "VALUES ($1, $2, $3, $4, $5)",
-								  5, types, vals, nulls, false, 0) != SPI_OK_INSERT)
+								  "(worker, window_id, created_lsn, lsn, state, partition_lsns) "
+								  "VALUES ($1, $2, $3, $4, $5, $6)",
+								  6, types, vals, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write rtstream.checkpoints");
 	}
 	if (nparts > 0)
@@ -651,8 +733,8 @@ rts_worker_checkpoint(void)
 	CommitTransactionCommand();
 
 	/* durable now: the router may release WAL up to here */
-	me->applied_lsn = lsn;
-	pg_atomic_write_u64(&me->durable_lsn, lsn);
+	me->progress.applied_lsn = lsn;
+	pg_atomic_write_u64(&me->durable_lsn, rts_run_durable(lsn));
 	me->checkpoint_time = GetCurrentTimestamp();
 	wstate.last_checkpoint = me->checkpoint_time;
 	if (wstate.db->router_latch)
