@@ -513,10 +513,9 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	{
 		for (int w = nworkers - 1; w >= 0; w--)
 			LWLockRelease(&db->workers[w].lock);
-		/* outside a transaction: no abort would make us the worker again */
-		rts_owner_leave(&sw);
 	}
 	PG_END_TRY();
+	rts_owner_leave(&sw);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	if (wm != RTS_TIME_NONE)
@@ -552,7 +551,12 @@ rts_history_tick(void)
 			continue;
 		idle_advance(ww, slot, now);
 		if (RTS_IS_SESSION(ww->def) && !OidIsValid(ww->def->history))
+		{
+			/* combining runs the owner's functions: in a transaction */
+			StartTransactionCommand();
 			session_keep_tick(ww, slot, now);
+			CommitTransactionCommand();
+		}
 		if (!OidIsValid(ww->def->history) || !history_due(ww, slot) ||
 			!TimestampDifferenceExceeds(ww->history_failed_at, now, 1000))
 			continue;
