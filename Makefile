@@ -23,6 +23,7 @@ OBJS = \
 	src/history.o \
 	src/eventtime.o \
 	src/owner.o \
+	src/gaps.o \
 	src/worker_run.o
 
 EXTENSION = rtstream

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -19,6 +21,8 @@ int			rts_queue_size_kb = 4 * 1024;
 int			rts_batch_size_kb = 64;
 int			rts_checkpoint_interval_s = 30;
 int			rts_decoding_memory_kb = 256 * 1024;
+int			rts_checkpoint_wal_size_mb = -1;
+int			rts_stalled_wal_limit_mb = -1;
 
 void		rts_define_gucs(void);
 
@@ -95,5 +99,45 @@ rts_define_gucs(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("rtstream.checkpoint_wal_size",
+							"WAL a worker may hold back before it checkpoints, whatever the interval.",
+							"-1: a quarter of max_slot_wal_keep_size, or 256MB when that is -1.",
+							&rts_checkpoint_wal_size_mb,
+							-1, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.stalled_wal_limit",
+							"WAL a stalled window may hold for its catch-up before it gives the rows up.",
+							"Beyond it the window records a gap in rtstream.gaps and goes on from its worker's position. -1: half of max_slot_wal_keep_size, or 1GB when that is -1.",
+							&rts_stalled_wal_limit_mb,
+							-1, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("rtstream");
+}
+
+/* The WAL a worker may hold back before it checkpoints, in bytes. */
+uint64
+rts_checkpoint_wal_bytes(void)
+{
+	if (rts_checkpoint_wal_size_mb >= 0)
+		return (uint64) Max(rts_checkpoint_wal_size_mb, 1) * 1024 * 1024;
+	if (max_slot_wal_keep_size_mb > 0)
+		return (uint64) Max(max_slot_wal_keep_size_mb / 4, 1) * 1024 * 1024;
+	return (uint64) 256 * 1024 * 1024;
+}
+
+/* The WAL a stalled window may hold, in bytes. */
+uint64
+rts_stalled_wal_bytes(void)
+{
+	if (rts_stalled_wal_limit_mb >= 0)
+		return (uint64) Max(rts_stalled_wal_limit_mb, 1) * 1024 * 1024;
+	if (max_slot_wal_keep_size_mb > 0)
+		return (uint64) Max(max_slot_wal_keep_size_mb / 2, 1) * 1024 * 1024;
+	return (uint64) 1024 * 1024 * 1024;
 }

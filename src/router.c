@@ -50,6 +50,13 @@ static uint32 txn_workers;		/* workers sent batches of the current
 static char slotname[NAMEDATALEN];
 
 /*
+ * routed_lsn[w]: the commit LSN of the last batch (rows or DDL) queued for
+ * worker w since this router started.  A worker whose durable checkpoint
+ * is at or past it needs no WAL kept: everything it was given is in it.
+ */
+static XLogRecPtr routed_lsn[RTS_MAX_WORKERS];
+
+/*
  * Consistent-hash ring: each worker owns RTS_RING_VNODES points; a
  * partition goes to the worker owning the first point at or after its own.
  * Changing the number of workers moves only the partitions whose nearest
@@ -194,6 +201,7 @@ router_split(RtsQueueItem *item, const char *message, Size sz)
 			sub.len = parts[w].len;
 			router_forward(w, &sub, parts[w].data);
 			txn_workers |= (1U << w);
+			routed_lsn[w] = item->commit_lsn;
 		}
 		pfree(parts[w].data);
 	}
@@ -238,6 +246,7 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		{
 			router_forward(hdr.worker, &item, message);
 			txn_workers |= (1U << hdr.worker);
+			routed_lsn[hdr.worker] = item.commit_lsn;
 		}
 		else
 			router_split(&item, message, sz);
@@ -249,6 +258,7 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		{
 			router_forward(w, &item, message);
 			txn_workers |= (1U << w);
+			routed_lsn[w] = item.commit_lsn;
 		}
 	}
 	pg_atomic_fetch_add_u64(&router_db->batches_routed, 1);
@@ -357,21 +367,76 @@ router_create_slot(void)
 			(errmsg("rtstream created replication slot \"%s\"", slotname)));
 }
 
+/*
+ * Our slot was invalidated (max_slot_wal_keep_size removed WAL it needed):
+ * the transactions between its confirmed position and a new slot's start
+ * are lost to every window.  Say so once, record the gap, and go on with a
+ * new slot; windows keep their state.  Called with the slot acquired;
+ * returns with the new one acquired.
+ */
+static void
+router_replace_lost_slot(void)
+{
+	XLogRecPtr	from = MyReplicationSlot->data.confirmed_flush;
+	XLogRecPtr	invalidated_at = MyReplicationSlot->data.invalidated_at;
+	XLogRecPtr	to;
+	char	   *reason;
+
+	ReplicationSlotRelease();
+	ReplicationSlotDrop(slotname, true);
+	router_create_slot();
+	ReplicationSlotAcquire(slotname, true);
+	to = MyReplicationSlot->data.confirmed_flush;
+	reason = psprintf("replication slot \"%s\" was invalidated (max_slot_wal_keep_size) at %X/%X",
+					  slotname, LSN_FORMAT_ARGS(invalidated_at));
+	PG_TRY();
+	{
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rtstream lost the transactions committed between %X/%X and %X/%X: %s",
+						LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to), reason),
+				 errdetail("Windows keep their checkpointed state and count every transaction committed from now on; the gap is recorded in rtstream.gaps."),
+				 errhint("Raise max_slot_wal_keep_size, or lower rtstream.checkpoint_wal_size so that workers checkpoint before the limit.")));
+	}
+	PG_CATCH();
+	{
+		/* logged once, as an ERROR; the router goes on */
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	StartTransactionCommand();
+	rts_record_gap(router_db, from, to, NULL, reason);
+	CommitTransactionCommand();
+}
+
 /* Acquire (creating if needed) the slot and start decoding from it. */
 static LogicalDecodingContext *
 router_start(void)
 {
 	LogicalDecodingContext *ctx;
-
 	bool		created = false;
+	XLogRecPtr	prev_decoded = pg_atomic_read_u64(&router_db->decoded_lsn);
+
+	/*
+	 * A former router may have queued batches up to where it decoded: until
+	 * a checkpoint holds them, their WAL is needed (router_confirm).
+	 */
+	for (int w = 0; w < router_db->nworkers; w++)
+		routed_lsn[w] = Max(routed_lsn[w], prev_decoded);
 
 	if (SearchNamedReplicationSlot(slotname, true) == NULL)
 	{
 		router_create_slot();
 		created = true;
 	}
-
 	ReplicationSlotAcquire(slotname, true);
+	if (MyReplicationSlot->data.invalidated_at != InvalidXLogRecPtr ||
+		XLogRecPtrIsInvalid(MyReplicationSlot->data.restart_lsn))
+	{
+		router_replace_lost_slot();
+		created = true;			/* windows created meanwhile: load them */
+	}
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, router_plugin_options(),
 								false,
 								XL_ROUTINE(.page_read = read_local_xlog_page,
@@ -459,22 +524,25 @@ router_extension_exists(void)
 }
 
 /*
- * WAL is released up to the oldest durable checkpoint of the workers:
- * recovery replays from there.
+ * The slot follows what is truly needed: WAL is kept from the oldest
+ * durable checkpoint of the workers that were given batches since (their
+ * recovery replays from there, and a stalled window's catch-up too, see
+ * worker_run.c), and up to what is decoded when no worker waits for a
+ * checkpoint.  So rtstream holds the WAL of captured rows not yet
+ * checkpointed, never the server's other traffic.
  */
 static void
-router_confirm(void)
+router_confirm(XLogRecPtr decoded)
 {
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
+	XLogRecPtr	lsn = decoded;
 
 	for (int w = 0; w < router_db->nworkers; w++)
 	{
 		XLogRecPtr	durable = pg_atomic_read_u64(&router_db->workers[w].durable_lsn);
 
-		if (durable == InvalidXLogRecPtr)
-			return;				/* a worker has not checkpointed yet */
-		if (lsn == InvalidXLogRecPtr || durable < lsn)
-			lsn = durable;
+		if (durable < routed_lsn[w] ||
+			durable < pg_atomic_read_u64(&router_db->confirmed_lsn))
+			lsn = Min(lsn, durable);
 	}
 	if (lsn > pg_atomic_read_u64(&router_db->confirmed_lsn))
 	{
@@ -514,13 +582,14 @@ router_shmem_exit(int code, Datum arg)
 	router_db->router_pid = 0;
 }
 
+static TimestampTz started_at;
+static void router_failed(void);
+static void router_loop(void);
+
 void
 rts_router_main(Datum arg)
 {
 	int			dbidx = DatumGetInt32(arg);
-	LogicalDecodingContext *ctx = NULL;
-	TimestampTz last_check = 0;
-	bool		exists = false;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -543,6 +612,64 @@ rts_router_main(Datum arg)
 
 	rts_partition_owners(router_db->nworkers, partition_owner);
 	snprintf(slotname, sizeof(slotname), "rtstream_%u", MyDatabaseId);
+	started_at = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		router_loop();
+	}
+	PG_CATCH();
+	{
+		router_failed();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The router failed with an ERROR.  The same error as last time is not
+ * logged again, and restarts back off: 1 s, 2 s, 4 s ... up to a minute.
+ * The error stays in rtstream.stats until the router has run a minute.
+ */
+static void
+router_failed(void)
+{
+	ErrorData  *edata;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		same;
+	long		delay_ms;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	same = strcmp(router_db->router_error, edata->message) == 0;
+	if (!same)
+		EmitErrorReport();
+	FlushErrorState();
+	if (TimestampDifferenceExceeds(router_db->router_failed_at, now, 120000))
+		router_db->router_failures = 0;
+	router_db->router_failures = Min(router_db->router_failures + 1, 16);
+	router_db->router_failed_at = now;
+	strlcpy(router_db->router_error, edata->message, sizeof(router_db->router_error));
+	/* the postmaster waits bgw_restart_time (1 s) more */
+	delay_ms = Min(1000L << Min(router_db->router_failures - 1, 6), 60000L) - 1000L;
+	if (!same)
+		ereport(LOG,
+				(errmsg("rtstream router for database \"%s\" failed; it retries with a growing delay, up to a minute, and logs the same error only once",
+						router_db->dbname)));
+	if (delay_ms > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
+						 PG_WAIT_EXTENSION);
+	proc_exit(1);
+}
+
+#define ROUTER_CONFIRM_EVERY	(4 * 1024 * 1024)
+
+static void
+router_loop(void)
+{
+	XLogRecPtr	confirmed_at = 0;
+	LogicalDecodingContext *ctx = NULL;
+	TimestampTz last_check = 0;
+	bool		exists = false;
 
 	for (;;)
 	{
@@ -602,6 +729,21 @@ rts_router_main(Datum arg)
 			if (record != NULL)
 				LogicalDecodingProcessRecord(ctx, ctx->reader);
 			CHECK_FOR_INTERRUPTS();
+
+			/*
+			 * Through a long stretch of other tables' WAL, move the slot on
+			 * every few MB, not only once caught up: a checkpoint meanwhile
+			 * would find it holding all of it.  Every transaction ending at
+			 * or before the record just read is queued.
+			 */
+			if (ctx->reader->EndRecPtr - confirmed_at > ROUTER_CONFIRM_EVERY)
+			{
+				confirmed_at = ctx->reader->EndRecPtr;
+				pg_write_barrier();
+				if (confirmed_at > pg_atomic_read_u64(&router_db->decoded_lsn))
+					pg_atomic_write_u64(&router_db->decoded_lsn, confirmed_at);
+				router_confirm(confirmed_at);
+			}
 		}
 
 		/*
@@ -612,7 +754,15 @@ rts_router_main(Datum arg)
 		flush = Max(flush, ctx->reader->EndRecPtr);
 		if (flush > pg_atomic_read_u64(&router_db->decoded_lsn))
 			pg_atomic_write_u64(&router_db->decoded_lsn, flush);
-		router_confirm();
+		router_confirm(pg_atomic_read_u64(&router_db->decoded_lsn));
+
+		/* running well for a minute: the last error is history */
+		if (router_db->router_error[0] != '\0' &&
+			TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), 60000))
+		{
+			router_db->router_error[0] = '\0';
+			router_db->router_failures = 0;
+		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);

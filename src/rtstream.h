@@ -38,6 +38,10 @@ extern int	rts_queue_size_kb;
 extern int	rts_batch_size_kb;
 extern int	rts_checkpoint_interval_s;
 extern int	rts_decoding_memory_kb;
+extern int	rts_checkpoint_wal_size_mb;
+extern int	rts_stalled_wal_limit_mb;
+extern uint64 rts_checkpoint_wal_bytes(void);
+extern uint64 rts_stalled_wal_bytes(void);
 
 extern bool rts_loaded_at_startup;
 
@@ -264,6 +268,11 @@ typedef struct RtsDatabaseShared
 	uint32		router_gen;		/* starts of the router; written after
 								 * decoded_lsn is set back to the slot's
 								 * start, with a barrier */
+	pg_atomic_uint64 gaps;		/* gaps recorded in rtstream.gaps */
+	/* the router's errors: repeated ones back off and are logged once */
+	int			router_failures;	/* in a row */
+	TimestampTz router_failed_at;
+	char		router_error[256];	/* "" once it runs */
 	pg_atomic_uint32 replay_requests;	/* workers: decode again from the
 										 * slot's confirmed position, for
 										 * windows catching up */
@@ -302,6 +311,10 @@ extern PGDLLEXPORT void rts_worker_main(Datum arg);
 extern void rts_register_workers(void);
 extern int	rts_partition_worker(int partition, int nworkers);
 extern void rts_partition_owners(int nworkers, int *owner);
+
+/* gaps.c */
+extern void rts_record_gap(RtsDatabaseShared *db, XLogRecPtr from, XLogRecPtr to,
+						   const char *window, const char *reason);
 
 /* utility.c */
 extern void rts_utility_init(void);

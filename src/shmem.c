@@ -108,6 +108,7 @@ rts_shmem_startup(void)
 			pg_atomic_init_u64(&db->rows_routed, 0);
 			pg_atomic_init_u32(&db->catalog_gen, 1);
 			pg_atomic_init_u32(&db->replay_requests, 0);
+			pg_atomic_init_u64(&db->gaps, 0);
 			db->nworkers = rts_workers;
 			for (int w = 0; w < rts_workers; w++)
 			{

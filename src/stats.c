@@ -24,7 +24,7 @@
 PG_FUNCTION_INFO_V1(rts_stats);
 PG_FUNCTION_INFO_V1(rts_window_stats);
 
-#define STATS_COLS 16
+#define STATS_COLS 18
 
 Datum
 rts_stats(PG_FUNCTION_ARGS)
@@ -54,6 +54,10 @@ rts_stats(PG_FUNCTION_ARGS)
 	nulls[0] = nulls[1] = nulls[2] = nulls[3] = nulls[10] = nulls[11] = false;
 	values[12] = LSNGetDatum(pg_atomic_read_u64(&db->confirmed_lsn));
 	nulls[12] = false;
+	values[16] = Int64GetDatum(pg_atomic_read_u64(&db->gaps));
+	nulls[16] = false;
+	values[17] = CStringGetTextDatum(db->router_error);
+	nulls[17] = db->router_error[0] == '\0';
 	{
 		char		slotname[NAMEDATALEN];
 		ReplicationSlot *slot;
@@ -118,6 +122,7 @@ rts_stats(PG_FUNCTION_ARGS)
 			nulls[13] = true;
 		nulls[14] = true;
 		values[15] = Int64GetDatum(pg_atomic_read_u64(&ws->replayed_skipped));
+		nulls[16] = nulls[17] = true;
 		if (ws->pid == 0)
 			nulls[1] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -132,12 +137,14 @@ rts_window_stats(PG_FUNCTION_ARGS)
 	RtsDatabaseShared *db;
 	dsa_area   *area;
 	Oid			ext;
+	XLogRecPtr	flush;
 
 	rts_check_server();
 	db = rts_my_database(false);
 	area = rts_dsa();
 	ext = get_extension_oid("rtstream", false);
 	InitMaterializedSRF(fcinfo, 0);
+	flush = GetFlushRecPtr(NULL);
 
 	for (int w = 0; w < db->nworkers; w++)
 	{
@@ -146,8 +153,9 @@ rts_window_stats(PG_FUNCTION_ARGS)
 		{
 			RtsPaneTable *t;
 			RtsWindowSlot *slot = &db->windows[s];
-			Datum		values[14];
-			bool		nulls[14];
+			Datum		values[15];
+			bool		nulls[15];
+			XLogRecPtr	behind = pg_atomic_read_u64(&slot->behind_lsn[w]);
 			static const char *const run_states[] = {"running", "stalled", "catching up"};
 			int64		wm = RTS_TIME_NONE;
 			int64		emitted = rts_atomic_read_time(&slot->emitted_until);
@@ -179,6 +187,8 @@ rts_window_stats(PG_FUNCTION_ARGS)
 			nulls[12] = t->run.error[0] == '\0';
 			values[13] = TimestampTzGetDatum(t->run.error_at);
 			nulls[13] = t->run.error_at == 0;
+			/* the WAL this window alone holds back on this worker */
+			values[14] = Int64GetDatum(behind != 0 && flush > behind ? flush - behind : 0);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		LWLockRelease(&db->workers[w].lock);

@@ -34,6 +34,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
@@ -1073,6 +1074,20 @@ settle_transaction(void)
 	rts_run_settle();
 }
 
+/*
+ * Whether this worker holds back more WAL than rtstream.checkpoint_wal_size
+ * for rows it was given and has not checkpointed yet.
+ */
+static bool
+checkpoint_wal_due(void)
+{
+	XLogRecPtr	durable = pg_atomic_read_u64(&wstate.shared->durable_lsn);
+	XLogRecPtr	insert = GetXLogInsertRecPtr();
+
+	return durable < wstate.shared->last_commit_lsn && insert > durable &&
+		insert - durable > rts_checkpoint_wal_bytes();
+}
+
 static void
 maybe_checkpoint(bool force)
 {
@@ -1087,7 +1102,8 @@ maybe_checkpoint(bool force)
 	}
 	if (!force && requested == pg_atomic_read_u32(&me->checkpoints_done) &&
 		!TimestampDifferenceExceeds(wstate.last_checkpoint, now,
-									rts_checkpoint_interval_s * 1000))
+									rts_checkpoint_interval_s * 1000) &&
+		!checkpoint_wal_due())
 		return;
 	if (!force && !TimestampDifferenceExceeds(checkpoint_failed_at, now, 1000))
 		return;					/* after a failure, once a second at most */

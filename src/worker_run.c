@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -223,6 +224,46 @@ check_window(WorkerWindow *ww, TimestampTz now)
 }
 
 /*
+ * A stalled window holding more WAL than rtstream.stalled_wal_limit gives
+ * up the transactions it missed, alone: the gap is recorded, and it stays
+ * stalled from the worker's position, so the slot can move on.
+ */
+static void
+stalled_wal_limit(WorkerWindow *ww)
+{
+	RtsWindowRun *run = &ww->table->run;
+	RtsWorkerShared *me = wstate.shared;
+	XLogRecPtr	insert = GetXLogInsertRecPtr();
+	XLogRecPtr	from = run->progress.applied_lsn;
+	XLogRecPtr	to = me->progress.applied_lsn;
+	char	   *reason;
+
+	if (insert <= from || insert - from <= rts_stalled_wal_bytes() ||
+		me->progress.in_txn_lsn != InvalidXLogRecPtr || to <= from)
+		return;
+	reason = psprintf("window \"%s\" was stalled (%s) past rtstream.stalled_wal_limit",
+					  ww->def->name, run->error);
+	PG_TRY();
+	{
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rtstream window \"%s\" gives up the transactions committed between %X/%X and %X/%X on worker %d",
+						ww->def->name, LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to),
+						wstate.index),
+				 errdetail("It was stalled: %s; it held more WAL than rtstream.stalled_wal_limit.", run->error),
+				 errhint("The gap is recorded in rtstream.gaps; grant the privilege back to let the window run again.")));
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	rts_record_gap(wstate.db, from, to, ww->def->name, reason);
+	run_stall(ww, to);
+}
+
+/*
  * At the start of a drain, in a transaction: check every window, stall
  * those that fail at their transaction boundary, and resume the stalled
  * ones that pass.
@@ -239,6 +280,8 @@ rts_run_check_windows(void)
 		WorkerWindow *ww = lfirst(lc);
 		RtsWindowRun *run = &ww->table->run;
 
+		if (run->state == RTS_RUN_STALLED)
+			stalled_wal_limit(ww);
 		if (run->state == RTS_RUN_STALLED && now < run->retry_at)
 		{
 			ww->check_failed = true;
