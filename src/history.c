@@ -236,7 +236,8 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 	PG_FINALLY();
 	{
 		for (int w = nworkers - 1; w >= 0; w--)
-			LWLockRelease(&db->workers[w].lock);
+			if (LWLockHeldByMe(&db->workers[w].lock))
+				LWLockRelease(&db->workers[w].lock);
 	}
 	PG_END_TRY();
 	return target;
@@ -512,7 +513,8 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	PG_FINALLY();
 	{
 		for (int w = nworkers - 1; w >= 0; w--)
-			LWLockRelease(&db->workers[w].lock);
+			if (LWLockHeldByMe(&db->workers[w].lock))
+				LWLockRelease(&db->workers[w].lock);
 	}
 	PG_END_TRY();
 	rts_owner_leave(&sw);

@@ -335,7 +335,8 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 	PG_FINALLY();
 	{
 		for (int w = nworkers - 1; w >= 0; w--)
-			LWLockRelease(&db->workers[w].lock);
+			if (LWLockHeldByMe(&db->workers[w].lock))
+				LWLockRelease(&db->workers[w].lock);
 	}
 	PG_END_TRY();
 	PG_RETURN_NULL();

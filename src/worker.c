@@ -283,6 +283,19 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 	return victim;
 }
 
+/*
+ * A window's code that catches an error (a PL/pgSQL EXCEPTION block) rolls
+ * back a subtransaction, which releases every LWLock we hold: take our lock
+ * again before touching the panes.  No pane changes while that code runs,
+ * but a reader may see part of the batch.
+ */
+static inline void
+worker_relock(void)
+{
+	if (!LWLockHeldByMe(&wstate.shared->lock))
+		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+}
+
 typedef enum ApplyResult
 {
 	APPLY_DONE,					/* applied, or filtered out */
@@ -388,6 +401,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		}
 	}
 
+	worker_relock();
 	e = rts_table_lookup(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
 						 keybuf.data, keybuf.len, &entry_id);
 	if (e != NULL)
@@ -448,12 +462,14 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 			if (cell == NULL)
 				cell = local_cell(ww, entry_id, pane_idx, pane);
 			rts_state_transition(agg, &cell->states[a], args, argnulls);
+			worker_relock();
 		}
 		else
 		{
 			RtsState	st = rts_state_from_pane(NULL, agg, a, pane);
 
 			rts_state_transition(agg, &st, args, argnulls);
+			worker_relock();
 			rts_state_to_pane(NULL, t, agg, a, pane, st);
 		}
 	}
@@ -750,11 +766,13 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 			/* serial functions are the owner's code too */
 			foreach(wc, group)
 				local_cells_flush(lfirst(wc));
+			worker_relock();
 			rts_owner_leave(&sw);
 			list_free(group);
 		}
 		list_free(groups);
-		LWLockRelease(&wstate.shared->lock);
+		if (LWLockHeldByMe(&wstate.shared->lock))
+			LWLockRelease(&wstate.shared->lock);
 		foreach(lc, targets)
 			note_arrival(lfirst(lc));
 		MemoryContextReset(wstate.batch_cxt);
