@@ -367,6 +367,19 @@ router_create_slot(void)
 			(errmsg("rtstream created replication slot \"%s\"", slotname)));
 }
 
+/* Record the gap of a lost slot, if one is waiting (see below). */
+static void
+router_record_pending_gap(void)
+{
+	if (router_db->pending_gap_to == InvalidXLogRecPtr)
+		return;
+	StartTransactionCommand();
+	rts_record_gap(router_db, router_db->pending_gap_from, router_db->pending_gap_to,
+				   NULL, router_db->pending_gap_reason);
+	CommitTransactionCommand();
+	router_db->pending_gap_to = InvalidXLogRecPtr;
+}
+
 /*
  * Our slot was invalidated (max_slot_wal_keep_size removed WAL it needed):
  * the transactions between its confirmed position and a new slot's start
@@ -405,9 +418,11 @@ router_replace_lost_slot(void)
 		FlushErrorState();
 	}
 	PG_END_TRY();
-	StartTransactionCommand();
-	rts_record_gap(router_db, from, to, NULL, reason);
-	CommitTransactionCommand();
+	/* kept in shared memory until recorded: a failure here retries it */
+	router_db->pending_gap_from = from;
+	router_db->pending_gap_to = to;
+	strlcpy(router_db->pending_gap_reason, reason, sizeof(router_db->pending_gap_reason));
+	router_record_pending_gap();
 }
 
 /* Acquire (creating if needed) the slot and start decoding from it. */
@@ -437,6 +452,8 @@ router_start(void)
 		router_replace_lost_slot();
 		created = true;			/* windows created meanwhile: load them */
 	}
+	else
+		router_record_pending_gap();	/* a former attempt failed to */
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, router_plugin_options(),
 								false,
 								XL_ROUTINE(.page_read = read_local_xlog_page,
@@ -540,8 +557,12 @@ router_confirm(XLogRecPtr decoded)
 	{
 		XLogRecPtr	durable = pg_atomic_read_u64(&router_db->workers[w].durable_lsn);
 
-		if (durable < routed_lsn[w] ||
-			durable < pg_atomic_read_u64(&router_db->confirmed_lsn))
+		/*
+		 * A worker whose checkpoint holds all it was given needs no WAL
+		 * (a stalled window's position is in its durable_lsn, see
+		 * rts_run_durable, and holds the slot once rows come after it).
+		 */
+		if (durable < routed_lsn[w])
 			lsn = Min(lsn, durable);
 	}
 	if (lsn > pg_atomic_read_u64(&router_db->confirmed_lsn))

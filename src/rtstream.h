@@ -269,6 +269,10 @@ typedef struct RtsDatabaseShared
 								 * decoded_lsn is set back to the slot's
 								 * start, with a barrier */
 	pg_atomic_uint64 gaps;		/* gaps recorded in rtstream.gaps */
+	/* router only: a lost slot's gap not yet in rtstream.gaps */
+	XLogRecPtr	pending_gap_from;
+	XLogRecPtr	pending_gap_to;
+	char		pending_gap_reason[256];
 	/* the router's errors: repeated ones back off and are logged once */
 	int			router_failures;	/* in a row */
 	TimestampTz router_failed_at;
