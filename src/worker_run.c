@@ -238,8 +238,10 @@ stalled_wal_limit(WorkerWindow *ww)
 	XLogRecPtr	to = me->progress.applied_lsn;
 	char	   *reason;
 
+	/* only rows that came after it are lost: without them it holds nothing */
 	if (insert <= from || insert - from <= rts_stalled_wal_bytes() ||
-		me->progress.in_txn_lsn != InvalidXLogRecPtr || to <= from)
+		me->progress.in_txn_lsn != InvalidXLogRecPtr || to <= from ||
+		me->last_commit_lsn <= from)
 		return;
 	reason = psprintf("window \"%s\" was stalled (%s) past rtstream.stalled_wal_limit",
 					  ww->def->name, run->error);
@@ -281,7 +283,17 @@ rts_run_check_windows(void)
 		RtsWindowRun *run = &ww->table->run;
 
 		if (run->state == RTS_RUN_STALLED)
+		{
+			/*
+			 * No rows came to this worker since the window stalled: it has
+			 * missed nothing, and need not hold the WAL of that while.
+			 */
+			if (me->last_commit_lsn <= run->progress.applied_lsn &&
+				me->progress.in_txn_lsn == InvalidXLogRecPtr &&
+				me->progress.applied_lsn > run->progress.applied_lsn)
+				run_set(ww, RTS_RUN_STALLED, me->progress.applied_lsn);
 			stalled_wal_limit(ww);
+		}
 		if (run->state == RTS_RUN_STALLED && now < run->retry_at)
 		{
 			ww->check_failed = true;

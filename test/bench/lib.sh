@@ -186,3 +186,32 @@ check() {
   printf '%s,"%s",%s,"%s"\n' "$1" "${2//\"/\'}" "$3" "${4//\"/\'}" >>"$OUT/checks.csv"
   log "check $1: $2: $3${4:+ ($4)}"
 }
+
+# WAL retained by rtstream's slot while a workload runs: a sampler every
+# 0.2 s of rtstream.stats' wal_retained_bytes (router row).  wal_start, then
+# the workload, then wal_stop workload variant run: appends a line to
+# $OUT/wal_retained.csv (max and last sample, and the WAL written meanwhile).
+wal_start() {
+  WAL_SAMPLES="$WORK/wal_samples.$$"
+  : >"$WAL_SAMPLES"
+  WAL_LSN0=$(sql "$DB" "SELECT pg_current_wal_lsn()")
+  ( while :; do
+      sql "$DB" "SELECT wal_retained_bytes FROM rtstream.stats WHERE process = 'router'" \
+        >>"$WAL_SAMPLES" 2>/dev/null || true
+      sleep 0.2
+    done ) &
+  WAL_SAMPLER=$!
+}
+wal_stop() {
+  local written max last
+  kill "$WAL_SAMPLER" 2>/dev/null || true
+  wait "$WAL_SAMPLER" 2>/dev/null || true
+  sql "$DB" "SELECT wal_retained_bytes FROM rtstream.stats WHERE process = 'router'" >>"$WAL_SAMPLES"
+  written=$(sql "$DB" "SELECT pg_current_wal_lsn() - '$WAL_LSN0'::pg_lsn")
+  max=$(awk '$1 ~ /^[0-9]+$/ && $1 > m { m = $1 } END { print m + 0 }' "$WAL_SAMPLES")
+  last=$(awk '$1 ~ /^[0-9]+$/ { l = $1 } END { print l + 0 }' "$WAL_SAMPLES")
+  [ -f "$OUT/wal_retained.csv" ] || echo 'workload,variant,run,max_retained_bytes,end_retained_bytes,wal_written_bytes' >"$OUT/wal_retained.csv"
+  printf '%s,%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$max" "$last" "$written" >>"$OUT/wal_retained.csv"
+  log "  $1 | $2 | run $3: WAL retained max=$(hnum "$max")B end=$(hnum "$last")B of $(hnum "$written")B written"
+  rm -f "$WAL_SAMPLES"
+}

@@ -198,6 +198,17 @@ fmt_rows="
           line = ""; for (i = 1; i <= 7; i++) line = line sprintf("%-" w[i] "s  ", c[r, i]); sub(/ +$/, "", line); print line
         }
       }'
+  if [ -s "$OUT/wal_retained.csv" ]; then
+    echo
+    echo "WAL retained by rtstream's slot (median of the runs: largest sample every 0.2 s, at the end, and WAL written meanwhile):"
+    awk -F, 'NR > 1 { k = $1 " | " $2; n[k]++; mx[k, n[k]] = $4; en[k, n[k]] = $5; wr[k, n[k]] = $6; if (!(k in seen)) { seen[k] = 1; order[++o] = k } }
+      function med(a, k, c,   i, j, t, v) { for (i = 1; i <= c; i++) v[i] = a[k, i] + 0
+        for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return v[int((c + 1) / 2)] }
+      END { for (i = 1; i <= o; i++) { k = order[i]
+        printf "  %-40s max %8.1f MB  end %8.1f MB  written %8.1f MB\n", k, med(mx, k, n[k]) / 1048576, med(en, k, n[k]) / 1048576, med(wr, k, n[k]) / 1048576 } }' \
+      "$OUT/wal_retained.csv"
+  fi
   echo
   echo "Correctness checks:"
   sql "$BASEDB" "SELECT format('  %-4s %-3s %s%s', status, workload, chk, CASE WHEN detail <> '' THEN ' (' || detail || ')' ELSE '' END)

@@ -33,7 +33,7 @@ export OUT="$HERE/out"
 mkdir -p "$OUT"
 rm -f "$OUT"/results.csv "$OUT"/summary.csv "$OUT"/failures.csv "$OUT"/checks.csv "$OUT"/table.txt \
       "$OUT"/warnings.txt "$OUT"/revision.txt "$OUT"/settings.txt "$OUT"/load.txt \
-      "$OUT"/chart.png "$OUT"/w3_probes.csv "$OUT"/*.log "$OUT"/*.dat
+      "$OUT"/chart.png "$OUT"/w3_probes.csv "$OUT"/wal_retained.csv "$OUT"/*.log "$OUT"/*.dat
 echo 'workload,variant,run,rows,seconds,rows_per_s,extra_name,extra_value' >"$OUT/results.csv"
 echo 'workload,reason' >"$OUT/failures.csv"
 echo 'workload,check,status,detail' >"$OUT/checks.csv"

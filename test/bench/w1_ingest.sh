@@ -143,7 +143,9 @@ run_stream() {  # run variant nwin file
                size => '1 minute', slide => '10 seconds', time_column => 'ts')" >/dev/null
   done
   quiesce
+  wal_start
   out=$(timed_copy "$DB" w1_s "$file" 1)
+  wal_stop "$W" "$v" "$r"
   read -r _ copy total <<<"${out//|/ }"
   if ! bad=$(check_stream "$nwin"); then
     fail "$W $v" "wrong result after run $r: $bad"

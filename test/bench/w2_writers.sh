@@ -41,7 +41,7 @@ bench() {  # run rows_per_txn target
   if [ "$target" = stream ]; then db=$DB table=w2_s; else db=$BASEDB table=w2_plain; fi
   [ "$target" = plain ] && sql "$BASEDB" 'TRUNCATE w2_plain' >/dev/null
   quiesce
-  [ "$target" = stream ] && before=$(applied)
+  [ "$target" = stream ] && before=$(applied) && wal_start
   out=$(as_pg "$PGBIN/pgbench" -h "$SOCKDIR" -p "$PORT" -n -M prepared -c "$CLIENTS" -j "$THREADS" \
           -T "$DUR" -f "$FILES/${table}_$n.sql" "$db" 2>&1) || { echo "$out" >&2; return 1; }
   txns=$(echo "$out" | awk -F': ' '/number of transactions actually processed/ { split($2, a, "/"); print a[1] }')
@@ -57,6 +57,7 @@ bench() {  # run rows_per_txn target
     # the writers are done: how long until the window has applied everything
     t0=$(date +%s.%N)
     settle
+    wal_stop "$W" "$target $n-row txn" "$r"
     catchup=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
     after=$(applied)
     late=$(sql "$DB" "SELECT sum(late_rows) + sum(refused_groups) FROM rtstream.window_stats WHERE window_name = 'w2_w'")

@@ -26,6 +26,9 @@
 #    gaps counter in rtstream.stats, a new slot; windows keep their state
 #    and every row committed after that counts exactly once; no restart
 #    loop.
+# 3. A stalled window (its owner lost SELECT) past rtstream.stalled_wal_limit
+#    gives up the rows it missed, alone, with its own gap; the slot is not
+#    lost and it counts the rows after its gap once the grant is back.
 use strict;
 use warnings;
 use FindBin;
@@ -335,6 +338,73 @@ SELECT w.n - coalesce(b.n, 0), coalesce(w.total, 0) - coalesce(b.total, 0) FROM 
 	  or diag(join("\n", @exits));
 	my @bad = ($log =~ /^.*(?:terminated by signal|TRAP:|PANIC:|reinitializing).*$/mg);
 	is(scalar(@bad), 0, 'no crash in the server log') or diag(join("\n", @bad));
+}
+
+# 3. A window whose owner lost SELECT stalls, holding the WAL of the rows it
+#    missed for its catch-up.  Past rtstream.stalled_wal_limit (16MB here)
+#    it gives them up alone: a gap for that window in rtstream.gaps, the
+#    WAL released, the slot never lost, the other window exact; once the
+#    grant is back it counts every row committed after its gap.
+{
+	$node->safe_psql('postgres', q{
+ALTER SYSTEM SET rtstream.stalled_wal_limit = '16MB';
+SELECT pg_reload_conf();
+CREATE ROLE r3 LOGIN;
+GRANT SELECT ON s TO r3;
+GRANT CREATE ON SCHEMA public TO r3;
+CREATE TABLE t3 (phase text, k int, v int);
+SET ROLE r3;
+SELECT rtstream.create_window('w_r3', 'SELECT k, count(*) AS n, sum(v) AS total FROM s GROUP BY k', size => '1 day');
+RESET ROLE;
+});
+	my $gap0 = $node->safe_psql('postgres', 'SELECT coalesce(max(id), 0) FROM rtstream.gaps');
+	my $phase = sub {
+		my ($name, $from, $to) = @_;
+		$node->safe_psql('postgres', qq{
+BEGIN;
+INSERT INTO s SELECT g % 37, g FROM generate_series($from, $to) g;
+INSERT INTO t2 SELECT g % 37, g FROM generate_series($from, $to) g;
+INSERT INTO t3 SELECT '$name', g % 37, g FROM generate_series($from, $to) g;
+COMMIT;
+});
+	};
+	$phase->('A', 1, 500);
+	$node->safe_psql('postgres', 'SELECT rtstream.sync()');
+	$node->safe_psql('postgres', 'REVOKE SELECT ON s FROM r3');
+	ok($node->poll_query_until('postgres',
+		"SELECT bool_and(state = 'stalled') FROM rtstream.window_stats WHERE window_name = 'w_r3'"),
+		'stalled: w_r3 stalls once its owner lost SELECT');
+	$phase->('B', 501, 1500);	# rows it misses while stalled
+	$node->safe_psql('postgres', 'SELECT rtstream.sync()');
+	burst();
+	ok($node->poll_query_until('postgres', qq{
+SELECT count(*) >= 1 FROM rtstream.gaps WHERE id > $gap0 AND window_name = 'w_r3'}),
+		'stalled: past rtstream.stalled_wal_limit the window records its own gap');
+	burst();
+	is($node->safe_psql('postgres', "SELECT count(*) FROM rtstream.gaps WHERE id > $gap0 AND window_name IS NULL"),
+		'0', 'stalled: the slot was not lost (no gap for every window)');
+	is($node->safe_psql('postgres', "SELECT bool_and(reason ~ 'stalled_wal_limit' AND from_lsn < to_lsn) FROM rtstream.gaps WHERE id > $gap0"),
+		't', 'stalled: the gap says why, over a range');
+	wait_slot_small('stalled past the limit', 24 * 1024 * 1024);
+	is($node->safe_psql('postgres', "SELECT bool_and(state = 'stalled' AND error ~ 'permission denied') FROM rtstream.window_stats WHERE window_name = 'w_r3'"),
+		't', 'stalled: still stalled, with its error');
+	check_w_day('stalled: the other window', 'SELECT * FROM t UNION ALL SELECT * FROM t2');
+
+	# all workers that missed rows have given them up (one gap each at most)
+	sleep(2);
+	$phase->('C', 1501, 1800);	# after its gaps, while still stalled
+	$node->safe_psql('postgres', 'GRANT SELECT ON s TO r3');
+	ok($node->poll_query_until('postgres',
+		"SELECT bool_and(state = 'running') FROM rtstream.window_stats WHERE window_name = 'w_r3'"),
+		'stalled: running again once the grant is back');
+	$phase->('D', 1801, 2000);
+	$node->safe_psql('postgres', 'SELECT rtstream.sync()');
+	my ($l, $r, $rows) = rts_diff($node,
+		'SELECT k, n::numeric, total::numeric FROM w_r3',
+		q{SELECT k, count(*)::numeric, sum(v)::numeric FROM t3 WHERE phase <> 'B' GROUP BY k});
+	is("$l $r", '0 0', 'stalled: w_r3 holds the rows before its stall and after its gap, each once')
+	  or diag($rows);
+	check_w_day('stalled, after the grant', 'SELECT * FROM t UNION ALL SELECT * FROM t2');
 }
 
 $node->stop;
