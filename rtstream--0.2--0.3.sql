@@ -74,3 +74,8 @@ GRANT SELECT ON rtstream.dead_letters TO PUBLIC;
 
 COMMENT ON TABLE rtstream.dead_letters IS
     'rtstream: rows a worker could not apply, and late rows of windows that keep them; each role sees those of the streams it may SELECT';
+
+-- A dead_letter_table made with (LIKE rtstream.dead_letters INCLUDING DEFAULTS)
+-- draws its ids from this sequence, and workers insert into it as the
+-- window's owner: any role may draw ids (it reveals only a counter).
+GRANT USAGE ON SEQUENCE rtstream.dead_letters_id_seq TO PUBLIC;

@@ -604,5 +604,27 @@ SELECT count(*) FROM rtstream.dead_letters WHERE has_table_privilege('mallory', 
 	  or diag($err);
 }
 
+# The README's recipe for a dead-letter table: LIKE rtstream.dead_letters
+# INCLUDING DEFAULTS draws ids from rtstream's sequence; a worker inserting
+# as an ordinary owner may use it.
+$node->safe_psql('postgres', q{
+CREATE TABLE d3 (ts timestamptz, k int);
+SELECT rtstream.create_stream('d3');
+GRANT SELECT, INSERT ON d3 TO alice;
+});
+psql_as('alice', q{
+CREATE TABLE late_a (LIKE rtstream.dead_letters INCLUDING DEFAULTS);
+SELECT rtstream.create_window('w_late_a', 'SELECT count(*) AS n FROM d3',
+  size => '1 minute', time_column => 'ts', late_policy => 'dead_letter', dead_letter_table => 'late_a');
+});
+$node->safe_psql('postgres', q{
+INSERT INTO d3 VALUES ('2026-01-01 00:10:00+00', 1);
+SELECT rtstream.sync();
+INSERT INTO d3 VALUES ('2026-01-01 00:00:00+00', 1);
+SELECT rtstream.sync();
+});
+is(psql_as('alice', 'SELECT count(*), min(id) > 0, bool_and(error ~ $$late$$) FROM late_a'), '1|t|t',
+	'dead letters: the README recipe works for an ordinary owner (late row in its own table)');
+
 $node->stop;
 done_testing();
