@@ -24,6 +24,7 @@ OBJS = \
 	src/eventtime.o \
 	src/owner.o \
 	src/gaps.o \
+	src/launcher.o \
 	src/worker_run.o
 
 EXTENSION = rtstream

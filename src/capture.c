@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -116,19 +118,45 @@ rts_wait_router(RtsDatabaseShared *db)
 
 	while (!db->router_ready)
 	{
+		if (db->start_error[0] != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
+					 errdetail("%s.", db->start_error),
+					 errhint("Raise max_worker_processes (now %d) by at least %d and restart the server.",
+							 max_worker_processes, 1 + rts_workers)));
 		if (GetTopTransactionIdIfAny() != InvalidTransactionId ||
 			waited_ms >= 60000)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("rtstream router is not ready in database \"%s\"",
 							db->dbname),
-					 errhint("The router creates its replication slot when the server starts; retry in a moment, and check the server log.")));
+					 errhint(GetTopTransactionIdIfAny() != InvalidTransactionId ?
+							 "This transaction began before rtstream had started in this database, so its rows could not be counted; retry it." :
+							 "The router creates its replication slot when it starts; check rtstream.stats and the server log.")));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		waited_ms += 10;
 	}
+}
+
+/* Whether this transaction made the table a stream. */
+static bool
+stream_created_here(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		vals[1] = {ObjectIdGetDatum(relid)};
+	bool		here;
+
+	SPI_connect();
+	here = SPI_execute_with_args("SELECT 1 FROM rtstream.streams "
+								 "WHERE stream = $1 AND xmin = pg_current_xact_id()::xid",
+								 1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1;
+	SPI_finish();
+	return here;
 }
 
 static CaptureStream *
@@ -153,7 +181,17 @@ capture_stream_for(TriggerData *trigdata)
 
 		rts_check_server();
 		db = rts_my_database(false);
-		rts_wait_router(db);
+
+		/*
+		 * Rows of the transaction that made the table a stream count in no
+		 * window (a window counts transactions after its own): a migration
+		 * that creates the extension, the stream and its windows and loads
+		 * rows in one transaction need not wait for a router that cannot
+		 * start before it commits.
+		 */
+		if (db->router_ready || GetTopTransactionIdIfAny() == InvalidTransactionId ||
+			!stream_created_here(RelationGetRelid(rel)))
+			rts_wait_router(db);
 		if (capture_nworkers != db->nworkers)
 		{
 			rts_partition_owners(db->nworkers, capture_owner);

@@ -442,7 +442,24 @@ rts_outer_user(PG_FUNCTION_ARGS)
 Datum
 rts_check(PG_FUNCTION_ARGS)
 {
+	RtsDatabaseShared *db;
+
 	rts_check_server();
-	rts_wait_router(rts_my_database(false));
+	db = rts_my_database(false);
+
+	/*
+	 * A transaction with an XID (CREATE EXTENSION in it, say) cannot wait
+	 * for the slot, whose creation waits for it; its DDL is loaded from the
+	 * catalog when the slot is made (see router_start).
+	 */
+	if (GetTopTransactionIdIfAny() == InvalidTransactionId)
+		rts_wait_router(db);
+	else if (db->start_error[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
+				 errdetail("%s.", db->start_error),
+				 errhint("Raise max_worker_processes (now %d) by at least %d and restart the server.",
+						 max_worker_processes, 1 + rts_workers)));
 	PG_RETURN_VOID();
 }

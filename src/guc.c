@@ -22,6 +22,7 @@ int			rts_batch_size_kb = 64;
 int			rts_checkpoint_interval_s = 30;
 int			rts_decoding_memory_kb = 256 * 1024;
 int			rts_checkpoint_wal_size_mb = -1;
+int			rts_max_databases = 4;
 int			rts_stalled_wal_limit_mb = -1;
 
 void		rts_define_gucs(void);
@@ -46,13 +47,22 @@ rts_define_gucs(void)
 		return;
 
 	DefineCustomStringVariable("rtstream.databases",
-							   "Databases in which rtstream runs its router and workers.",
-							   "A comma-separated list of database names.",
+							   "Databases in which rtstream may run, if only some.",
+							   "A comma-separated list of database names; empty (the default): every database where the extension is created.",
 							   &rts_databases,
-							   "postgres",
+							   "",
 							   PGC_POSTMASTER,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.max_databases",
+							"Databases in which rtstream can run at once.",
+							"Each has a router and rtstream.workers workers, and rtstream.workers queues of rtstream.queue_size in shared memory.",
+							&rts_max_databases,
+							4, 1, RTS_MAX_DATABASES,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("rtstream.workers",
 							"Aggregation workers per database.",

@@ -100,39 +100,6 @@ rts_partition_owners(int nworkers, int *owner)
 		owner[p] = rts_partition_worker(p, nworkers);
 }
 
-void
-rts_register_workers(void)
-{
-	List	   *names = rts_database_names();
-
-	for (int d = 0; d < list_length(names); d++)
-	{
-		BackgroundWorker bgw;
-
-		memset(&bgw, 0, sizeof(bgw));
-		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		bgw.bgw_restart_time = 1;
-		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "rtstream");
-		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "rts_router_main");
-		snprintf(bgw.bgw_name, BGW_MAXLEN, "rtstream router for %s",
-				 (char *) list_nth(names, d));
-		snprintf(bgw.bgw_type, BGW_MAXLEN, "rtstream router");
-		bgw.bgw_main_arg = Int32GetDatum(d);
-		RegisterBackgroundWorker(&bgw);
-
-		for (int w = 0; w < rts_workers; w++)
-		{
-			snprintf(bgw.bgw_function_name, BGW_MAXLEN, "rts_worker_main");
-			snprintf(bgw.bgw_name, BGW_MAXLEN, "rtstream worker %d for %s",
-					 w, (char *) list_nth(names, d));
-			snprintf(bgw.bgw_type, BGW_MAXLEN, "rtstream worker");
-			bgw.bgw_main_arg = Int32GetDatum(d * RTS_MAX_WORKERS + w);
-			RegisterBackgroundWorker(&bgw);
-		}
-	}
-}
-
 /* Queue an item for one worker, waiting while its queue is full. */
 static void
 router_forward(int worker, RtsQueueItem *item, const char *batch)
@@ -624,9 +591,10 @@ rts_router_main(Datum arg)
 		pg_usleep(1000000L);
 		proc_exit(1);
 	}
-	BackgroundWorkerInitializeConnection(router_db->dbname, NULL, 0);
+	if (!OidIsValid(router_db->dboid))
+		proc_exit(0);			/* the entry was given back meanwhile */
+	BackgroundWorkerInitializeConnectionByOid(router_db->dboid, InvalidOid, 0);
 
-	router_db->dboid = MyDatabaseId;
 	router_db->router_pid = MyProcPid;
 	router_db->router_latch = MyLatch;
 	before_shmem_exit(router_shmem_exit, 0);
@@ -711,11 +679,34 @@ router_loop(void)
 			exists = router_extension_exists();
 			last_check = now;
 		}
+		if (exists != router_db->active)
+		{
+			router_db->active = exists;
+			/* the launcher starts or stops the workers */
+			if (rts_shared->launcher_latch)
+				SetLatch(rts_shared->launcher_latch);
+		}
 		if (!exists)
 		{
 			if (ctx != NULL)
 				router_stop(ctx);
 			ctx = NULL;
+
+			/*
+			 * No extension here, and none asked for lately (a backend's
+			 * first rtstream call, maybe in the transaction that creates
+			 * it, asks us to wait a minute): leave the database.
+			 */
+			LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
+			if (now > router_db->keep_until)
+				router_db->release = true;
+			LWLockRelease(&rts_shared->lock);
+			if (router_db->release)
+			{
+				if (rts_shared->launcher_latch)
+					SetLatch(rts_shared->launcher_latch);
+				proc_exit(0);
+			}
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 1000L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);

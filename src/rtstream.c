@@ -59,7 +59,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = rts_shmem_startup_hook;
 
-	rts_register_workers();
+	rts_register_launcher();
 	rts_utility_init();
 }
 
@@ -81,10 +81,11 @@ rts_check_server(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rtstream requires wal_level = logical"),
 				 errhint("Set wal_level = logical in postgresql.conf and restart the server.")));
-	if (rts_my_database(true) == NULL)
+	if (rts_my_database(true) == NULL &&
+		!rts_database_allowed(get_database_name(MyDatabaseId)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rtstream does not run in database \"%s\"",
 						get_database_name(MyDatabaseId)),
-				 errhint("Add the database to rtstream.databases in postgresql.conf and restart the server.")));
+				 errhint("Add the database to rtstream.databases in postgresql.conf and restart the server, or set it to '' for every database.")));
 }

@@ -39,6 +39,7 @@ extern int	rts_batch_size_kb;
 extern int	rts_checkpoint_interval_s;
 extern int	rts_decoding_memory_kb;
 extern int	rts_checkpoint_wal_size_mb;
+extern int	rts_max_databases;
 extern int	rts_stalled_wal_limit_mb;
 extern uint64 rts_checkpoint_wal_bytes(void);
 extern uint64 rts_stalled_wal_bytes(void);
@@ -250,11 +251,25 @@ rts_atomic_raise_time(pg_atomic_uint64 *t, int64 v)
 	return (int64) old;
 }
 
-/* Everything rtstream keeps for one database of rtstream.databases. */
+/*
+ * Everything rtstream keeps for one database: an entry of a pool of
+ * rtstream.max_databases, taken for a database by the launcher's probe at
+ * start or by a backend's first rtstream call (rts_claim_database), and
+ * given back by the launcher once the router left (see launcher.c).
+ * dboid, dbname, keep_until and release are written under RtsShared.lock.
+ */
 typedef struct RtsDatabaseShared
 {
 	char		dbname[NAMEDATALEN];
-	Oid			dboid;			/* set by the router once connected */
+	Oid			dboid;			/* InvalidOid: the entry is free */
+	TimestampTz keep_until;		/* the router waits this long for the
+								 * extension (a backend asked for it) */
+	bool		active;			/* router: the extension exists, workers
+								 * may run */
+	bool		release;		/* router: no extension, leaving; the
+								 * launcher frees the entry */
+	char		start_error[256];	/* launcher: why processes could not
+									 * be started ("" if they could) */
 	LWLock		lock;			/* window directory */
 	Latch	   *router_latch;
 	int			router_pid;
@@ -288,7 +303,10 @@ typedef struct RtsDatabaseShared
 typedef struct RtsShared
 {
 	int			tranche_id;
-	int			ndatabases;
+	LWLock		lock;			/* the pool of database entries */
+	Latch	   *launcher_latch;
+	int			launcher_pid;
+	int			ndatabases;		/* entries in the pool */
 	Size		dsa_offset;		/* in-place DSA area, from the base */
 	RtsDatabaseShared dbs[RTS_MAX_DATABASES];
 } RtsShared;
@@ -299,6 +317,9 @@ extern void rts_shmem_request(void);
 extern void rts_shmem_startup(void);
 extern dsa_area *rts_dsa(void);
 extern RtsDatabaseShared *rts_my_database(bool missing_ok);
+extern RtsDatabaseShared *rts_claim_database(void);
+extern void rts_reset_database(RtsDatabaseShared *db);
+extern bool rts_database_allowed(const char *dbname);
 extern char *rts_ring_data(RtsRing *ring);
 extern List *rts_database_names(void);
 
@@ -312,7 +333,8 @@ extern void rts_ring_advance(RtsRing *ring, uint64 next_pos);
 /* router.c, worker.c */
 extern PGDLLEXPORT void rts_router_main(Datum arg);
 extern PGDLLEXPORT void rts_worker_main(Datum arg);
-extern void rts_register_workers(void);
+extern void rts_register_launcher(void);
+extern PGDLLEXPORT void rts_launcher_main(Datum arg);
 extern int	rts_partition_worker(int partition, int nworkers);
 extern void rts_partition_owners(int nworkers, int *owner);
 

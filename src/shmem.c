@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include "utils/timestamp.h"
+
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -25,7 +27,7 @@
 RtsShared  *rts_shared = NULL;
 static dsa_area *rts_area = NULL;
 
-/* Parse rtstream.databases; capped at RTS_MAX_DATABASES entries. */
+/* Parse rtstream.databases: NIL means every database. */
 List *
 rts_database_names(void)
 {
@@ -36,11 +38,6 @@ rts_database_names(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid list syntax in parameter \"rtstream.databases\"")));
-	if (list_length(names) > RTS_MAX_DATABASES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rtstream.databases lists more than %d databases",
-						RTS_MAX_DATABASES)));
 	return names;
 }
 
@@ -64,7 +61,7 @@ rts_shmem_size(int ndatabases)
 void
 rts_shmem_request(void)
 {
-	RequestAddinShmemSpace(rts_shmem_size(list_length(rts_database_names())));
+	RequestAddinShmemSpace(rts_shmem_size(rts_max_databases));
 }
 
 static void
@@ -76,30 +73,90 @@ rts_ring_init(RtsRing *ring, Size data_offset, Size size)
 	ring->data_offset = data_offset;
 }
 
+/*
+ * Bring a database entry to its initial state, keeping its queues' places
+ * in shared memory.  By the launcher, with no process of the entry left;
+ * the tables of a database dropped with its windows are not freed (their
+ * layout is unknown here).
+ */
+void
+rts_reset_database(RtsDatabaseShared *db)
+{
+	db->dbname[0] = '\0';
+	db->keep_until = 0;
+	db->active = false;
+	db->release = false;
+	db->start_error[0] = '\0';
+	db->router_latch = NULL;
+	db->router_pid = 0;
+	db->router_ready = false;
+	db->dropping = false;
+	pg_atomic_write_u64(&db->decoded_lsn, 0);
+	pg_atomic_write_u64(&db->confirmed_lsn, 0);
+	pg_atomic_write_u64(&db->batches_routed, 0);
+	pg_atomic_write_u64(&db->rows_routed, 0);
+	pg_atomic_fetch_add_u32(&db->catalog_gen, 1);
+	pg_atomic_write_u32(&db->replay_requests, 0);
+	pg_atomic_write_u64(&db->gaps, 0);
+	db->router_failures = 0;
+	db->router_failed_at = 0;
+	db->router_error[0] = '\0';
+	db->pending_gap_from = db->pending_gap_to = InvalidXLogRecPtr;
+	db->router_gen = 0;
+	db->nworkers = rts_workers;
+	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+	{
+		RtsWorkerShared *ws = &db->workers[w];
+
+		pg_atomic_write_u64(&ws->ring.write_pos, 0);
+		pg_atomic_write_u64(&ws->ring.read_pos, 0);
+		pg_atomic_write_u64(&ws->applied_pos, 0);
+		ws->latch = NULL;
+		ws->pid = 0;
+		pg_atomic_write_u64(&ws->rows_applied, 0);
+		pg_atomic_write_u64(&ws->batches_applied, 0);
+		pg_atomic_write_u64(&ws->late_rows, 0);
+		pg_atomic_write_u64(&ws->null_time_rows, 0);
+		pg_atomic_write_u64(&ws->refused_groups, 0);
+		pg_atomic_write_u64(&ws->dead_letters, 0);
+		pg_atomic_write_u64(&ws->replayed_skipped, 0);
+		ws->last_commit_lsn = InvalidXLogRecPtr;
+		pg_atomic_write_u64(&ws->durable_lsn, 0);
+		ws->checkpoint_time = 0;
+		memset(&ws->progress, 0, sizeof(ws->progress));
+		ws->extension = InvalidOid;
+	}
+	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
+	{
+		db->windows[s].window_id = 0;
+		for (int w = 0; w < RTS_MAX_WORKERS; w++)
+			db->windows[s].tables[w] = InvalidDsaPointer;
+	}
+	pg_write_barrier();
+	db->dboid = InvalidOid;
+}
+
 void
 rts_shmem_startup(void)
 {
 	bool		found;
-	List	   *names = rts_database_names();
-	int			ndb = list_length(names);
+	int			ndb = rts_max_databases;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	rts_shared = ShmemInitStruct("rtstream", rts_shmem_size(ndb), &found);
 	if (!found)
 	{
 		Size		offset = MAXALIGN(sizeof(RtsShared));
-		ListCell   *lc;
-		int			i = 0;
 		dsa_area   *area;
 
 		memset(rts_shared, 0, sizeof(RtsShared));
 		rts_shared->tranche_id = LWLockNewTrancheId();
+		LWLockInitialize(&rts_shared->lock, rts_shared->tranche_id);
 		rts_shared->ndatabases = ndb;
-		foreach(lc, names)
+		for (int i = 0; i < ndb; i++)
 		{
-			RtsDatabaseShared *db = &rts_shared->dbs[i++];
+			RtsDatabaseShared *db = &rts_shared->dbs[i];
 
-			strlcpy(db->dbname, (char *) lfirst(lc), NAMEDATALEN);
 			db->dboid = InvalidOid;
 			LWLockInitialize(&db->lock, rts_shared->tranche_id);
 			pg_atomic_init_u64(&db->decoded_lsn, 0);
@@ -181,31 +238,74 @@ rts_ring_data(RtsRing *ring)
 	return (char *) rts_shared + ring->data_offset;
 }
 
-/* This database's shared state, or NULL (or an error) if it has none. */
+/* This database's entry, or NULL if it has none (or an error). */
 RtsDatabaseShared *
 rts_my_database(bool missing_ok)
 {
-	static RtsDatabaseShared *mine = NULL;
-	char	   *dbname;
-
-	if (mine != NULL)
-		return mine;
-	if (rts_shared == NULL || !OidIsValid(MyDatabaseId))
+	if (rts_shared != NULL && OidIsValid(MyDatabaseId))
 	{
-		if (!missing_ok)
-			elog(ERROR, "rtstream shared memory is not available");
-		return NULL;
-	}
-	dbname = get_database_name(MyDatabaseId);
-	for (int i = 0; dbname && i < rts_shared->ndatabases; i++)
-	{
-		if (strcmp(rts_shared->dbs[i].dbname, dbname) == 0)
-		{
-			mine = &rts_shared->dbs[i];
-			return mine;
-		}
+		for (int i = 0; i < rts_shared->ndatabases; i++)
+			if (rts_shared->dbs[i].dboid == MyDatabaseId)
+				return &rts_shared->dbs[i];
 	}
 	if (!missing_ok)
-		rts_check_server();
+		return rts_claim_database();
 	return NULL;
+}
+
+/* Whether rtstream.databases lets rtstream run in a database. */
+bool
+rts_database_allowed(const char *dbname)
+{
+	List	   *names = rts_database_names();
+	ListCell   *lc;
+
+	if (names == NIL)
+		return true;
+	foreach(lc, names)
+		if (strcmp((char *) lfirst(lc), dbname) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * This database's entry, taken from the pool if it has none: the launcher
+ * then starts its router, which waits a minute for the extension (it may
+ * be created by the transaction calling us).
+ */
+RtsDatabaseShared *
+rts_claim_database(void)
+{
+	RtsDatabaseShared *db = NULL;
+	RtsDatabaseShared *free_db = NULL;
+
+	if (rts_shared == NULL || !OidIsValid(MyDatabaseId))
+		elog(ERROR, "rtstream shared memory is not available");
+	LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < rts_shared->ndatabases; i++)
+	{
+		if (rts_shared->dbs[i].dboid == MyDatabaseId)
+			db = &rts_shared->dbs[i];
+		else if (!OidIsValid(rts_shared->dbs[i].dboid) && free_db == NULL)
+			free_db = &rts_shared->dbs[i];
+	}
+	if (db == NULL && free_db != NULL)
+	{
+		db = free_db;
+		strlcpy(db->dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+		db->start_error[0] = '\0';
+		pg_write_barrier();
+		db->dboid = MyDatabaseId;
+	}
+	if (db != NULL)
+		db->keep_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60000);
+	LWLockRelease(&rts_shared->lock);
+	if (db == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("rtstream runs in at most %d databases at once", rts_shared->ndatabases),
+				 errhint("Raise rtstream.max_databases (a restart is needed), or drop the extension where it is not used.")));
+	if (rts_shared->launcher_latch)
+		SetLatch(rts_shared->launcher_latch);
+	return db;
 }

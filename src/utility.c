@@ -167,7 +167,7 @@ leave_database(const char *dbname)
 	if (rts_shared == NULL || !OidIsValid(dboid))
 		return NULL;
 	for (int i = 0; i < rts_shared->ndatabases; i++)
-		if (strcmp(rts_shared->dbs[i].dbname, dbname) == 0)
+		if (rts_shared->dbs[i].dboid == dboid)
 			db = &rts_shared->dbs[i];
 	if (db == NULL)
 		return NULL;
@@ -252,6 +252,13 @@ rts_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			leaving->dropping = false;
 	}
 	PG_END_TRY();
+	/* the database is gone: the launcher gives its entry back */
+	if (leaving)
+	{
+		leaving->release = true;
+		if (rts_shared->launcher_latch)
+			SetLatch(rts_shared->launcher_latch);
+	}
 }
 
 void

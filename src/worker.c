@@ -1200,7 +1200,9 @@ rts_worker_main(Datum arg)
 		pg_usleep(1000000L);
 		proc_exit(1);
 	}
-	BackgroundWorkerInitializeConnection(wstate.db->dbname, NULL, 0);
+	if (!OidIsValid(wstate.db->dboid))
+		proc_exit(0);			/* the entry was given back meanwhile */
+	BackgroundWorkerInitializeConnectionByOid(wstate.db->dboid, InvalidOid, 0);
 
 	me->pid = MyProcPid;
 	me->latch = MyLatch;
