@@ -111,20 +111,28 @@ rts_capture_init(void)
  * that every message we write will be decoded.  A transaction that already
  * has an XID must not wait: creating the slot waits for it to end.
  */
+/* An ERROR if the launcher could not start this database's processes. */
+void
+rts_check_started(RtsDatabaseShared *db)
+{
+	if (db->start_error[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
+				 errdetail("%s.", db->start_error),
+				 errhint("Raise max_worker_processes (now %d) by at least %d and restart the server.",
+						 max_worker_processes, 1 + rts_workers)));
+}
+
 void
 rts_wait_router(RtsDatabaseShared *db)
 {
 	int			waited_ms = 0;
 
+	rts_check_started(db);
 	while (!db->router_ready)
 	{
-		if (db->start_error[0] != '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
-					 errdetail("%s.", db->start_error),
-					 errhint("Raise max_worker_processes (now %d) by at least %d and restart the server.",
-							 max_worker_processes, 1 + rts_workers)));
+		rts_check_started(db);
 		if (GetTopTransactionIdIfAny() != InvalidTransactionId ||
 			waited_ms >= 60000)
 			ereport(ERROR,

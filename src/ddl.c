@@ -454,12 +454,7 @@ rts_check(PG_FUNCTION_ARGS)
 	 */
 	if (GetTopTransactionIdIfAny() == InvalidTransactionId)
 		rts_wait_router(db);
-	else if (db->start_error[0] != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
-				 errdetail("%s.", db->start_error),
-				 errhint("Raise max_worker_processes (now %d) by at least %d and restart the server.",
-						 max_worker_processes, 1 + rts_workers)));
+	else
+		rts_check_started(db);
 	PG_RETURN_VOID();
 }

@@ -407,9 +407,14 @@ rts_launcher_main(Datum arg)
 			{
 				RtsDatabaseShared *db = &rts_shared->dbs[d];
 
-				if (OidIsValid(db->dboid) && !db->release && !db->dropping &&
+				if (OidIsValid(db->dboid) && !db->dropping &&
 					!database_exists(db->dboid))
+				{
+					LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
+					db->keep_until = 0;
 					db->release = true;
+					LWLockRelease(&rts_shared->lock);
+				}
 			}
 		}
 		for (int d = 0; d < rts_shared->ndatabases; d++)

@@ -348,6 +348,7 @@ extern void rts_utility_init(void);
 /* capture.c */
 extern void rts_capture_init(void);
 extern void rts_wait_router(RtsDatabaseShared *db);
+extern void rts_check_started(RtsDatabaseShared *db);
 
 /* checks shared by the SQL functions */
 extern void rts_check_server(void);

@@ -157,6 +157,8 @@ check_drop(DropStmt *stmt)
  * from coming back, stop them, drop the slot.  The flag is cleared after
  * the drop, whether it succeeded or not.
  */
+static Oid	leaving_oid = InvalidOid;
+
 static RtsDatabaseShared *
 leave_database(const char *dbname)
 {
@@ -172,6 +174,7 @@ leave_database(const char *dbname)
 	if (db == NULL)
 		return NULL;
 
+	leaving_oid = dboid;
 	db->dropping = true;
 	for (int tries = 0; tries < 100; tries++)
 	{
@@ -248,14 +251,21 @@ rts_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_FINALLY();
 	{
-		if (leaving)
+		/* the launcher may have given the entry to another database */
+		if (leaving && leaving->dboid == leaving_oid)
 			leaving->dropping = false;
 	}
 	PG_END_TRY();
 	/* the database is gone: the launcher gives its entry back */
 	if (leaving)
 	{
-		leaving->release = true;
+		LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
+		if (leaving->dboid == leaving_oid)
+		{
+			leaving->keep_until = 0;
+			leaving->release = true;
+		}
+		LWLockRelease(&rts_shared->lock);
 		if (rts_shared->launcher_latch)
 			SetLatch(rts_shared->launcher_latch);
 	}
