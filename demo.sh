@@ -33,7 +33,6 @@ shared_preload_libraries = 'rtstream'
 wal_level = logical
 max_replication_slots = 10
 max_worker_processes = 16
-rtstream.databases = '$DB'
 rtstream.workers = 2
 port = $PORT
 listen_addresses = ''
@@ -78,12 +77,26 @@ GEN=$!
 start=$SECONDS
 while [ -z "${DEMO_SECONDS:-}" ] || [ $((SECONDS - start)) -lt "$DEMO_SECONDS" ]; do
   if [ -t 1 ]; then clear; fi
-  echo "rtstream demo: socket $DIR port $PORT ($((SECONDS - start)) s) -- Ctrl-C to stop"
+  echo "rtstream demo ($((SECONDS - start)) s; Ctrl-C stops it). Connect to it with:"
+  echo "  psql -h $DIR -p $PORT -d $DB"
   psql_db <<'SQL'
 SELECT rtstream.sync() \g /dev/null
-SELECT * FROM clicks_1m ORDER BY hits DESC LIMIT 10;
-SELECT * FROM clicks_10s_history ORDER BY window_end DESC LIMIT 5;
-SELECT * FROM rtstream.stats;
+\pset footer off
+\pset title 'clicks_1m: the last minute per page, sliding every 10 seconds (top 10 pages)'
+SELECT to_char(window_start, 'HH24:MI:SS') AS "from", to_char(window_end, 'HH24:MI:SS') AS "to",
+       page, hits, round(avg_ms::numeric, 1) AS avg_ms, round(min_ms::numeric, 1) AS min_ms,
+       round(max_ms::numeric, 1) AS max_ms
+  FROM clicks_1m ORDER BY hits DESC, page LIMIT 10;
+\pset title 'clicks_10s_history: closed 10-second windows, appended once each (newest 5)'
+SELECT to_char(window_start, 'HH24:MI:SS') AS "from", to_char(window_end, 'HH24:MI:SS') AS "to",
+       hits, round(avg_ms::numeric, 1) AS avg_ms
+  FROM clicks_10s_history ORDER BY window_end DESC LIMIT 5;
+\pset title 'rtstream.stats: the router and the workers'
+SELECT process, rows, batches, late_rows AS late, groups,
+       pg_size_pretty(memory_bytes) AS memory, pg_size_pretty(behind_bytes) AS behind,
+       date_trunc('second', checkpoint_age) AS checkpoint_age,
+       pg_size_pretty(wal_retained_bytes) AS wal_held
+  FROM rtstream.stats;
 SQL
   sleep 1
 done

@@ -13,19 +13,37 @@ for p in "${PKGS[@]}"; do
 done
 
 if [ "$(id -u)" -eq 0 ]; then
-  # Always as root: server and headers must come from the same (newest) minor release.
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+  # Only what is missing: an installed PostgreSQL is never upgraded, and no
+  # cluster is stopped or restarted (the tests and the demo run their own
+  # servers on private ports and socket directories).
+  if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    upgrade=()
+    srv=$(dpkg-query -W -f='${Version}' postgresql-15 2>/dev/null || true)
+    for i in "${!missing[@]}"; do
+      [ "${missing[$i]}" = postgresql-server-dev-15 ] && [ -n "$srv" ] || continue
+      # headers of the installed server's own release, if the archive has them
+      if apt-cache madison postgresql-server-dev-15 | awk -F'|' '{ gsub(/ /, "", $2); print $2 }' | grep -qxF "$srv"; then
+        missing[$i]="postgresql-server-dev-15=$srv"
+      else
+        echo "install-deps: postgresql-server-dev-15 $srv (the installed server's release) is not in the archive;" \
+             "upgrading postgresql-15 with it, which restarts its clusters" >&2
+        upgrade=(postgresql-15)
+      fi
+    done
+    if ! apt-get install -y -qq --no-install-recommends --no-upgrade "${missing[@]}" >/dev/null; then
+      echo "install-deps: could not install ${missing[*]} beside what is installed; installing the newest of all" >&2
+      apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+    fi
+    if [ "${#upgrade[@]}" -gt 0 ]; then
+      apt-get install -y -qq --no-install-recommends "${upgrade[@]}" >/dev/null
+    fi
+  fi
 elif [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: missing packages: ${missing[*]}" >&2
   echo "install-deps: run as root: apt-get install -y ${missing[*]}" >&2
   exit 1
-fi
-
-# postgresql-common creates and may start cluster 15/main on port 5432; we never use it.
-if [ "$(id -u)" -eq 0 ] && command -v pg_ctlcluster >/dev/null; then
-  pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
 fi
 
 id postgres >/dev/null 2>&1 || { echo "install-deps: no 'postgres' user" >&2; exit 1; }

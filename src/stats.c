@@ -114,6 +114,7 @@ rts_stats(PG_FUNCTION_ARGS)
 								   pg_atomic_read_u64(&ws->applied_pos));
 		values[11] = LSNGetDatum(ws->last_commit_lsn);
 		values[12] = LSNGetDatum(pg_atomic_read_u64(&ws->durable_lsn));
+		nulls[12] = pg_atomic_read_u64(&ws->durable_lsn) == 0;	/* none yet */
 		if (ws->checkpoint_time != 0)
 			values[13] = DirectFunctionCall2(timestamp_mi,
 											 TimestampTzGetDatum(GetCurrentTimestamp()),
