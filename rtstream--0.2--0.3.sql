@@ -79,3 +79,10 @@ COMMENT ON TABLE rtstream.dead_letters IS
 -- draws its ids from this sequence, and workers insert into it as the
 -- window's owner: any role may draw ids (it reveals only a counter).
 GRANT USAGE ON SEQUENCE rtstream.dead_letters_id_seq TO PUBLIC;
+
+COMMENT ON COLUMN rtstream.windows.history IS
+    'the window''s history table, a regclass (NULL: the window keeps no history)';
+COMMENT ON TABLE rtstream.windows IS
+    'rtstream: the windows of this database, with their query and options; readable by anyone, like pg_views';
+COMMENT ON TABLE rtstream.streams IS
+    'rtstream: the tables registered as streams, with how their rows are partitioned';
