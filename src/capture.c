@@ -115,6 +115,12 @@ rts_capture_init(void)
 void
 rts_check_started(RtsDatabaseShared *db)
 {
+	if (db->router_blocked[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("rtstream cannot start in database \"%s\"", db->dbname),
+				 errdetail("%s.", db->router_blocked),
+				 errhint("Raise max_replication_slots by at least 1 (a restart is needed), or drop a replication slot that is not used.")));
 	if (db->start_error[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

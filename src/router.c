@@ -18,6 +18,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/snapmgr.h"
+#include "utils/pg_lsn.h"
+#include "executor/spi.h"
 #include "commands/extension.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
@@ -41,6 +44,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "rtstream.h"
 
 static RtsDatabaseShared *router_db = NULL;
@@ -320,7 +324,7 @@ router_create_slot(void)
 	LogicalDecodingContext *ctx;
 
 	CheckLogicalDecodingRequirements();
-	ReplicationSlotCreate(slotname, true, RS_EPHEMERAL, false);
+	rts_slot_create(slotname);
 	ctx = CreateInitDecodingContext("pgoutput", NIL, false, InvalidXLogRecPtr,
 									XL_ROUTINE(.page_read = read_local_xlog_page,
 											   .segment_open = wal_segment_open,
@@ -392,12 +396,64 @@ router_replace_lost_slot(void)
 	router_record_pending_gap();
 }
 
+/*
+ * We had to create our slot although windows were checkpointed before: the
+ * slot was lost with a failover (PostgreSQL 15 does not replicate slots to
+ * standbys; the checkpoints came with the tables) or dropped by hand.  The
+ * transactions between the oldest worker checkpoint and the new slot's
+ * start are lost to every window: say so once and record the gap.
+ */
+static void
+router_record_missing_slot_gap(XLogRecPtr to)
+{
+	XLogRecPtr	from = InvalidXLogRecPtr;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute("SELECT min(lsn) FROM rtstream.checkpoints WHERE window_id = 0 AND lsn > '0/0'",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			from = DatumGetLSN(d);
+	}
+	SPI_finish();
+	if (from != InvalidXLogRecPtr && from < to)
+	{
+		char	   *reason = psprintf("replication slot \"%s\" was missing (a failover to a standby, or the slot dropped by hand); the windows go on from their checkpoints",
+									  slotname);
+
+		PG_TRY();
+		{
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("rtstream lost the transactions committed between %X/%X and %X/%X: %s",
+							LSN_FORMAT_ARGS(from), LSN_FORMAT_ARGS(to), reason),
+					 errdetail("The gap is recorded in rtstream.gaps; every transaction committed from now on counts."),
+					 errhint("A failover costs the rows of at most rtstream.checkpoint_interval (or rtstream.checkpoint_wal_size of WAL); lower them to lose fewer.")));
+		}
+		PG_CATCH();
+		{
+			EmitErrorReport();
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		rts_record_gap(router_db, from, to, NULL, reason);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 /* Acquire (creating if needed) the slot and start decoding from it. */
 static LogicalDecodingContext *
 router_start(void)
 {
 	LogicalDecodingContext *ctx;
 	bool		created = false;
+	bool		missing = false;
 	XLogRecPtr	prev_decoded = pg_atomic_read_u64(&router_db->decoded_lsn);
 
 	/*
@@ -411,6 +467,7 @@ router_start(void)
 	{
 		router_create_slot();
 		created = true;
+		missing = true;
 	}
 	ReplicationSlotAcquire(slotname, true);
 	if (MyReplicationSlot->data.invalidated_at != InvalidXLogRecPtr ||
@@ -419,6 +476,8 @@ router_start(void)
 		router_replace_lost_slot();
 		created = true;			/* windows created meanwhile: load them */
 	}
+	else if (missing)
+		router_record_missing_slot_gap(MyReplicationSlot->data.confirmed_flush);
 	else
 		router_record_pending_gap();	/* a former attempt failed to */
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, router_plugin_options(),
@@ -443,6 +502,7 @@ router_start(void)
 	pg_atomic_write_u64(&router_db->confirmed_lsn,
 						MyReplicationSlot->data.confirmed_flush);
 	router_db->router_ready = true;
+	router_db->router_blocked[0] = '\0';
 
 	/*
 	 * Windows created before the new slot was consistent (pg_restore, or
@@ -638,6 +698,11 @@ router_failed(void)
 	router_db->router_failures = Min(router_db->router_failures + 1, 16);
 	router_db->router_failed_at = now;
 	strlcpy(router_db->router_error, edata->message, sizeof(router_db->router_error));
+	/* no free replication slot: rtstream calls say so, not "retry" */
+	if (edata->sqlerrcode == ERRCODE_CONFIGURATION_LIMIT_EXCEEDED)
+		snprintf(router_db->router_blocked, sizeof(router_db->router_blocked),
+				 "%s; rtstream needs one replication slot in each database where it runs (max_replication_slots = %d)",
+				 edata->message, max_replication_slots);
 	/* the postmaster waits bgw_restart_time (1 s) more */
 	delay_ms = Min(1000L << Min(router_db->router_failures - 1, 6), 60000L) - 1000L;
 	if (!same)

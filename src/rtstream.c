@@ -81,6 +81,16 @@ rts_check_server(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rtstream requires wal_level = logical"),
 				 errhint("Set wal_level = logical in postgresql.conf and restart the server.")));
+	/*
+	 * A standby runs no workers: its windows hold nothing, and an empty
+	 * answer would look like a quiet stream.
+	 */
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rtstream windows cannot be read on a standby"),
+				 errdetail("Window state lives in the shared memory of the primary's workers; a standby runs none."),
+				 errhint("Read the window on the primary.")));
 	if (rts_my_database(true) == NULL &&
 		!rts_database_allowed(get_database_name(MyDatabaseId)))
 		ereport(ERROR,

@@ -292,6 +292,8 @@ typedef struct RtsDatabaseShared
 	int			router_failures;	/* in a row */
 	TimestampTz router_failed_at;
 	char		router_error[256];	/* "" once it runs */
+	char		router_blocked[320];	/* a setting stops the router ("" if
+										 * none): rtstream calls refuse */
 	pg_atomic_uint32 replay_requests;	/* workers: decode again from the
 										 * slot's confirmed position, for
 										 * windows catching up */

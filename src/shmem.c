@@ -101,6 +101,7 @@ rts_reset_database(RtsDatabaseShared *db)
 	db->router_failures = 0;
 	db->router_failed_at = 0;
 	db->router_error[0] = '\0';
+	db->router_blocked[0] = '\0';
 	db->pending_gap_from = db->pending_gap_to = InvalidXLogRecPtr;
 	db->router_gen = 0;
 	db->nworkers = rts_workers;
