@@ -56,8 +56,12 @@ rts_stats(PG_FUNCTION_ARGS)
 	nulls[12] = false;
 	values[16] = Int64GetDatum(pg_atomic_read_u64(&db->gaps));
 	nulls[16] = false;
-	values[17] = CStringGetTextDatum(db->router_error);
-	nulls[17] = db->router_error[0] == '\0';
+	/* why rtstream does not run here, if it does not */
+	values[17] = CStringGetTextDatum(db->start_error[0] != '\0' ? db->start_error :
+									 db->router_blocked[0] != '\0' ? db->router_blocked :
+									 db->router_error);
+	nulls[17] = db->start_error[0] == '\0' && db->router_blocked[0] == '\0' &&
+		db->router_error[0] == '\0';
 	{
 		char		slotname[NAMEDATALEN];
 		ReplicationSlot *slot;
