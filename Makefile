@@ -16,8 +16,9 @@ OBJS = \
 	src/stats.o \
 	src/aggstate.o \
 	src/groupkey.o \
-	src/checkpoint.o \
+	src/state_serial.o \
 	src/worker_windows.o \
+	src/worker_checkpoint.o \
 	src/utility.o \
 	src/combine.o \
 	src/history.o \

@@ -136,18 +136,22 @@ rts_wait_router(RtsDatabaseShared *db)
 	int			waited_ms = 0;
 
 	rts_check_started(db);
-	while (!db->router_ready)
+	while (!rts_flag(&db->router_ready))
 	{
 		rts_check_started(db);
-		if (GetTopTransactionIdIfAny() != InvalidTransactionId ||
-			waited_ms >= 60000)
+		if (GetTopTransactionIdIfAny() != InvalidTransactionId)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("rtstream router is not ready in database \"%s\"",
 							db->dbname),
-					 errhint(GetTopTransactionIdIfAny() != InvalidTransactionId ?
-							 "This transaction began before rtstream had started in this database, so its rows could not be counted; retry it." :
-							 "The router creates its replication slot when it starts; check rtstream.stats and the server log.")));
+					 errdetail("This transaction began before rtstream had started in this database, so its rows could not be counted."),
+					 errhint("Retry the transaction.")));
+		if (waited_ms >= 60000)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("rtstream router is not ready in database \"%s\"",
+							db->dbname),
+					 errhint("The router creates its replication slot when it starts; check rtstream.stats and the server log.")));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -203,7 +207,7 @@ capture_stream_for(TriggerData *trigdata)
 		 * rows in one transaction need not wait for a router that cannot
 		 * start before it commits.
 		 */
-		if (db->router_ready || GetTopTransactionIdIfAny() == InvalidTransactionId ||
+		if (rts_flag(&db->router_ready) || GetTopTransactionIdIfAny() == InvalidTransactionId ||
 			!stream_created_here(RelationGetRelid(rel)))
 			rts_wait_router(db);
 		if (capture_nworkers != db->nworkers)

@@ -226,7 +226,7 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 		target -= target % XLOG_BLCKSZ;
 	XLogFlush(target);
 
-	while (!db->router_ready || pg_atomic_read_u64(&db->decoded_lsn) < target)
+	while (!rts_flag(&db->router_ready) || pg_atomic_read_u64(&db->decoded_lsn) < target)
 		sync_wait(db, deadline, "the router");
 	pg_read_barrier();
 
@@ -311,8 +311,9 @@ catch_up_wait(RtsDatabaseShared *db, TimestampTz deadline)
 		if (state == RTS_RUN_STALLED)
 			ereport(WARNING,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("rtstream window \"%s\" is stalled and was not waited for: %s",
-							window_name(slot->window_id), error),
+					 errmsg("rtstream window \"%s\" is stalled and was not waited for",
+							window_name(slot->window_id)),
+					 errdetail("%s", error),
 					 errhint("See rtstream.window_stats; the window catches up once its owner has the privileges back.")));
 	}
 }

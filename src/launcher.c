@@ -188,16 +188,16 @@ tend_entry(int d, TimestampTz now)
 
 	if (!OidIsValid(db->dboid))
 		return;
-	if (db->release)
+	if (rts_flag(&db->release))
 	{
 		/* the router left: once nothing of it runs, the entry is free */
 		if (stop_processes(d))
 		{
 			LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
 			/* a backend asked for it again meanwhile: start over */
-			if (now < db->keep_until && !db->dropping)
+			if (now < db->keep_until && !rts_flag(&db->dropping))
 			{
-				db->release = false;
+				rts_set_flag(&db->release, false);
 				LWLockRelease(&rts_shared->lock);
 				return;
 			}
@@ -207,7 +207,7 @@ tend_entry(int d, TimestampTz now)
 		}
 		return;
 	}
-	if (db->dropping)
+	if (rts_flag(&db->dropping))
 		return;					/* DROP DATABASE: start nothing there */
 
 	if (!handle_running(p->router, db->router_pid) &&
@@ -217,7 +217,7 @@ tend_entry(int d, TimestampTz now)
 		if (!start_process(d, -1, &p->router))
 			return;
 	}
-	if (!db->active)
+	if (!rts_flag(&db->active))
 		return;
 	for (int w = 0; w < db->nworkers; w++)
 	{
@@ -354,7 +354,7 @@ rts_launcher_main(Datum arg)
 	/* a restarted launcher (not the server) finds entries it cannot tend */
 	for (int d = 0; d < rts_shared->ndatabases; d++)
 		if (OidIsValid(rts_shared->dbs[d].dboid) &&
-			(rts_shared->dbs[d].router_pid != 0 || rts_shared->dbs[d].active))
+			(rts_shared->dbs[d].router_pid != 0 || rts_flag(&rts_shared->dbs[d].active)))
 			elog(LOG, "rtstream launcher restarted: database entry %d is in use by processes it did not start",
 				 d);
 
@@ -374,7 +374,7 @@ rts_launcher_main(Datum arg)
 
 		/* until its router decided (found the extension, or left) */
 		while (!got_sigterm && OidIsValid(rts_shared->dbs[d].dboid) &&
-			   !rts_shared->dbs[d].active && !rts_shared->dbs[d].release &&
+			   !rts_flag(&rts_shared->dbs[d].active) && !rts_flag(&rts_shared->dbs[d].release) &&
 			   GetCurrentTimestamp() < deadline)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -407,12 +407,12 @@ rts_launcher_main(Datum arg)
 			{
 				RtsDatabaseShared *db = &rts_shared->dbs[d];
 
-				if (OidIsValid(db->dboid) && !db->dropping &&
+				if (OidIsValid(db->dboid) && !rts_flag(&db->dropping) &&
 					!database_exists(db->dboid))
 				{
 					LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
 					db->keep_until = 0;
-					db->release = true;
+					rts_set_flag(&db->release, true);
 					LWLockRelease(&rts_shared->lock);
 				}
 			}

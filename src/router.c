@@ -151,7 +151,9 @@ router_split(RtsQueueItem *item, const char *message, Size sz)
 		len = sizeof(uint64) + MAXALIGN(RTS_ROW_LEN(word));
 		if (len > (Size) (end - p))
 		{
-			elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("rtstream ignores the rest of a malformed batch")));
 			break;
 		}
 		w = partition_owner[RTS_ROW_PARTITION(word) % RTS_NPARTITIONS];
@@ -190,8 +192,10 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	if (sz < RTS_BATCH_HEADER_SIZE)
 	{
-		elog(WARNING, "rtstream: ignoring a malformed message at %X/%X",
-			 LSN_FORMAT_ARGS(message_lsn));
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtstream ignores a malformed message at %X/%X",
+						LSN_FORMAT_ARGS(message_lsn))));
 		return;
 	}
 	memcpy(&hdr, message, sizeof(hdr));
@@ -199,8 +203,11 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	{
 		/* WAL written by another version of rtstream: never guess */
 		ereport(WARNING,
-				(errmsg("rtstream: ignoring a batch of format %u at %X/%X, this version reads format %u",
-						hdr.version, LSN_FORMAT_ARGS(message_lsn), RTS_BATCH_VERSION)));
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rtstream ignores a batch of format %u at %X/%X",
+						hdr.version, LSN_FORMAT_ARGS(message_lsn)),
+				 errdetail("This version of rtstream reads batches of format %u.",
+						   RTS_BATCH_VERSION)));
 		return;
 	}
 
@@ -501,7 +508,7 @@ router_start(void)
 	router_db->router_gen++;
 	pg_atomic_write_u64(&router_db->confirmed_lsn,
 						MyReplicationSlot->data.confirmed_flush);
-	router_db->router_ready = true;
+	rts_set_flag(&router_db->router_ready, true);
 	router_db->router_blocked[0] = '\0';
 
 	/*
@@ -545,7 +552,7 @@ router_start(void)
 static void
 router_stop(LogicalDecodingContext *ctx)
 {
-	router_db->router_ready = false;
+	rts_set_flag(&router_db->router_ready, false);
 	FreeDecodingContext(ctx);
 	ReplicationSlotRelease();
 	ReplicationSlotDrop(slotname, true);
@@ -625,7 +632,7 @@ router_set_decoding_memory(void)
 static void
 router_shmem_exit(int code, Datum arg)
 {
-	router_db->router_ready = false;
+	rts_set_flag(&router_db->router_ready, false);
 	router_db->router_latch = NULL;
 	router_db->router_pid = 0;
 }
@@ -645,7 +652,7 @@ rts_router_main(Datum arg)
 
 	router_db = &rts_shared->dbs[dbidx];
 	router_set_decoding_memory();
-	if (router_db->dropping)
+	if (rts_flag(&router_db->dropping))
 	{
 		/* DROP DATABASE is under way: stay out, try again later */
 		pg_usleep(1000000L);
@@ -744,9 +751,9 @@ router_loop(void)
 			exists = router_extension_exists();
 			last_check = now;
 		}
-		if (exists != router_db->active)
+		if (exists != rts_flag(&router_db->active))
 		{
-			router_db->active = exists;
+			rts_set_flag(&router_db->active, exists);
 			/* the launcher starts or stops the workers */
 			if (rts_shared->launcher_latch)
 				SetLatch(rts_shared->launcher_latch);
@@ -764,9 +771,9 @@ router_loop(void)
 			 */
 			LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
 			if (now > router_db->keep_until)
-				router_db->release = true;
+				rts_set_flag(&router_db->release, true);
 			LWLockRelease(&rts_shared->lock);
-			if (router_db->release)
+			if (rts_flag(&router_db->release))
 			{
 				if (rts_shared->launcher_latch)
 					SetLatch(rts_shared->launcher_latch);

@@ -82,15 +82,16 @@ rts_ring_init(RtsRing *ring, Size data_offset, Size size)
 void
 rts_reset_database(RtsDatabaseShared *db)
 {
+	Assert(LWLockHeldByMeInMode(&rts_shared->lock, LW_EXCLUSIVE));
 	db->dbname[0] = '\0';
 	db->keep_until = 0;
-	db->active = false;
-	db->release = false;
+	rts_set_flag(&db->active, false);
+	rts_set_flag(&db->release, false);
 	db->start_error[0] = '\0';
 	db->router_latch = NULL;
 	db->router_pid = 0;
-	db->router_ready = false;
-	db->dropping = false;
+	rts_set_flag(&db->router_ready, false);
+	rts_set_flag(&db->dropping, false);
 	pg_atomic_write_u64(&db->decoded_lsn, 0);
 	pg_atomic_write_u64(&db->confirmed_lsn, 0);
 	pg_atomic_write_u64(&db->batches_routed, 0);
@@ -167,6 +168,10 @@ rts_shmem_startup(void)
 			pg_atomic_init_u32(&db->catalog_gen, 1);
 			pg_atomic_init_u32(&db->replay_requests, 0);
 			pg_atomic_init_u64(&db->gaps, 0);
+			pg_atomic_init_u32(&db->active, 0);
+			pg_atomic_init_u32(&db->release, 0);
+			pg_atomic_init_u32(&db->router_ready, 0);
+			pg_atomic_init_u32(&db->dropping, 0);
 			db->nworkers = rts_workers;
 			for (int w = 0; w < rts_workers; w++)
 			{

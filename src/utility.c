@@ -175,7 +175,7 @@ leave_database(const char *dbname)
 		return NULL;
 
 	leaving_oid = dboid;
-	db->dropping = true;
+	rts_set_flag(&db->dropping, true);
 	for (int tries = 0; tries < 100; tries++)
 	{
 		bool		any = false;
@@ -253,7 +253,7 @@ rts_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		/* the launcher may have given the entry to another database */
 		if (leaving && leaving->dboid == leaving_oid)
-			leaving->dropping = false;
+			rts_set_flag(&leaving->dropping, false);
 	}
 	PG_END_TRY();
 	/* the database is gone: the launcher gives its entry back */
@@ -263,7 +263,7 @@ rts_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		if (leaving->dboid == leaving_oid)
 		{
 			leaving->keep_until = 0;
-			leaving->release = true;
+			rts_set_flag(&leaving->release, true);
 		}
 		LWLockRelease(&rts_shared->lock);
 		if (rts_shared->launcher_latch)

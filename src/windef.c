@@ -574,6 +574,26 @@ groups_hold_partition_key(RtsWindowDef *def)
 	return all && nelems > 0;
 }
 
+/* The columns of the query of rts_windef_load, in its order. */
+enum
+{
+	WCOL_NAME = 1,
+	WCOL_QUERY,
+	WCOL_SIZE,
+	WCOL_SLIDE,
+	WCOL_TIME_COLUMN,
+	WCOL_SEARCH_PATH,
+	WCOL_ID,
+	WCOL_VIEW,
+	WCOL_GAP,
+	WCOL_ALLOWED_LATENESS,
+	WCOL_IDLE_TIMEOUT,
+	WCOL_RETENTION,
+	WCOL_LATE_POLICY,
+	WCOL_DEAD_LETTER_TABLE,
+	WCOL_HISTORY
+};
+
 /*
  * Load a window from rtstream.windows and analyse it, as the user who
  * created it saw it (with the search_path of its creation).
@@ -612,16 +632,16 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		char	   *query = SPI_getvalue(tup, desc, 2);
-		char	   *time_column = SPI_getvalue(tup, desc, 5);
-		char	   *search_path = SPI_getvalue(tup, desc, 6);
-		char	   *late_policy = SPI_getvalue(tup, desc, 13);
-		int64		gap_us = spi_interval_us(tup, desc, 9);
-		int64		size_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 3);
-		int64		slide_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, 4);
+		char	   *name = SPI_getvalue(tup, desc, WCOL_NAME);
+		char	   *query = SPI_getvalue(tup, desc, WCOL_QUERY);
+		char	   *time_column = SPI_getvalue(tup, desc, WCOL_TIME_COLUMN);
+		char	   *search_path = SPI_getvalue(tup, desc, WCOL_SEARCH_PATH);
+		char	   *late_policy = SPI_getvalue(tup, desc, WCOL_LATE_POLICY);
+		int64		gap_us = spi_interval_us(tup, desc, WCOL_GAP);
+		int64		size_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, WCOL_SIZE);
+		int64		slide_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, WCOL_SLIDE);
 		bool		isnull;
-		Oid			view = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		Oid			view = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_VIEW, &isnull));
 		Oid			owner = rts_view_owner(view);
 		MemoryContext old = MemoryContextSwitchTo(caller);
 		RtsOwnerSwitch sw = {0};
@@ -641,21 +661,21 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column,
 								 search_path);
 		rts_owner_leave(&sw);
-		def->id = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		def->id = DatumGetInt32(SPI_getbinval(tup, desc, WCOL_ID, &isnull));
 		def->view = view;
 		def->owner = owner;
 		def->search_path = search_path ? pstrdup(search_path) : NULL;
 		def->groups_disjoint = groups_hold_partition_key(def);
 		def->name = pstrdup(name);
-		rts_windef_set_lateness(def, spi_interval_us(tup, desc, 10));
-		def->idle_timeout_us = spi_interval_us(tup, desc, 11);
-		def->retention_us = spi_interval_us(tup, desc, 12);
+		rts_windef_set_lateness(def, spi_interval_us(tup, desc, WCOL_ALLOWED_LATENESS));
+		def->idle_timeout_us = spi_interval_us(tup, desc, WCOL_IDLE_TIMEOUT);
+		def->retention_us = spi_interval_us(tup, desc, WCOL_RETENTION);
 		def->late_policy = (late_policy && strcmp(late_policy, "dead_letter") == 0) ?
 			RTS_LATE_DEAD_LETTER : RTS_LATE_COUNT;
-		def->dead_letter_table = DatumGetObjectId(SPI_getbinval(tup, desc, 14, &isnull));
+		def->dead_letter_table = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_DEAD_LETTER_TABLE, &isnull));
 		if (isnull)
 			def->dead_letter_table = InvalidOid;
-		def->history = DatumGetObjectId(SPI_getbinval(tup, desc, 15, &isnull));
+		def->history = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_HISTORY, &isnull));
 		if (isnull)
 			def->history = InvalidOid;
 		MemoryContextSwitchTo(old);

@@ -63,6 +63,9 @@
 #include "owner.h"
 #include "worker.h"
 
+/* The worker's state (worker.h), shared with its other files. */
+WorkerState wstate;
+
 static MemoryContext row_cxt;
 static StringInfoData keybuf;
 static volatile sig_atomic_t got_sigterm = false;
@@ -302,64 +305,71 @@ typedef enum ApplyResult
 	APPLY_LATE					/* late, by the window's late_policy */
 } ApplyResult;
 
-/* Apply one row to one window. */
-static ApplyResult
-apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partition)
+/*
+ * Phase 1: the row's time, Unix microseconds, into *tu: its event time, or
+ * its transaction's commit time.  False if it has none (a NULL event time:
+ * counted and skipped).
+ */
+static bool
+row_time(WorkerWindow *ww, TimestampTz commit_time, int64 *tu)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
-	ExprContext *econtext = def->econtext;
-	TupleTableSlot *tts = ww->tts;
-	TimestampTz ts;
-	int64		tu,
-				part_newest,
-				wm,
-				pane_no;
-	int			pane_idx;
-	uint32		entry_id;
-	RtsGroupEntry *e;
-	RtsPane    *pane;
-	LocalCell  *cell = NULL;
-
-	econtext->ecxt_scantuple = tts;
-	if (def->qualstate && !ExecQual(def->qualstate, econtext))
-		return APPLY_DONE;
 
 	if (def->time_attno)
 	{
 		bool		isnull;
-		Datum		d = slot_getattr(tts, def->time_attno, &isnull);
+		Datum		d = slot_getattr(ww->tts, def->time_attno, &isnull);
+		TimestampTz ts;
 
 		if (isnull)
 		{
 			t->null_time_rows++;
 			pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, 1);
-			return APPLY_DONE;
+			return false;
 		}
 		ts = DatumGetTimestampTz(d);
 		if (TIMESTAMP_NOT_FINITE(ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("event time must be finite")));
-		tu = rts_to_unix(ts);
-	}
-	else
-	{
-		/*
-		 * Commit time: commits reach us in commit order, but their
-		 * timestamps may be out of order by a little; a row is never late
-		 * by its commit time.
-		 */
-		tu = rts_to_unix(commit_time);
-		if (t->has_time && tu < rts_to_unix(t->max_time))
-			tu = rts_to_unix(t->max_time);
+		*tu = rts_to_unix(ts);
+		return true;
 	}
 
-	/* the window's watermark, or that of the rows before in this partition */
-	part_newest = ww->part_newest[partition];
-	if (part_newest == RTS_TIME_NONE || tu > part_newest)
-		part_newest = tu;
-	wm = Max(ww->wm, rts_watermark(def, part_newest));
+	/*
+	 * Commit time: commits reach us in commit order, but their timestamps
+	 * may be out of order by a little; a row is never late by its commit
+	 * time.
+	 */
+	*tu = rts_to_unix(commit_time);
+	if (t->has_time && *tu < rts_to_unix(t->max_time))
+		*tu = rts_to_unix(t->max_time);
+	return true;
+}
+
+typedef enum RowFate
+{
+	ROW_APPLY,					/* on time: apply it */
+	ROW_SKIP,					/* replayed, already in the history */
+	ROW_LATE					/* late: counted */
+} RowFate;
+
+/*
+ * Phase 2: whether the row is late, against the window's watermark or that
+ * of the rows before it in its partition (*part_newest: the partition's
+ * newest time with this row).
+ */
+static RowFate
+row_fate(WorkerWindow *ww, int64 tu, XLogRecPtr lsn, int partition, int64 *part_newest)
+{
+	RtsWindowDef *def = ww->def;
+	int64		wm;
+
+	*part_newest = ww->part_newest[partition];
+	if (*part_newest == RTS_TIME_NONE || tu > *part_newest)
+		*part_newest = tu;
+	wm = Max(ww->wm, rts_watermark(def, *part_newest));
 	if (!rts_row_late(def, tu, wm) &&
 		ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN &&
 		rts_row_late(def, tu, ww->emitted))
@@ -371,18 +381,30 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		 * a newer one is late.
 		 */
 		if (lsn <= ww->emitted_lsn)
-			return APPLY_DONE;
+			return ROW_SKIP;
 		wm = ww->emitted;
 	}
 	if (rts_row_late(def, tu, wm))
 	{
-		t->late_rows++;
+		ww->table->late_rows++;
 		pg_atomic_fetch_add_u64(&wstate.shared->late_rows, 1);
-		return APPLY_LATE;
+		return ROW_LATE;
 	}
+	return ROW_APPLY;
+}
 
-	/* everything that can fail on this row's values, before any change */
-	rts_groupkey_build(def, tts, econtext, &keybuf);
+/*
+ * Phase 3: everything that can fail on this row's values, before any state
+ * changes: its group key (into keybuf), its aggregates' FILTERs and
+ * arguments (into ww->pass, ww->args).
+ */
+static void
+row_evaluate(WorkerWindow *ww)
+{
+	RtsWindowDef *def = ww->def;
+	ExprContext *econtext = def->econtext;
+
+	rts_groupkey_build(def, ww->tts, econtext, &keybuf);
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -395,56 +417,69 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		for (int i = 0; i < agg->nargs; i++)
 		{
 			if (agg->arg_attno)
-				args[i] = slot_getattr(tts, agg->arg_attno, &argnulls[i]);
+				args[i] = slot_getattr(ww->tts, agg->arg_attno, &argnulls[i]);
 			else
 				args[i] = ExecEvalExpr(agg->argstates[i], econtext, &argnulls[i]);
 		}
 	}
+}
 
-	worker_relock();
+/*
+ * Phase 4: the group's entry and the ring slot of the row's pane (or
+ * session) in it, made ready for the row.  NULL when memory is exhausted:
+ * the group is refused, counted, and warned about once.
+ */
+static RtsGroupEntry *
+row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
+{
+	RtsWindowDef *def = ww->def;
+	RtsPaneTable *t = ww->table;
+	RtsGroupEntry *e;
+
 	e = rts_table_lookup(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
-						 keybuf.data, keybuf.len, &entry_id);
+						 keybuf.data, keybuf.len, entry_id);
 	if (e != NULL)
 	{
 		if (RTS_IS_SESSION(def))
-			pane_idx = session_slot(ww, entry_id, e, tu);
+			*pane_idx = session_slot(ww, *entry_id, e, tu);
 		else
 		{
-			pane_no = rts_floor_div(tu, def->pane_us);
-			pane_idx = (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);
-			pane = rts_entry_pane(t, e, pane_idx);
+			int64		pane_no = rts_floor_div(tu, def->pane_us);
+			RtsPane    *pane;
+
+			*pane_idx = (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);
+			pane = rts_entry_pane(t, e, *pane_idx);
 			if (pane->pane_no != pane_no)
 			{
-				if (pane_vacate(ww, entry_id, e, pane_idx))
+				if (pane_vacate(ww, *entry_id, e, *pane_idx))
 					rts_pane_reset(def, pane, pane_no);
 				else
-					pane_idx = -1;
+					*pane_idx = -1;
 			}
 		}
-		if (pane_idx < 0)
-			e = NULL;
+		if (*pane_idx >= 0)
+			return e;
 	}
-	if (e == NULL)
+	t->refused_groups++;
+	pg_atomic_fetch_add_u64(&wstate.shared->refused_groups, 1);
+	if (!t->warned_memory)
 	{
-		t->refused_groups++;
-		pg_atomic_fetch_add_u64(&wstate.shared->refused_groups, 1);
-		if (!t->warned_memory)
-		{
-			t->warned_memory = true;
-			ereport(WARNING,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("rtstream window \"%s\" reached rtstream.memory_limit; new groups are refused",
-							def->name),
-					 errhint("Increase rtstream.memory_limit; refused groups are counted in rtstream.stats.")));
-		}
-		return APPLY_DONE;
+		t->warned_memory = true;
+		ereport(WARNING,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("rtstream window \"%s\" reached rtstream.memory_limit", def->name),
+				 errdetail("New groups are refused; the groups held stay exact."),
+				 errhint("Increase rtstream.memory_limit; refused groups are counted in rtstream.stats.")));
 	}
-	ww->part_newest[partition] = part_newest;
-	ww->batch_rows = true;
-	if (!t->has_time || rts_from_unix(tu) > t->max_time)
-		t->max_time = rts_from_unix(tu);
-	t->has_time = true;
-	pane = rts_entry_pane(t, e, pane_idx);
+	return NULL;
+}
+
+/* Phase 5: the row into its pane's aggregate states. */
+static void
+row_accumulate(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
+{
+	RtsWindowDef *def = ww->def;
+	LocalCell  *cell = NULL;
 
 	for (int a = 0; a < def->naggs; a++)
 	{
@@ -470,9 +505,52 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 
 			rts_state_transition(agg, &st, args, argnulls);
 			worker_relock();
-			rts_state_to_pane(NULL, t, agg, a, pane, st);
+			rts_state_to_pane(NULL, ww->table, agg, a, pane, st);
 		}
 	}
+}
+
+/*
+ * Apply one row to one window, in phases: the WHERE filter, the row's time,
+ * lateness, the values, the target pane, the aggregates.
+ */
+static ApplyResult
+apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partition)
+{
+	RtsWindowDef *def = ww->def;
+	RtsPaneTable *t = ww->table;
+	int64		tu,
+				part_newest;
+	int			pane_idx;
+	uint32		entry_id;
+	RtsGroupEntry *e;
+
+	def->econtext->ecxt_scantuple = ww->tts;
+	if (def->qualstate && !ExecQual(def->qualstate, def->econtext))
+		return APPLY_DONE;
+	if (!row_time(ww, commit_time, &tu))
+		return APPLY_DONE;
+	switch (row_fate(ww, tu, lsn, partition, &part_newest))
+	{
+		case ROW_SKIP:
+			return APPLY_DONE;
+		case ROW_LATE:
+			return APPLY_LATE;
+		case ROW_APPLY:
+			break;
+	}
+	row_evaluate(ww);
+	worker_relock();
+	e = row_target(ww, tu, &entry_id, &pane_idx);
+	if (e == NULL)
+		return APPLY_DONE;
+
+	ww->part_newest[partition] = part_newest;
+	ww->batch_rows = true;
+	if (!t->has_time || rts_from_unix(tu) > t->max_time)
+		t->max_time = rts_from_unix(tu);
+	t->has_time = true;
+	row_accumulate(ww, entry_id, pane_idx, rts_entry_pane(t, e, pane_idx));
 	t->rows++;
 	return APPLY_DONE;
 }
@@ -741,7 +819,9 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 				tuple.t_len = RTS_ROW_LEN(word);
 				if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
 				{
-					elog(WARNING, "rtstream: ignoring the rest of a malformed batch");
+					ereport(WARNING,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("rtstream ignores the rest of a malformed batch")));
 					break;
 				}
 				tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
@@ -878,7 +958,8 @@ write_dead_letters(void)
 			if (insert_user_dead_letter(dl, &why))
 				continue;
 			ereport(WARNING,
-					(errmsg("rtstream could not write a dead letter of window \"%s\" into its dead letter table: %s",
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("rtstream could not write a dead letter of window \"%s\" into its dead letter table: %s",
 							dl->window, why),
 					 errdetail("It is kept in rtstream.dead_letters.")));
 			error = psprintf("%s (not written to its dead letter table: %s)",
@@ -968,7 +1049,9 @@ apply_item(RtsQueueItem *item, char *batch)
 				rts_worker_window_alter((int32) hdr.nrows);
 			break;
 		default:
-			elog(WARNING, "rtstream worker ignores an item of kind %d", hdr.kind);
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("rtstream worker ignores an item of kind %d", hdr.kind)));
 	}
 	me->last_commit_lsn = item->commit_lsn;
 }
@@ -1194,7 +1277,7 @@ rts_worker_main(Datum arg)
 	wstate.db = &rts_shared->dbs[code / RTS_MAX_WORKERS];
 	wstate.index = code % RTS_MAX_WORKERS;
 	wstate.shared = me = &wstate.db->workers[wstate.index];
-	if (wstate.db->dropping)
+	if (rts_flag(&wstate.db->dropping))
 	{
 		/* DROP DATABASE is under way: stay out, try again later */
 		pg_usleep(1000000L);

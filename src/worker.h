@@ -88,6 +88,8 @@ extern void rts_worker_restore(void);
 extern void rts_worker_checkpoint(void);
 extern RtsWindowSlot *rts_worker_slot(WorkerWindow *ww);
 extern void rts_worker_window_alter(int32 id);
+extern void rts_worker_drop_table(int s, RtsWindowDef *def);
+extern void rts_worker_table_rebuild(WorkerWindow *ww, const char *data, Size len);
 
 /* worker_run.c */
 extern bool rts_progress_take(RtsProgress *p, RtsQueueItem *item, bool commit);

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * checkpoint.h
+ * state_serial.h
  *	  Window state to and from bytes, for the WAL-logged checkpoint table
  *	  rtstream.checkpoints.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef RTS_CHECKPOINT_H
-#define RTS_CHECKPOINT_H
+#ifndef RTS_STATE_SERIAL_H
+#define RTS_STATE_SERIAL_H
 
 #include "lib/stringinfo.h"
 #include "panes.h"
@@ -21,4 +21,4 @@ extern void rts_table_merge(RtsWindowDef *def, dsa_area *area,
 							bool foreign, int nworkers, int64 emitted,
 							MemoryContext aggcontext);
 
-#endif							/* RTS_CHECKPOINT_H */
+#endif							/* RTS_STATE_SERIAL_H */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * checkpoint.c
+ * state_serial.c
  *	  A worker's window state as bytes, and back.
  *
  *	  Format: a header, then group records: a key, a number of panes and
@@ -25,7 +25,7 @@
 
 #include "rtstream.h"
 #include "aggstate.h"
-#include "checkpoint.h"
+#include "state_serial.h"
 #include "eventtime.h"
 
 #define RTS_CKPT_MAGIC		0x52545332	/* "RTS2" */
@@ -247,7 +247,8 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		hdr.nwords != t->nwords)
 	{
 		ereport(WARNING,
-				(errmsg("rtstream ignores a checkpoint of window \"%s\" that does not match its definition",
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtstream ignores a checkpoint of window \"%s\" that does not match its definition",
 						def->name)));
 		return;
 	}
