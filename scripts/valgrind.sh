@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the pg_regress SQL files (core, event_time, aggregates by default)
+# Runs the pg_regress SQL files (setup, core, event_time_*, aggregates by default)
 # against a throwaway server started under Valgrind memcheck, and fails if
 # Valgrind reports an error with a frame in rtstream.so.  As root (installs
 # valgrind, runs the server as postgres).  Slow: a few minutes.
@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PORT=${VALGRIND_PORT:-5479}
-TESTS=${*:-core event_time aggregates}
+TESTS=${*:-setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter aggregates}
 command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 bash "$ROOT/scripts/build-install.sh"
 

@@ -1,33 +1,9 @@
 --
 -- Core: streams, windows of every shape, compared with plain SQL over the
--- same rows (a truth table filled in the same statements).
+-- same rows (a truth table filled in the same statements).  The extension
+-- and rt_diff, rt_bounds come from setup.sql.
 --
-CREATE EXTENSION rtstream;
 SET timezone = 'UTC';
-
--- rt_diff(view, truth query): rows of the view missing from the truth and
--- rows of the truth missing from the view.  Empty means equal.
-CREATE FUNCTION rt_diff(w text, truth text)
-RETURNS TABLE (side text, row_text text) LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM rtstream.sync();
-    RETURN QUERY EXECUTE format(
-        'SELECT ''only in view'', t::text FROM (SELECT * FROM %s EXCEPT ALL (%s)) t
-         UNION ALL
-         SELECT ''only in truth'', t::text FROM ((%s) EXCEPT ALL SELECT * FROM %s) t
-         ORDER BY 1, 2', w, truth, truth, w);
-END $$;
-
--- the current window of an event-time window: it ends at the first slide
--- boundary after the newest event time
-CREATE FUNCTION rt_bounds(newest timestamptz, size interval, slide interval,
-                          OUT ws timestamptz, OUT we timestamptz)
-LANGUAGE sql AS $$
-    SELECT to_timestamp((floor(extract(epoch FROM newest) / extract(epoch FROM slide)) + 1)
-                        * extract(epoch FROM slide)) - size,
-           to_timestamp((floor(extract(epoch FROM newest) / extract(epoch FROM slide)) + 1)
-                        * extract(epoch FROM slide))
-$$;
 
 -- The example of the README
 CREATE TABLE clicks (ts timestamptz NOT NULL DEFAULT now(), page text,

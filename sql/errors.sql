@@ -23,8 +23,11 @@ SELECT rtstream.create_stream('e');
 SELECT rtstream.drop_stream('e_view');
 
 -- window queries that are not one aggregate SELECT over one stream
-SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e JOIN clicks ON true GROUP BY k', size => '1 minute');
-SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e, clicks GROUP BY k', size => '1 minute');
+-- (e2: a second stream)
+CREATE TABLE e2 (ts timestamptz, x int);
+SELECT rtstream.create_stream('e2');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e JOIN e2 ON true GROUP BY k', size => '1 minute');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e, e2 GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e WHERE v IN (SELECT 1) GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*), rank() OVER () FROM e GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k HAVING count(*) > 1', size => '1 minute');
@@ -97,4 +100,6 @@ SELECT k, v FROM e;
 SELECT rtstream.sync('10 seconds');
 DROP VIEW e_view;
 DROP TABLE e;
+SELECT rtstream.drop_stream('e2');
+DROP TABLE e2;
 DROP AGGREGATE no_combine(int);
