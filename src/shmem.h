@@ -35,7 +35,7 @@
 
 #include "batch.h"
 
-/* Fixed limits (documented in README.md). */
+/* Fixed limits (documented in docs/reference.md). */
 #define RTS_MAX_DATABASES	8		/* entries of rtstream.databases */
 #define RTS_MAX_WORKERS		16		/* rtstream.workers upper bound */
 #define RTS_MAX_WINDOWS		64		/* windows per database */

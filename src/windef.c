@@ -670,8 +670,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		rts_windef_set_lateness(def, spi_interval_us(tup, desc, WCOL_ALLOWED_LATENESS));
 		def->idle_timeout_us = spi_interval_us(tup, desc, WCOL_IDLE_TIMEOUT);
 		def->retention_us = spi_interval_us(tup, desc, WCOL_RETENTION);
-		def->late_policy = (late_policy && strcmp(late_policy, "dead_letter") == 0) ?
-			RTS_LATE_DEAD_LETTER : RTS_LATE_COUNT;
+		def->late_policy = rts_late_policy_parse(late_policy);
 		def->dead_letter_table = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_DEAD_LETTER_TABLE, &isnull));
 		if (isnull)
 			def->dead_letter_table = InvalidOid;

@@ -160,4 +160,7 @@ extern RtsWindowDef *rts_windef_load(int32 window_id, const char *window_name,
 									  bool missing_ok, bool as_owner);
 extern void rts_windef_prepare_exec(RtsWindowDef *def);
 
+/* options.c */
+extern RtsLatePolicy rts_late_policy_parse(const char *name);
+
 #endif							/* RTS_WINDEF_H */
