@@ -22,6 +22,7 @@ OBJS = \
 	src/utility.o \
 	src/combine.o \
 	src/history.o \
+	src/idle.o \
 	src/eventtime.o \
 	src/owner.o \
 	src/gaps.o \

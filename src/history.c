@@ -1,12 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * history.c
- *	  Closing windows: idle_timeout and the history tables.  Worker 0 does
- *	  both, between its batches.
- *
- *	  Idle windows.  When no row has reached a window for idle_timeout of
- *	  wall-clock time, its watermark advances with the wall clock, so it
- *	  passes the last windows and they close.
+ *	  The history tables of closed windows, and the partial sessions no
+ *	  open session needs any more.  Worker 0 does both between its batches,
+ *	  after advancing idle windows (idle.c).
  *
  *	  History, exactly once.  The windows closed by the watermark (and not
  *	  yet written) are combined across workers and appended to the history
@@ -76,29 +73,6 @@ rts_history_load_progress(WorkerWindow *ww)
 	}
 	SPI_finish();
 	rts_atomic_raise_time(&slot->emitted_until, emitted);
-}
-
-/*
- * idle_timeout: when no worker has had a row of the window for that long,
- * the watermark advances with the wall clock.
- */
-static void
-idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
-{
-	RtsWindowDef *def = ww->def;
-	TimestampTz idle_from = 0;
-	int64		wm;
-
-	if (def->idle_timeout_us <= 0)
-		return;
-	for (int w = 0; w < wstate.db->nworkers; w++)
-		idle_from = Max(idle_from, (TimestampTz) pg_atomic_read_u64(&slot->last_arrival[w]));
-	idle_from = Max(idle_from + def->idle_timeout_us, ww->idle_advanced_at);
-	wm = rts_window_watermark(wstate.db, slot);
-	if (now <= idle_from || wm == RTS_TIME_NONE)
-		return;
-	rts_atomic_raise_time(&slot->watermark, wm + (now - idle_from));
-	ww->idle_advanced_at = now;
 }
 
 static int
@@ -551,7 +525,7 @@ rts_history_tick(void)
 		 */
 		if (window_behind(slot))
 			continue;
-		idle_advance(ww, slot, now);
+		rts_idle_advance(ww, slot, now);
 		if (RTS_IS_SESSION(ww->def) && !OidIsValid(ww->def->history))
 		{
 			/* combining runs the owner's functions: in a transaction */

@@ -332,28 +332,17 @@ rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
  * Analyse a window query.  Errors are raised for everything rtstream
  * cannot maintain; the stream's registration is checked by the caller.
  */
-RtsWindowDef *
-rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
-				   int64 gap_us, const char *time_column,
-				   const char *search_path)
+/* Phase 1: the pane geometry from size, slide or gap. */
+static void
+analyse_geometry(RtsWindowDef *def, int64 size_us, int64 slide_us, int64 gap_us,
+				 int *nwords)
 {
-	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
-	List	   *raw;
-	RawStmt    *rawstmt;
-	Query	   *q;
-	RangeTblEntry *rte;
-	ListCell   *lc;
-	int			nwords = 0;
-	int			save_nestlevel = -1;
-	int			i;
-	ErrorContextCallback errcallback;
-
 	/* a session window keeps its last event time in word 0 of each pane */
 	if (gap_us > 0)
 	{
 		def->gap_us = gap_us;
 		size_us = slide_us = gap_us;
-		nwords = 1;
+		*nwords = 1;
 	}
 	if (size_us % slide_us != 0)
 		ereport(ERROR,
@@ -371,13 +360,16 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 				 errhint("Use a larger slide or a smaller size.")));
 	def->npanes = size_us / def->pane_us;
 	rts_windef_set_lateness(def, 0);
+}
 
-	if (search_path)
-	{
-		save_nestlevel = NewGUCNestLevel();
-		(void) set_config_option("search_path", search_path, PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	}
+/* Phase 2: parse and analyse the query, as PostgreSQL does any SELECT. */
+static Query *
+analyse_query(const char *query)
+{
+	List	   *raw;
+	RawStmt    *rawstmt;
+	Query	   *q;
+	ErrorContextCallback errcallback;
 
 	errcallback.callback = window_query_error_callback;
 	errcallback.arg = (void *) query;
@@ -396,6 +388,14 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 				 errmsg("window query must be a SELECT statement")));
 	q = parse_analyze_fixedparams(rawstmt, query, NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
+	return q;
+}
+
+/* Phase 3: refuse what a window cannot keep; its stream and its WHERE. */
+static void
+analyse_shape(RtsWindowDef *def, Query *q)
+{
+	RangeTblEntry *rte;
 
 	if (q->setOperations)
 		refuse("set operations");
@@ -431,18 +431,23 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 				 errmsg("window query must compute at least one aggregate"),
 				 errhint("For example: SELECT key, count(*) FROM stream GROUP BY key.")));
 	def->stream = rte->relid;
-
 	if (q->jointree->quals)
 	{
 		Node	   *quals = eval_const_expressions(NULL, q->jointree->quals);
 
 		def->quals = make_ands_implicit((Expr *) quals);
 	}
+}
 
-	/* group keys */
+/* Phase 4: the group keys. */
+static void
+analyse_groups(RtsWindowDef *def, Query *q)
+{
+	ListCell   *lc;
+	int			i = 0;
+
 	def->ngroups = list_length(q->groupClause);
 	def->groups = palloc0(sizeof(RtsGroupDef) * Max(def->ngroups, 1));
-	i = 0;
 	foreach(lc, q->groupClause)
 	{
 		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
@@ -458,8 +463,14 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 		if (IsA(g->expr, Var) && ((Var *) g->expr)->varattno > 0)
 			g->attno = ((Var *) g->expr)->varattno;
 	}
+}
 
-	/* output columns: each a group key or an aggregate */
+/* Phase 5: the output columns, each a group key or an aggregate. */
+static void
+analyse_outputs(RtsWindowDef *def, Query *q, int *nwords)
+{
+	ListCell   *lc;
+
 	def->aggs = palloc0(sizeof(RtsAggDef) * RTS_MAX_AGGS);
 	def->outputs = palloc0(sizeof(RtsOutputCol) * Max(list_length(q->targetList), 1));
 	foreach(lc, q->targetList)
@@ -477,21 +488,17 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 		if (IsA(tle->expr, Aggref))
 		{
 			out->is_group = false;
-			out->index = add_aggregate(def, (Aggref *) tle->expr, &nwords);
+			out->index = add_aggregate(def, (Aggref *) tle->expr, nwords);
 			continue;
 		}
 		out->is_group = true;
 		out->index = -1;
-		if (tle->ressortgroupref != 0)
+		for (int i = 0; tle->ressortgroupref != 0 && i < def->ngroups; i++)
 		{
-			for (i = 0; i < def->ngroups; i++)
-			{
-				SortGroupClause *sgc = list_nth_node(SortGroupClause,
-													 q->groupClause, i);
+			SortGroupClause *sgc = list_nth_node(SortGroupClause, q->groupClause, i);
 
-				if (sgc->tleSortGroupRef == tle->ressortgroupref)
-					out->index = i;
-			}
+			if (sgc->tleSortGroupRef == tle->ressortgroupref)
+				out->index = i;
 		}
 		if (out->index < 0)
 			ereport(ERROR,
@@ -504,33 +511,63 @@ rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window query must output at least one aggregate")));
-	def->nwords = nwords;
-	def->word_typlen = palloc0(sizeof(int16) * Max(nwords, 1));
-	for (i = 0; i < def->naggs; i++)
+	def->nwords = *nwords;
+	def->word_typlen = palloc0(sizeof(int16) * Max(*nwords, 1));
+	for (int i = 0; i < def->naggs; i++)
 		if (def->aggs[i].state_local)
 			def->word_typlen[def->aggs[i].word] =
 				def->aggs[i].transtype == INTERNALOID ? -1 : def->aggs[i].transtyplen;
+}
 
-	/* time column */
-	if (time_column)
+/* Phase 6: the time column of an event-time window. */
+static void
+analyse_time_column(RtsWindowDef *def, const char *time_column)
+{
+	AttrNumber	attno = get_attnum(def->stream, time_column);
+	Oid			type;
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of stream \"%s\" does not exist",
+						time_column, get_rel_name(def->stream))));
+	type = get_atttype(def->stream, attno);
+	if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time column \"%s\" must be of type timestamp or timestamp with time zone, not %s",
+						time_column, format_type_be(type))));
+	def->time_attno = attno;
+}
+
+/*
+ * Analyse a window: its geometry, then its query with the search_path it
+ * was created with, in phases (the query, its shape, group keys, outputs,
+ * time column).
+ */
+RtsWindowDef *
+rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
+				   int64 gap_us, const char *time_column,
+				   const char *search_path)
+{
+	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
+	Query	   *q;
+	int			nwords = 0;
+	int			save_nestlevel = -1;
+
+	analyse_geometry(def, size_us, slide_us, gap_us, &nwords);
+	if (search_path)
 	{
-		AttrNumber	attno = get_attnum(def->stream, time_column);
-		Oid			type;
-
-		if (attno == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of stream \"%s\" does not exist",
-							time_column, get_rel_name(def->stream))));
-		type = get_atttype(def->stream, attno);
-		if (type != TIMESTAMPTZOID && type != TIMESTAMPOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("time column \"%s\" must be of type timestamp or timestamp with time zone, not %s",
-							time_column, format_type_be(type))));
-		def->time_attno = attno;
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", search_path, PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	}
-
+	q = analyse_query(query);
+	analyse_shape(def, q);
+	analyse_groups(def, q);
+	analyse_outputs(def, q, &nwords);
+	if (time_column)
+		analyse_time_column(def, time_column);
 	if (save_nestlevel >= 0)
 		AtEOXact_GUC(true, save_nestlevel);
 	return def;

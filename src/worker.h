@@ -101,6 +101,9 @@ extern bool rts_run_mid_transaction(void);
 extern XLogRecPtr rts_run_durable(XLogRecPtr lsn);
 extern void rts_run_restored(WorkerWindow *ww, const XLogRecPtr *worker_skip);
 
+/* idle.c */
+extern void rts_idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now);
+
 /* history.c */
 extern void rts_history_tick(void);
 extern void rts_history_load_progress(WorkerWindow *ww);
