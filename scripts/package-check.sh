@@ -44,7 +44,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
       missing[i]="postgresql-server-dev-all=$common"
     fi
   done
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    echo "package-check: could not install ${missing[*]}; installing the newest build dependencies" >&2
+    apt-get install -y -qq --no-install-recommends "${BUILD_DEPS[@]}" >/dev/null
+  fi
 fi
 
 # Build in a copy: dpkg-buildpackage writes the .deb files beside the tree.
