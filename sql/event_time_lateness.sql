@@ -11,90 +11,8 @@ SET timezone = 'UTC';
 ----------------------------------------------------------------------------
 -- 2. Late rows
 ----------------------------------------------------------------------------
--- the stream et as in event_time_results, and the rows of its phase 1
--- ten groups (one of them NULL) over both workers, four windows:
---   et_tumble  1 minute,              lateness 2 min, history, late rows counted
---   et_hop     2 minutes / 30 seconds, lateness 1 min, history kept 3 minutes,
---              late rows in rtstream.dead_letters
---   et_dlt     1 minute,              lateness 30 s, late rows in et_dead
---   et_all     2 minutes / 1 minute, one global group (rows of both workers),
---              lateness 2 min, history
-CREATE TABLE et (ts timestamptz, k text, v int, x float8);
--- newest_before: the newest event time of the stream when the row
--- arrived (every window's watermark is that less its lateness)
-CREATE TABLE et_truth (ts timestamptz, k text, v int, x float8,
-                       newest_before timestamptz NOT NULL DEFAULT '-infinity');
-CREATE TABLE et_dead (LIKE rtstream.dead_letters INCLUDING DEFAULTS);
-SELECT rtstream.create_stream('et', partition_by => 'k');
-SELECT rtstream.create_window('et_tumble',
-  $$SELECT k, count(*) AS n, count(x) AS nx, sum(v) AS sv, avg(x) AS ax, min(x) AS lo, max(v) AS hi
-      FROM et GROUP BY k$$,
-  size => '1 minute', time_column => 'ts', allowed_lateness => '2 minutes', history => true);
-SELECT rtstream.create_window('et_hop',
-  $$SELECT k, count(*) AS n, sum(x) AS sx, max(x) AS mx FROM et GROUP BY k$$,
-  size => '2 minutes', slide => '30 seconds', time_column => 'ts', allowed_lateness => '1 minute',
-  late_policy => 'dead_letter', history => true, retention => '3 minutes');
-SELECT rtstream.create_window('et_dlt',
-  $$SELECT k, count(*) AS n, sum(v) AS sv FROM et GROUP BY k$$,
-  size => '1 minute', time_column => 'ts', allowed_lateness => '30 seconds',
-  late_policy => 'dead_letter', dead_letter_table => 'et_dead');
-SELECT rtstream.create_window('et_all',
-  $$SELECT count(*) AS n, count(k) AS nk, sum(v) AS sv, max(x) AS mx FROM et$$,
-  size => '2 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '2 minutes',
-  history => true);
-
--- the truth of each window: every slide position, with the rows that
--- arrived while it was open (window_end > watermark then)
-CREATE VIEW et_tumble_truth AS
-    SELECT w.ws AS window_start, w.we AS window_end, k, count(*) AS n, count(x) AS nx,
-           sum(v) AS sv, avg(x) AS ax, min(x) AS lo, max(v) AS hi
-      FROM et_truth, et_windows(ts, '1 minute', '1 minute') w
-     WHERE w.we > newest_before - interval '2 minutes' GROUP BY 1, 2, 3;
-CREATE VIEW et_hop_truth AS
-    SELECT w.ws AS window_start, w.we AS window_end, k, count(*) AS n, sum(x) AS sx, max(x) AS mx
-      FROM et_truth, et_windows(ts, '2 minutes', '30 seconds') w
-     WHERE w.we > newest_before - interval '1 minute' GROUP BY 1, 2, 3;
-CREATE VIEW et_dlt_truth AS
-    SELECT w.ws AS window_start, w.we AS window_end, k, count(*) AS n, sum(v) AS sv
-      FROM et_truth, et_windows(ts, '1 minute', '1 minute') w
-     WHERE w.we > newest_before - interval '30 seconds' GROUP BY 1, 2, 3;
-CREATE VIEW et_all_truth AS
-    SELECT w.ws AS window_start, w.we AS window_end, count(*) AS n, count(k) AS nk, sum(v) AS sv,
-           max(x) AS mx
-      FROM et_truth, et_windows(ts, '2 minutes', '1 minute') w
-     WHERE w.we > newest_before - interval '2 minutes' GROUP BY 1, 2;
--- late rows: every window holding them had closed when they arrived
-CREATE VIEW et_late AS
-    SELECT ts, k, v, x,
-           et_late(ts, '1 minute', '1 minute', newest_before - interval '2 minutes') AS t,
-           et_late(ts, '2 minutes', '30 seconds', newest_before - interval '1 minute') AS h,
-           et_late(ts, '1 minute', '1 minute', newest_before - interval '30 seconds') AS d,
-           et_late(ts, '2 minutes', '1 minute', newest_before - interval '2 minutes') AS a
-      FROM et_truth;
-
--- one row per group at 00:00: both workers have rows
-WITH r AS (SELECT timestamptz '2026-03-01 00:00:00' AS ts, et_key(g) AS k, 0 AS v, NULL::float8 AS x
-             FROM generate_series(0, 9) g),
-     s AS (INSERT INTO et SELECT * FROM r RETURNING 1)
-INSERT INTO et_truth (ts, k, v, x) SELECT * FROM r;
-SELECT rtstream.sync();
-
--- 1200 rows over ten minutes, each up to 29.5 s older than the newest
--- before it (less than every window's lateness: none is late), with NULLs
--- in x; then every group at 00:10:00, the newest time
-WITH r AS (
-    SELECT timestamptz '2026-03-01 00:00:00' + i * interval '500 ms'
-               - ((i * 37) % 60) * interval '500 ms' AS ts,
-           et_key(i) AS k, i AS v,
-           CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 100) * 0.25 END AS x
-      FROM generate_series(1, 1200) i),
-     s AS (INSERT INTO et SELECT * FROM r RETURNING 1)
-INSERT INTO et_truth (ts, k, v, x) SELECT * FROM r;
-WITH r AS (SELECT timestamptz '2026-03-01 00:10:00' AS ts, et_key(g) AS k, -1 AS v, 0.5::float8 AS x
-             FROM generate_series(0, 9) g),
-     s AS (INSERT INTO et SELECT * FROM r RETURNING 1)
-INSERT INTO et_truth (ts, k, v, x) SELECT * FROM r;
-SELECT rtstream.sync();
+-- the stream et (setup.sql)
+CALL et_create();
 
 -- 2. Late rows: the newest time is 00:10:00, the watermarks are
 --   et_tumble 00:08:00, et_hop 00:09:00, et_dlt 00:09:30, et_all 00:08:00.
@@ -102,16 +20,9 @@ SELECT rtstream.sync();
 -- row that is not late counts only in its windows still open (et_hop
 -- 00:07:30 counts in the window ending 00:09:30, not in those ending
 -- 00:08:00 .. 00:09:00, already in the history).
-WITH r AS (
-    SELECT timestamptz '2026-03-01 00:00:00' + u.o AS ts, et_key(g) AS k,
-           10000 + g * 100 + u.n::int AS v,
-           CASE WHEN g % 3 = 0 THEN NULL ELSE u.n * 0.5 END AS x
-      FROM generate_series(0, 9) g,
-           unnest(ARRAY[interval '2 min', '6 min 59 s', '7 min', '7 min 30 s', '7 min 59.999999 s',
-                        '8 min', '9 min', '9 min 59 s', '10 min']) WITH ORDINALITY AS u(o, n)),
-     s AS (INSERT INTO et SELECT * FROM r RETURNING 1)
-INSERT INTO et_truth SELECT r.*, '2026-03-01 00:10:00' FROM r;
-SELECT rtstream.sync();
+-- et_load(2) loads the rows of phase 1 of event_time_results, then these
+-- (setup.sql).
+CALL et_load(2);
 -- which are late, by hand: t 00:02 .. 00:07:59.999999 (5 of 9), h 00:02, 00:06:59,
 -- 00:07 (3, the last on the boundary), d 00:02 .. 00:08 (6), a 00:02, 00:06:59 (2)
 SELECT to_char(ts, 'HH24:MI:SS.US') AS ts, bool_and(t) AS t, bool_and(h) AS h,
@@ -200,10 +111,5 @@ SELECT * FROM et_check('po_w', 'SELECT * FROM po_w_truth');
 SELECT window_end, count(*) AS groups, sum(n) AS n FROM po_w_history GROUP BY 1 ORDER BY 1;
 
 -- Clean up: event_time_history makes the stream et again
-SELECT rtstream.drop_window(name) FROM rtstream.windows
- WHERE name IN ('et_tumble', 'et_hop', 'et_dlt', 'et_all', 'nw_w') ORDER BY name;
-DELETE FROM rtstream.dead_letters WHERE stream = 'et'::regclass;
-SELECT rtstream.drop_stream('et');
-DROP VIEW et_late, et_tumble_truth, et_hop_truth, et_dlt_truth, et_all_truth;
-DROP TABLE et, et_truth, et_dead;
-SELECT rtstream.sync();
+SELECT rtstream.drop_window('nw_w');
+CALL et_drop();
