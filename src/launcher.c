@@ -235,19 +235,18 @@ tend_entry(int d, TimestampTz now)
 	}
 }
 
-/*
- * At start: every database the server allows connections to (and that
- * rtstream.databases allows) is probed in turn: it gets an entry and a
- * router, which keeps it if the extension is there.
- */
 typedef struct ProbeDb
 {
 	Oid			oid;
 	char		name[NAMEDATALEN];
 } ProbeDb;
 
+/*
+ * The databases rtstream may run in: those the server allows connections
+ * to, not templates, and allowed by rtstream.databases.
+ */
 static List *
-databases_to_probe(void)
+databases_allowed(void)
 {
 	List	   *dbs = NIL;
 	Relation	rel;
@@ -281,25 +280,16 @@ databases_to_probe(void)
 	return dbs;
 }
 
-/* Whether a database still exists (entries of dropped ones are given back). */
+/* Whether a database is in a list of databases_allowed(). */
 static bool
-database_exists(Oid dboid)
+database_listed(List *dbs, Oid dboid)
 {
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
+	ListCell   *lc;
 
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-		found = ((Form_pg_database) GETSTRUCT(tup))->oid == dboid;
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	return found;
+	foreach(lc, dbs)
+		if (((ProbeDb *) lfirst(lc))->oid == dboid)
+			return true;
+	return false;
 }
 
 /* Take a free entry for a database being probed; -1 if none is free. */
@@ -332,7 +322,6 @@ static void
 launcher_shmem_exit(int code, Datum arg)
 {
 	rts_shared->launcher_latch = NULL;
-	rts_shared->launcher_pid = 0;
 }
 
 void
@@ -347,7 +336,6 @@ rts_launcher_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	rts_shared->launcher_pid = MyProcPid;
 	rts_shared->launcher_latch = MyLatch;
 	before_shmem_exit(launcher_shmem_exit, 0);
 
@@ -358,7 +346,8 @@ rts_launcher_main(Datum arg)
 			elog(LOG, "rtstream launcher restarted: database entry %d is in use by processes it did not start",
 				 d);
 
-	probe = databases_to_probe();
+	/* at start, every database in turn: its router keeps it if the extension is there */
+	probe = databases_allowed();
 	foreach(lc, probe)
 	{
 		ProbeDb    *pd = lfirst(lc);
@@ -399,16 +388,18 @@ rts_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* entries of databases dropped without us (or while we were away) */
+		/* entries of databases dropped (or left out) without us, or while we were away */
 		if (TimestampDifferenceExceeds(last_gone_check, now, 10000))
 		{
+			List	   *dbs = databases_allowed();
+
 			last_gone_check = now;
 			for (int d = 0; d < rts_shared->ndatabases; d++)
 			{
 				RtsDatabaseShared *db = &rts_shared->dbs[d];
 
 				if (OidIsValid(db->dboid) && !rts_flag(&db->dropping) &&
-					!database_exists(db->dboid))
+					!database_listed(dbs, db->dboid))
 				{
 					LWLockAcquire(&rts_shared->lock, LW_EXCLUSIVE);
 					db->keep_until = 0;
@@ -416,6 +407,7 @@ rts_launcher_main(Datum arg)
 					LWLockRelease(&rts_shared->lock);
 				}
 			}
+			list_free_deep(dbs);
 		}
 		for (int d = 0; d < rts_shared->ndatabases; d++)
 			tend_entry(d, now);

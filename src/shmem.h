@@ -36,7 +36,7 @@
 #include "batch.h"
 
 /* Fixed limits (documented in docs/reference.md). */
-#define RTS_MAX_DATABASES	8		/* entries of rtstream.databases */
+#define RTS_MAX_DATABASES	8		/* rtstream.max_databases upper bound */
 #define RTS_MAX_WORKERS		16		/* rtstream.workers upper bound */
 #define RTS_MAX_WINDOWS		64		/* windows per database */
 #define RTS_MAX_PANES		1024	/* panes per window: size / gcd(size, slide) */
@@ -256,7 +256,6 @@ typedef struct RtsShared
 	int			tranche_id;
 	LWLock		lock;			/* the pool of database entries */
 	Latch	   *launcher_latch;
-	int			launcher_pid;
 	int			ndatabases;		/* entries in the pool */
 	Size		dsa_offset;		/* in-place DSA area, from the base */
 	RtsDatabaseShared dbs[RTS_MAX_DATABASES];
