@@ -62,23 +62,9 @@ sub try_as
 sub diff_as
 {
 	my ($user, $left, $right, $limit) = @_;
-	$limit //= 20;
-	my ($ret, $res, $err) = try_as($user, qq{
-WITH rts_l AS MATERIALIZED ($left), rts_r AS MATERIALIZED ($right),
-     rts_lonly AS MATERIALIZED (SELECT * FROM rts_l EXCEPT ALL SELECT * FROM rts_r),
-     rts_ronly AS MATERIALIZED (SELECT * FROM rts_r EXCEPT ALL SELECT * FROM rts_l)
-SELECT line FROM (
-  SELECT 0 AS o, (SELECT count(*) FROM rts_lonly) || ' ' || (SELECT count(*) FROM rts_ronly) AS line
-  UNION ALL
-  (SELECT 1, 'window only: ' || rts_x::text FROM rts_lonly rts_x LIMIT $limit)
-  UNION ALL
-  (SELECT 2, 'truth only: ' || rts_y::text FROM rts_ronly rts_y LIMIT $limit)) rts_d
-ORDER BY o, line
-});
+	my ($ret, $res, $err) = try_as($user, rts_diff_sql($left, $right, $limit));
 	return ('error', 'error', $err) if $ret != 0;
-	my ($counts, @rows) = split /\n/, $res;
-	my ($lonly, $ronly) = split / /, $counts;
-	return ($lonly, $ronly, join("\n", @rows));
+	return rts_diff_parse($res);
 }
 
 # ---------------------------------------------------------------------------

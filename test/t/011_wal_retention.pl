@@ -40,25 +40,13 @@ use Time::HiRes qw(time sleep);
 use RtsTest;
 
 # rts_node's settings, and a small max_slot_wal_keep_size
-my $node = PostgreSQL::Test::Cluster->new('wal_retention');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'rtstream'
-wal_level = logical
-max_worker_processes = 32
-max_replication_slots = 8
-max_connections = 40
-rtstream.databases = 'postgres'
-rtstream.workers = 2
-rtstream.checkpoint_interval = '1s'
-restart_after_crash = on
+my $node = rts_node('wal_retention', conf => q{
 max_slot_wal_keep_size = 48MB
 max_wal_size = 64MB
 min_wal_size = 32MB
 wal_keep_size = 0
 checkpoint_timeout = '5min'
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION rtstream;

@@ -21,19 +21,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use RtsTest;
 
-my $node = PostgreSQL::Test::Cluster->new('launcher');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'rtstream'
-wal_level = logical
-max_worker_processes = 32
-max_replication_slots = 8
-max_connections = 40
-rtstream.workers = 2
-rtstream.max_databases = 2
-rtstream.checkpoint_interval = '1s'
-});
-$node->start;
+my $node = rts_node('launcher', databases => '', conf => "rtstream.max_databases = 2\n");
 
 my $migration = q{
 BEGIN;
@@ -66,25 +54,15 @@ sub check_db
 {
 	my ($db, $what) = @_;
 	$node->safe_psql($db, 'SELECT rtstream.sync()');
-	my ($l, $r, $rows) = rts_diff_db($db,
+	my ($l, $r, $rows) = rts_diff($node,
 		'SELECT k, n::numeric, total::numeric FROM w_k',
-		'SELECT k, count(*)::numeric, sum(v)::numeric FROM t GROUP BY k');
+		'SELECT k, count(*)::numeric, sum(v)::numeric FROM t GROUP BY k', 5, $db);
 	is("$l $r", '0 0', "$what: w_k equals plain SQL over the truth") or diag($rows);
 	is($node->safe_psql($db, 'SELECT n, hi FROM w_all'),
 		$node->safe_psql($db, 'SELECT count(*), max(v) FROM t'),
 		"$what: w_all equals plain SQL over the truth");
 }
 
-sub rts_diff_db
-{
-	my ($db, $left, $right) = @_;
-	my $res = $node->safe_psql($db, qq{
-WITH l AS MATERIALIZED ($left), r AS MATERIALIZED ($right)
-SELECT (SELECT count(*) FROM (SELECT * FROM l EXCEPT ALL SELECT * FROM r) x) || ' ' ||
-       (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM l) y)});
-	my ($l, $r) = split / /, $res;
-	return ($l, $r, $node->safe_psql($db, "SELECT * FROM ($left) a ORDER BY 1 LIMIT 5"));
-}
 
 # 1. right after the start, a database created after it, one transaction
 $node->safe_psql('postgres', 'CREATE DATABASE app1');
@@ -155,15 +133,7 @@ $node->stop;
 
 # 6. too few worker processes: the logical replication launcher, ours, and
 #    a router take the three; the workers find no slot
-my $small = PostgreSQL::Test::Cluster->new('few_workers');
-$small->init;
-$small->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'rtstream'
-wal_level = logical
-max_worker_processes = 3
-rtstream.workers = 2
-});
-$small->start;
+my $small = rts_node('few_workers', databases => '', conf => "max_worker_processes = 3\n");
 $small->safe_psql('postgres', 'CREATE EXTENSION rtstream; CREATE TABLE s (k int)');
 my $got = '';
 for (1 .. 100)

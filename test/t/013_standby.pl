@@ -20,16 +20,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use RtsTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 'logical');
-$primary->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'rtstream'
-max_worker_processes = 32
-max_replication_slots = 8
-rtstream.workers = 2
-rtstream.checkpoint_interval = '2s'
-});
-$primary->start;
+my $primary = rts_node('primary', databases => '', init => { allows_streaming => 'logical' },
+	conf => "rtstream.checkpoint_interval = '2s'\n");
 $primary->safe_psql('postgres', q{
 CREATE EXTENSION rtstream;
 CREATE TABLE s (k int NOT NULL, v int NOT NULL);
@@ -126,15 +118,9 @@ is("$l $r", '0 0', 'failover: every row committed after the promotion counts exa
 $standby->stop;
 
 # 3. no free replication slot
-my $few = PostgreSQL::Test::Cluster->new('few_slots');
-$few->init(allows_streaming => 'logical');
-$few->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'rtstream'
-max_replication_slots = 1
-max_wal_senders = 2
-rtstream.workers = 1
-});
-$few->start;
+my $few = rts_node('few_slots', databases => '', workers => 1,
+	init => { allows_streaming => 'logical' },
+	conf => "max_replication_slots = 1\nmax_wal_senders = 2\n");
 $few->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('someone_else')");
 $few->safe_psql('postgres', 'CREATE EXTENSION rtstream; CREATE TABLE s (k int)');
 my $got = '';

@@ -12,26 +12,31 @@ use IPC::Run;
 use Test::More;
 
 our @EXPORT = qw(rts_node rts_setup rts_start_writers rts_stop_writers
-  rts_check rts_wait_ready rts_pid rts_pgbench rts_diff);
+  rts_check rts_wait_ready rts_pid rts_pgbench rts_diff rts_diff_sql rts_diff_parse);
 use Exporter 'import';
 
+# A started node with rtstream's settings.  Options: workers (2);
+# databases ('postgres'; '' for every database); init (a hash of
+# PostgreSQL::Test::Cluster->init options); conf (more settings, appended
+# last, so they override these).
 sub rts_node
 {
 	my ($name, %opts) = @_;
 	my $workers = $opts{workers} // 2;
+	my $databases = $opts{databases} // 'postgres';
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opts{init} // {} });
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'rtstream'
 wal_level = logical
 max_worker_processes = 32
 max_replication_slots = 8
 max_connections = 40
-rtstream.databases = 'postgres'
+rtstream.databases = '$databases'
 rtstream.workers = $workers
 rtstream.checkpoint_interval = '1s'
 restart_after_crash = on
-});
+} . ($opts{conf} // ''));
 	$node->start;
 	return $node;
 }
@@ -152,12 +157,14 @@ sub rts_pgbench
 }
 
 # Compare two queries as multisets: (rows only in the first, rows only in
-# the second, up to $limit of those rows as text for diagnostics).
-sub rts_diff
+# the second, up to $limit of those rows as text for diagnostics), in
+# database $db ('postgres').  rts_diff_sql and rts_diff_parse serve callers
+# that run the query their own way (as another role, say).
+sub rts_diff_sql
 {
-	my ($node, $left, $right, $limit) = @_;
+	my ($left, $right, $limit) = @_;
 	$limit //= 20;
-	my $res = $node->safe_psql('postgres', qq{
+	return qq{
 WITH rts_l AS MATERIALIZED ($left), rts_r AS MATERIALIZED ($right),
      rts_lonly AS MATERIALIZED (SELECT * FROM rts_l EXCEPT ALL SELECT * FROM rts_r),
      rts_ronly AS MATERIALIZED (SELECT * FROM rts_r EXCEPT ALL SELECT * FROM rts_l)
@@ -168,10 +175,22 @@ SELECT line FROM (
   UNION ALL
   (SELECT 2, 'second only: ' || rts_y::text FROM rts_ronly rts_y LIMIT $limit)) rts_d
 ORDER BY o, line
-});
+};
+}
+
+sub rts_diff_parse
+{
+	my ($res) = @_;
 	my ($counts, @rows) = split /\n/, $res;
 	my ($lonly, $ronly) = split / /, $counts;
 	return ($lonly, $ronly, join("\n", @rows));
+}
+
+sub rts_diff
+{
+	my ($node, $left, $right, $limit, $db) = @_;
+	return rts_diff_parse($node->safe_psql($db // 'postgres',
+		rts_diff_sql($left, $right, $limit)));
 }
 
 # Every window equals the same aggregate over the truth table.
