@@ -28,10 +28,11 @@ OBJS = \
 	src/gaps.o \
 	src/launcher.o \
 	src/options.o \
-	src/worker_run.o
+	src/worker_run.o \
+	src/geometry.o
 
 EXTENSION = rtstream
-DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql
+DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # setup creates the extension and the helpers (rt_diff, rt_bounds, et_*) the others use

@@ -63,7 +63,13 @@ SELECT rtstream.create_window('e_w', 'SELECT k, percentile_cont(0.5) WITHIN GROU
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '0 seconds');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '-1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 minute', slide => '0 seconds');
-SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 minute', slide => '7 seconds');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 minute', slide => '10 seconds', step => '10 seconds');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 minute', step => '7 seconds');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 day', slide => '1 hour', timezone => 'Europe/Paris');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 day', timezone => 'Mars/Olympus_Mons');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', gap => '1 minute', origin => '2026-01-01');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', gap => '1 minute', step => '1 second');
+SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 hour', slide => '7 seconds');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 minute', slide => '2 minutes');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 month');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k', size => '1 hour', slide => '1 second');

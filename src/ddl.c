@@ -85,12 +85,9 @@ static Datum
 rts_analyse_checked(FunctionCallInfo fcinfo)
 {
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int64		gap_us = PG_ARGISNULL(4) ? 0 :
-		rts_interval_us(PG_GETARG_INTERVAL_P(4), "gap");
-	int64		size_us;
-	int64		slide_us;
 	char	   *time_column = PG_ARGISNULL(3) ? NULL :
 		text_to_cstring(PG_GETARG_TEXT_PP(3));
+	RtsShapeOptions shape = {0};
 	RtsWindowDef *def;
 	StringInfoData cols;
 	TupleDesc	tupdesc;
@@ -98,18 +95,36 @@ rts_analyse_checked(FunctionCallInfo fcinfo)
 	bool		nulls[2] = {false, false};
 
 	rts_check_server();
-	if (gap_us > 0 && !(PG_ARGISNULL(1) && PG_ARGISNULL(2)))
+	shape.gap_us = PG_ARGISNULL(4) ? 0 :
+		rts_interval_us(PG_GETARG_INTERVAL_P(4), "gap");
+	if (shape.gap_us > 0 && !(PG_ARGISNULL(1) && PG_ARGISNULL(2)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a session window takes a gap, not a size or a slide")));
-	if (gap_us == 0 && PG_ARGISNULL(1))
+	if (shape.gap_us == 0 && PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a window needs a size, or a gap for a session window")));
-	size_us = gap_us > 0 ? gap_us : rts_interval_us(PG_GETARG_INTERVAL_P(1), "size");
-	slide_us = gap_us > 0 || PG_ARGISNULL(2) ? size_us :
-		rts_interval_us(PG_GETARG_INTERVAL_P(2), "slide");
-	def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column, NULL);
+	if (!PG_ARGISNULL(1))
+		shape.size_us = rts_interval_us(PG_GETARG_INTERVAL_P(1), "size");
+	if (!PG_ARGISNULL(2))
+		shape.slide_us = rts_interval_us(PG_GETARG_INTERVAL_P(2), "slide");
+	if (PG_NARGS() > 6)
+	{
+		shape.has_origin = !PG_ARGISNULL(6);
+		if (shape.has_origin)
+			shape.origin_us = PG_GETARG_TIMESTAMPTZ(6) + RTS_UNIX_EPOCH_OFFSET_US;
+		if (!PG_ARGISNULL(7))
+			shape.timezone = text_to_cstring(PG_GETARG_TEXT_PP(7));
+		if (!PG_ARGISNULL(8))
+			shape.step_us = rts_interval_us(PG_GETARG_INTERVAL_P(8), "step");
+	}
+	if (shape.step_us > 0 && shape.slide_us > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a cumulating window takes a step, not a slide"),
+				 errhint("Its windows all start at a multiple of size and grow by one step.")));
+	def = rts_windef_analyse(query, &shape, time_column, NULL);
 	if (!PG_ARGISNULL(5))
 		rts_windef_set_lateness(def, rts_interval_us_nonneg(PG_GETARG_INTERVAL_P(5),
 															"allowed_lateness"));
@@ -348,7 +363,8 @@ history_wait(RtsDatabaseShared *db, TimestampTz deadline)
 		wm = rts_window_watermark(db, slot);
 		if (wm == RTS_TIME_NONE)
 			continue;
-		target = slot->session ? wm : rts_floor_div(wm, slot->slide_us) * slot->slide_us;
+		target = slot->session ? wm :
+			rts_pane_start(&slot->geom, rts_end_closed(&slot->geom, wm));
 		for (;;)
 		{
 			int64		emitted = rts_atomic_read_time(&slot->emitted_until);

@@ -3,7 +3,8 @@
  * eventtime.h
  *	  Event time of a window: its watermark, which windows are open, which
  *	  rows are late and which panes are still needed.  Times are Unix-epoch
- *	  microseconds; window ends are multiples of the slide.
+ *	  microseconds; windows are known by the pane number of their end
+ *	  (geometry.h).
  *
  *	  The watermark is the newest event time of the stream less
  *	  allowed_lateness, over the transactions every worker has applied
@@ -49,20 +50,6 @@ rts_watermark(const RtsWindowDef *def, int64 newest)
 	return newest == RTS_TIME_NONE ? RTS_TIME_NONE : newest - def->lateness_us;
 }
 
-/* Sliding: the end of the newest closed window (ends <= watermark). */
-static inline int64
-rts_closed_end(const RtsWindowDef *def, int64 wm)
-{
-	return rts_floor_div(wm, def->slide_us) * def->slide_us;
-}
-
-/* Sliding: the end of the current window, the one holding the newest time. */
-static inline int64
-rts_current_end(const RtsWindowDef *def, int64 newest)
-{
-	return (rts_floor_div(newest, def->slide_us) + 1) * def->slide_us;
-}
-
 /*
  * What the history is complete up to once the watermark is wm: the end of
  * the newest closed window (sliding), or wm itself (sessions end anywhere).
@@ -70,7 +57,9 @@ rts_current_end(const RtsWindowDef *def, int64 newest)
 static inline int64
 rts_history_target(const RtsWindowDef *def, int64 wm)
 {
-	return RTS_IS_SESSION(def) ? wm : rts_closed_end(def, wm);
+	if (RTS_IS_SESSION(def))
+		return wm;
+	return rts_pane_start(&def->geom, rts_end_closed(&def->geom, wm));
 }
 
 static inline bool
@@ -80,8 +69,9 @@ rts_row_late(const RtsWindowDef *def, int64 t, int64 wm)
 		return false;
 	if (RTS_IS_SESSION(def))
 		return t < wm;
-	/* the newest window holding t ends at the last slide boundary <= t + size */
-	return rts_floor_div(t + def->size_us, def->slide_us) * def->slide_us <= wm;
+	/* late when the newest window holding t is closed */
+	return rts_end_newest_holding(&def->geom, rts_pane_of(&def->geom, t)) <=
+		rts_pane_of(&def->geom, wm);
 }
 
 static inline int64
@@ -108,14 +98,17 @@ rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted, int64 session_ke
 		return session_keep == RTS_TIME_NONE ? PG_INT64_MIN : session_keep;
 	if (wm == RTS_TIME_NONE)
 		return PG_INT64_MIN;
-	keep = rts_floor_div(rts_closed_end(def, wm) + def->slide_us - def->size_us,
-						 def->pane_us);
+	/* the first pane of the oldest open window */
+	keep = rts_window_first(&def->geom,
+							rts_end_closed(&def->geom, wm) + def->geom.every);
 	if (OidIsValid(def->history))
 	{
 		if (emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN)
 			return PG_INT64_MIN;
-		keep = Min(keep, rts_floor_div(emitted + def->slide_us - def->size_us,
-									   def->pane_us));
+		/* and of the oldest window not yet in the history */
+		keep = Min(keep, rts_window_first(&def->geom,
+										  rts_pane_of(&def->geom, emitted) +
+										  def->geom.every));
 	}
 	return keep;
 }

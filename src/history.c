@@ -92,28 +92,41 @@ static void
 emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 				   int64 emitted, int64 target, RtsCombineOut *out)
 {
-	int			per_pane = (int) (def->size_us / def->slide_us) + 1;
-	int64	   *ends = palloc(sizeof(int64) * list_length(g->panes) * per_pane);
-	int			nends = 0;
+	const RtsGeometry *geom = &def->geom;
+	int64		after = emitted == RTS_TIME_NONE ? PG_INT64_MIN :
+		rts_pane_of(geom, emitted);
+	int64		upto = rts_pane_of(geom, target);
+	int64	   *ends = NULL;
+	int			nends = 0,
+				maxends = 0;
 	ListCell   *lc;
 
-	/* the windows holding pane q end in (q start, q start + size] */
+	/* the ends of the windows holding each pane, within (after, upto] */
 	foreach(lc, g->panes)
 	{
-		int64		qstart = ((RtsPane *) lfirst(lc))->pane_no * def->pane_us;
-		int64		e = (rts_floor_div(qstart, def->slide_us) + 1) * def->slide_us;
+		int64		q = ((RtsPane *) lfirst(lc))->pane_no;
+		int64		e = rts_end_oldest_holding(geom, q);
+		int64		last = Min(rts_end_newest_holding(geom, q), upto);
 
-		for (; e <= qstart + def->size_us; e += def->slide_us)
-			if ((emitted == RTS_TIME_NONE || e > emitted) && e <= target)
-				ends[nends++] = e;
+		if (e <= after)
+			e = rts_end_floor(geom, after) + geom->every;
+		for (; e <= last; e += geom->every)
+		{
+			if (nends == maxends)
+			{
+				maxends = Max(maxends * 2, 16);
+				ends = ends ? repalloc(ends, sizeof(int64) * maxends) :
+					palloc(sizeof(int64) * maxends);
+			}
+			ends[nends++] = e;
+		}
 	}
 	if (nends == 0)
 		return;
 	qsort(ends, nends, sizeof(int64), int64_cmp);
 	for (int i = 0; i < nends; i++)
 	{
-		int64		first = (ends[i] - def->size_us) / def->pane_us;
-		int64		last = ends[i] / def->pane_us;
+		int64		first = rts_window_first(geom, ends[i]);
 
 		if (i > 0 && ends[i] == ends[i - 1])
 			continue;
@@ -122,10 +135,11 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 		{
 			RtsPane    *p = lfirst(lc);
 
-			if (p->pane_no >= first && p->pane_no < last)
+			if (p->pane_no >= first && p->pane_no < ends[i])
 				rts_combine_add(def, area, g, p);
 		}
-		rts_combine_emit(def, g, out, ends[i] - def->size_us, ends[i]);
+		rts_combine_emit(def, g, out, rts_pane_start(geom, first),
+						 rts_pane_start(geom, ends[i]));
 	}
 	pfree(ends);
 }
@@ -181,7 +195,8 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 			else if (emitted == RTS_TIME_NONE)
 				keep = PG_INT64_MIN;
 			else
-				keep = rts_floor_div(emitted + def->slide_us - def->size_us, def->pane_us);
+				keep = rts_window_first(&def->geom,
+										rts_pane_of(&def->geom, emitted) + def->geom.every);
 			*session_keep = RTS_TIME_NONE;
 			rts_agg_context_set(CurrentMemoryContext);
 			for (int w = 0; w < nworkers; w++)

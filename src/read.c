@@ -118,10 +118,11 @@ entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
  */
 static void
 emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
-			  int64 end_us, RtsCombineOut *out)
+			  int64 end_pane, RtsCombineOut *out)
 {
-	int64		first_pane = (end_us - def->size_us) / def->pane_us;
-	int64		end_pane = end_us / def->pane_us;
+	int64		first_pane = rts_window_first(&def->geom, end_pane);
+	int64		start_us = rts_pane_start(&def->geom, first_pane);
+	int64		end_us = rts_pane_start(&def->geom, end_pane);
 	MemoryContext groupcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "rtstream group",
 												   ALLOCSET_SMALL_SIZES);
@@ -141,7 +142,7 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		g.key.bytes = e->keylen ? dsa_get_address(area, e->key) : "";
 		rts_combine_init(def, &g);
 		entry_add(def, area, t, e, &g, first_pane, end_pane);
-		rts_combine_emit(def, &g, out, end_us - def->size_us, end_us);
+		rts_combine_emit(def, &g, out, start_us, end_us);
 		MemoryContextReset(groupcxt);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -152,10 +153,11 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 /* Groups spread over workers: combined in a hash table first. */
 static void
 emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
-			int ntables, int64 end_us, RtsCombineOut *out)
+			int ntables, int64 end_pane, RtsCombineOut *out)
 {
-	int64		first_pane = (end_us - def->size_us) / def->pane_us;
-	int64		end_pane = end_us / def->pane_us;
+	int64		first_pane = rts_window_first(&def->geom, end_pane);
+	int64		start_us = rts_pane_start(&def->geom, first_pane);
+	int64		end_us = rts_pane_start(&def->geom, end_pane);
 	HTAB	   *groups = rts_combine_groups();
 	HASH_SEQ_STATUS seq;
 	RtsCombineGroup *g;
@@ -196,7 +198,7 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	}
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
-		rts_combine_emit(def, g, out, end_us - def->size_us, end_us);
+		rts_combine_emit(def, g, out, start_us, end_us);
 	hash_destroy(groups);
 }
 
@@ -303,8 +305,9 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 			emit_sessions(def, area, tables, ntables, wm, &out);
 		else
 		{
-			int64		end_us = rts_current_end(def, newest);
-			int64		last_end = end_us;
+			const RtsGeometry *geom = &def->geom;
+			int64		end = rts_end_current(geom, newest);
+			int64		last_end = end;
 
 			/*
 			 * window_results: from the oldest window not closed to the
@@ -314,21 +317,21 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 			if (all_open)
 			{
 				/* no watermark yet: as far back as the panes reach */
-				end_us = wm != RTS_TIME_NONE ? rts_closed_end(def, wm) + def->slide_us :
-					rts_closed_end(def, newest - (int64) def->npanes * def->pane_us) +
-					def->slide_us;
-				last_end = rts_floor_div(newest + def->size_us, def->slide_us) * def->slide_us;
+				end = wm != RTS_TIME_NONE ? rts_end_closed(geom, wm) + geom->every :
+					rts_end_floor(geom, rts_pane_of(geom, newest) - def->npanes) +
+					geom->every;
+				last_end = rts_end_newest_holding(geom, rts_pane_of(geom, newest));
 			}
-			for (; end_us <= last_end; end_us += def->slide_us)
+			for (; end <= last_end; end += geom->every)
 			{
 				/* see RtsPaneTable.mixed_until_pane */
-				if (disjoint && mixed_until < (end_us - def->size_us) / def->pane_us)
+				if (disjoint && mixed_until < rts_window_first(geom, end))
 				{
 					for (int i = 0; i < ntables; i++)
-						emit_disjoint(def, area, tables[i], end_us, &out);
+						emit_disjoint(def, area, tables[i], end, &out);
 				}
 				else
-					emit_merged(def, area, tables, ntables, end_us, &out);
+					emit_merged(def, area, tables, ntables, end, &out);
 			}
 		}
 	}

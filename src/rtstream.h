@@ -34,6 +34,7 @@ extern uint64 rts_stalled_wal_bytes(void);
 
 extern bool rts_loaded_at_startup;
 
+#include "geometry.h"
 #include "batch.h"
 #include "shmem.h"
 
@@ -59,19 +60,5 @@ extern void rts_check_started(RtsDatabaseShared *db);
 
 /* checks shared by the SQL functions */
 extern void rts_check_server(void);
-
-/* Unix-epoch based time in microseconds, for slide boundaries. */
-#define RTS_UNIX_EPOCH_OFFSET_US \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
-static inline int64
-rts_floor_div(int64 a, int64 b)
-{
-	int64		q = a / b;
-
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
 
 #endif							/* RTSTREAM_H */

@@ -34,6 +34,7 @@
 #include "utils/dsa.h"
 
 #include "batch.h"
+#include "geometry.h"
 
 /* Fixed limits (documented in docs/reference.md). */
 #define RTS_MAX_DATABASES	8		/* rtstream.max_databases upper bound */
@@ -170,7 +171,7 @@ typedef struct RtsWindowSlot
 
 	/* the window's definition, for readers without it; set at load */
 	int64		lateness_us;
-	int64		slide_us;
+	RtsGeometry geom;
 	bool		session;
 	bool		history;
 	Oid			history_rel;	/* the history table */

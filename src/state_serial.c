@@ -272,7 +272,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	 */
 	if ((foreign || hdr.nworkers != nworkers) && t->has_time && !RTS_IS_SESSION(def))
 		t->mixed_until_pane = Max(t->mixed_until_pane,
-								  rts_current_end(def, rts_to_unix(t->max_time)) / def->pane_us);
+								  rts_end_current(&def->geom, rts_to_unix(t->max_time)));
 	rts_agg_context_set(aggcontext);
 
 	for (uint32 g = 0; g < hdr.ngroups; g++)

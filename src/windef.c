@@ -68,19 +68,6 @@ rts_interval_us_nonneg(Interval *iv, const char *what)
 	return interval_us(iv, what, true);
 }
 
-static int64
-gcd64(int64 a, int64 b)
-{
-	while (b != 0)
-	{
-		int64		t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 static void
 refuse(const char *what)
 {
@@ -316,7 +303,12 @@ rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
 	if (def->gap_us > 0)
 		npanes = lateness_us / def->gap_us + 2;
 	else
-		npanes = (def->size_us + lateness_us + def->pane_us - 1) / def->pane_us;
+	{
+		npanes = def->geom.span + (lateness_us + def->pane_us - 1) / def->pane_us;
+		/* a local day of 25 hours holds more of the lateness */
+		if (def->geom.timezone[0] != '\0' && lateness_us > 0)
+			npanes++;
+	}
 	if (npanes > RTS_MAX_PANES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -332,33 +324,41 @@ rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
  * Analyse a window query.  Errors are raised for everything rtstream
  * cannot maintain; the stream's registration is checked by the caller.
  */
-/* Phase 1: the pane geometry from size, slide or gap. */
+/*
+ * Phase 1: the pane geometry from size and slide (or step, origin, time
+ * zone; geometry.c), or from the gap of a session window.
+ */
 static void
-analyse_geometry(RtsWindowDef *def, int64 size_us, int64 slide_us, int64 gap_us,
-				 int *nwords)
+analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nwords)
 {
-	/* a session window keeps its last event time in word 0 of each pane */
-	if (gap_us > 0)
+	if (shape->gap_us > 0)
 	{
-		def->gap_us = gap_us;
-		size_us = slide_us = gap_us;
+		if (shape->step_us > 0 || shape->has_origin ||
+			(shape->timezone && shape->timezone[0] != '\0'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a session window takes no step, origin or time zone"),
+					 errhint("Sessions start at their first row and end a gap after their last.")));
+		/* a session window keeps its last event time in word 0 of each pane */
+		def->gap_us = shape->gap_us;
+		def->size_us = def->slide_us = def->pane_us = shape->gap_us;
 		*nwords = 1;
+		rts_windef_set_lateness(def, 0);
+		return;
 	}
-	if (size_us % slide_us != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("window slide must divide the window size"),
-				 errhint("Choose a slide such that size is a whole multiple of it.")));
-	def->size_us = size_us;
-	def->slide_us = slide_us;
-	def->pane_us = gcd64(size_us, slide_us);
-	if (size_us / def->pane_us > RTS_MAX_PANES)
+	def->size_us = shape->size_us;
+	def->slide_us = shape->step_us > 0 ? shape->step_us :
+		shape->slide_us > 0 ? shape->slide_us : shape->size_us;
+	rts_geometry_init(&def->geom, def->size_us,
+					  shape->step_us > 0 ? 0 : def->slide_us,
+					  shape->step_us, shape->origin_us, shape->timezone);
+	def->pane_us = def->geom.pane_us;
+	if (def->geom.span > RTS_MAX_PANES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("window has %lld panes, more than the limit of %d",
-						(long long) (size_us / def->pane_us), RTS_MAX_PANES),
+						(long long) def->geom.span, RTS_MAX_PANES),
 				 errhint("Use a larger slide or a smaller size.")));
-	def->npanes = size_us / def->pane_us;
 	rts_windef_set_lateness(def, 0);
 }
 
@@ -546,16 +546,15 @@ analyse_time_column(RtsWindowDef *def, const char *time_column)
  * time column).
  */
 RtsWindowDef *
-rts_windef_analyse(const char *query, int64 size_us, int64 slide_us,
-				   int64 gap_us, const char *time_column,
-				   const char *search_path)
+rts_windef_analyse(const char *query, const RtsShapeOptions *shape,
+				   const char *time_column, const char *search_path)
 {
 	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
 	Query	   *q;
 	int			nwords = 0;
 	int			save_nestlevel = -1;
 
-	analyse_geometry(def, size_us, slide_us, gap_us, &nwords);
+	analyse_geometry(def, shape, &nwords);
 	if (search_path)
 	{
 		save_nestlevel = NewGUCNestLevel();
@@ -628,7 +627,11 @@ enum
 	WCOL_RETENTION,
 	WCOL_LATE_POLICY,
 	WCOL_DEAD_LETTER_TABLE,
-	WCOL_HISTORY
+	WCOL_HISTORY,
+	WCOL_ORIGIN,
+	WCOL_TIMEZONE,
+	WCOL_STEP,
+	WCOL_NOTIFY
 };
 
 /*
@@ -645,6 +648,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 	Datum		args[1];
 	RtsWindowDef *def = NULL;
 	MemoryContext caller = CurrentMemoryContext;
+	const char *shape_columns = "NULL::timestamptz, NULL::text, NULL::interval, false";
 	int			ret;
 
 	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
@@ -657,11 +661,15 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the rtstream extension is older than its library"),
 				 errhint("Run ALTER EXTENSION rtstream UPDATE.")));
+	/* nor has the catalog of 0.3 its shape columns (until it is updated) */
+	if (SPI_execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'rtstream.windows'::regclass "
+					"AND attname = 'step'", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		shape_columns = "origin, timezone, step, notify";
 	ret = SPI_execute_with_args(psprintf("SELECT name, query, size, slide, time_column, search_path, "
 										 "id, view, gap, allowed_lateness, idle_timeout, retention, "
-										 "late_policy, dead_letter_table, history "
+										 "late_policy, dead_letter_table, history, %s "
 										 "FROM rtstream.windows WHERE %s = $1",
-										 window_name ? "name" : "id"),
+										 shape_columns, window_name ? "name" : "id"),
 								1, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.windows: %d", ret);
@@ -674,14 +682,27 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		char	   *time_column = SPI_getvalue(tup, desc, WCOL_TIME_COLUMN);
 		char	   *search_path = SPI_getvalue(tup, desc, WCOL_SEARCH_PATH);
 		char	   *late_policy = SPI_getvalue(tup, desc, WCOL_LATE_POLICY);
-		int64		gap_us = spi_interval_us(tup, desc, WCOL_GAP);
-		int64		size_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, WCOL_SIZE);
-		int64		slide_us = gap_us > 0 ? gap_us : spi_interval_us(tup, desc, WCOL_SLIDE);
+		RtsShapeOptions shape = {0};
 		bool		isnull;
+		Datum		origin;
 		Oid			view = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_VIEW, &isnull));
 		Oid			owner = rts_view_owner(view);
-		MemoryContext old = MemoryContextSwitchTo(caller);
+		MemoryContext old;
 		RtsOwnerSwitch sw = {0};
+
+		shape.gap_us = spi_interval_us(tup, desc, WCOL_GAP);
+		if (shape.gap_us == 0)
+		{
+			shape.size_us = spi_interval_us(tup, desc, WCOL_SIZE);
+			shape.slide_us = spi_interval_us(tup, desc, WCOL_SLIDE);
+			shape.step_us = spi_interval_us(tup, desc, WCOL_STEP);
+			origin = SPI_getbinval(tup, desc, WCOL_ORIGIN, &isnull);
+			shape.has_origin = !isnull;
+			shape.origin_us = isnull ? 0 :
+				DatumGetTimestampTz(origin) + RTS_UNIX_EPOCH_OFFSET_US;
+			shape.timezone = SPI_getvalue(tup, desc, WCOL_TIMEZONE);
+		}
+		old = MemoryContextSwitchTo(caller);
 
 		/*
 		 * Analysis folds constants, which runs immutable functions: a worker
@@ -695,8 +716,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 						 errmsg("view of rtstream window \"%s\" does not exist", name)));
 			rts_owner_enter(owner, search_path, &sw);
 		}
-		def = rts_windef_analyse(query, size_us, slide_us, gap_us, time_column,
-								 search_path);
+		def = rts_windef_analyse(query, &shape, time_column, search_path);
 		rts_owner_leave(&sw);
 		def->id = DatumGetInt32(SPI_getbinval(tup, desc, WCOL_ID, &isnull));
 		def->view = view;
@@ -714,6 +734,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		def->history = DatumGetObjectId(SPI_getbinval(tup, desc, WCOL_HISTORY, &isnull));
 		if (isnull)
 			def->history = InvalidOid;
+		def->notify = DatumGetBool(SPI_getbinval(tup, desc, WCOL_NOTIFY, &isnull)) && !isnull;
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();

@@ -19,6 +19,8 @@
 #include "nodes/primnodes.h"
 #include "utils/timestamp.h"
 
+#include "geometry.h"
+
 /*
  * Aggregates with a native representation in the pane words.  They give
  * the same results as PostgreSQL's own functions (same arithmetic, same
@@ -114,8 +116,10 @@ typedef struct RtsWindowDef
 	char	   *search_path;	/* saved at create_window */
 	Oid			stream;
 	int64		size_us;		/* sessions: gap */
-	int64		slide_us;		/* sessions: gap */
-	int64		pane_us;		/* gcd(size, slide); sessions: gap */
+	int64		slide_us;		/* sessions: gap; cumulating: the step */
+	int64		pane_us;		/* geom.pane_us; sessions: gap */
+	RtsGeometry geom;			/* panes and windows in time (not sessions) */
+	bool		notify;			/* NOTIFY when a window closes */
 	int			npanes;			/* panes per group (rts_windef_set_lateness);
 								 * sessions: session slots per group */
 	int64		gap_us;			/* > 0: a session window */
@@ -151,8 +155,20 @@ typedef struct RtsWindowDef
 
 extern int64 rts_interval_us(Interval *iv, const char *what);
 extern int64 rts_interval_us_nonneg(Interval *iv, const char *what);
-extern RtsWindowDef *rts_windef_analyse(const char *query, int64 size_us,
-										int64 slide_us, int64 gap_us,
+/* The shape options of create_window, in microseconds. */
+typedef struct RtsShapeOptions
+{
+	int64		size_us;		/* 0 for a session window */
+	int64		slide_us;		/* 0: size (tumbling) */
+	int64		gap_us;			/* > 0: a session window */
+	int64		step_us;		/* > 0: a cumulating window */
+	bool		has_origin;
+	int64		origin_us;		/* Unix time windows are aligned to */
+	const char *timezone;		/* NULL: absolute time */
+} RtsShapeOptions;
+
+extern RtsWindowDef *rts_windef_analyse(const char *query,
+										const RtsShapeOptions *shape,
 										const char *time_column,
 										const char *search_path);
 extern void rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us);

@@ -444,7 +444,7 @@ row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
 			*pane_idx = session_slot(ww, *entry_id, e, tu);
 		else
 		{
-			int64		pane_no = rts_floor_div(tu, def->pane_us);
+			int64		pane_no = rts_pane_of(&def->geom, tu);
 			RtsPane    *pane;
 
 			*pane_idx = (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);

@@ -183,7 +183,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	db->windows[s].lateness_us = def->lateness_us;
 	db->windows[s].history = OidIsValid(def->history);
 	db->windows[s].history_rel = def->history;
-	db->windows[s].slide_us = def->slide_us;
+	db->windows[s].geom = def->geom;
 	db->windows[s].session = RTS_IS_SESSION(def);
 	ww->part_newest = MemoryContextAlloc(cxt, sizeof(int64) * RTS_NPARTITIONS);
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
