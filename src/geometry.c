@@ -77,11 +77,12 @@ zone_offset_us(const RtsGeometry *g, int64 t)
 /*
  * The geometry of a hopping or tumbling window (slide_us), or of a
  * cumulating one (step_us > 0); errors for shapes rtstream cannot keep.
- * origin_us is a Unix time; timezone NULL or "" for absolute time.
+ * origin_us is a Unix time (if has_origin, else the epoch); timezone NULL
+ * or "" for absolute time.
  */
 void
 rts_geometry_init(RtsGeometry *g, int64 size_us, int64 slide_us, int64 step_us,
-				  int64 origin_us, const char *timezone)
+				  bool has_origin, int64 origin_us, const char *timezone)
 {
 	memset(g, 0, sizeof(RtsGeometry));
 	if (step_us > 0)
@@ -125,8 +126,11 @@ rts_geometry_init(RtsGeometry *g, int64 size_us, int64 slide_us, int64 step_us,
 					 errhint("Windows of hours or less follow absolute time; set origin to align them.")));
 		strlcpy(g->timezone, timezone, RTS_TZ_LEN);
 		(void) geometry_tz(g);	/* is it a zone? */
-		/* the origin is read on the zone's wall clock */
-		g->origin_us = origin_us + zone_offset_us(g, origin_us);
+		/*
+		 * The origin is read on the zone's wall clock; by default it is
+		 * local midnight of 1970-01-01.
+		 */
+		g->origin_us = has_origin ? origin_us + zone_offset_us(g, origin_us) : 0;
 	}
 	else
 		g->origin_us = origin_us;

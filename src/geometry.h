@@ -56,7 +56,7 @@ typedef struct RtsGeometry
 } RtsGeometry;
 
 extern void rts_geometry_init(RtsGeometry *g, int64 size_us, int64 slide_us,
-							  int64 step_us, int64 origin_us,
+							  int64 step_us, bool has_origin, int64 origin_us,
 							  const char *timezone);
 extern int64 rts_pane_of(const RtsGeometry *g, int64 t);
 extern int64 rts_pane_start(const RtsGeometry *g, int64 pane);

@@ -351,7 +351,8 @@ analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nwords)
 		shape->slide_us > 0 ? shape->slide_us : shape->size_us;
 	rts_geometry_init(&def->geom, def->size_us,
 					  shape->step_us > 0 ? 0 : def->slide_us,
-					  shape->step_us, shape->origin_us, shape->timezone);
+					  shape->step_us, shape->has_origin, shape->origin_us,
+					  shape->timezone);
 	def->pane_us = def->geom.pane_us;
 	if (def->geom.span > RTS_MAX_PANES)
 		ereport(ERROR,
