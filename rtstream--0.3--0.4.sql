@@ -111,6 +111,11 @@ BEGIN
         RAISE EXCEPTION 'retention needs history => true' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM rtstream._check_late_policy(late_policy, dead_letter_table);
+    IF notify AND gap IS NOT NULL AND NOT coalesce(history, false) THEN
+        RAISE EXCEPTION 'notify on a session window needs history => true'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A session closes when its history row is written; the NOTIFY is sent with it.';
+    END IF;
 
     a := rtstream._analyse(query, size, slide, time_column, gap, allowed_lateness,
                            origin, timezone, step);
@@ -208,5 +213,74 @@ $$;
 -- ==== end window shapes ====
 
 -- ==== aggregates: count(DISTINCT), topk ====
+
+-- Mergeable aggregates over sets of values (src/agg_distinct.c,
+-- src/agg_topk.c): plain aggregates, parallel safe, that a window keeps per
+-- pane like any aggregate with combine and serialization functions.  A
+-- window's count(DISTINCT x) is kept as rtstream.count_distinct(x).
+
+CREATE FUNCTION rtstream.count_distinct_trans(internal, anyelement) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_count_distinct_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION rtstream.count_distinct_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_count_distinct_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION rtstream.count_distinct_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'rts_count_distinct_serial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION rtstream.count_distinct_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_count_distinct_deserial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION rtstream.count_distinct_final(internal) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'rts_count_distinct_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE rtstream.count_distinct(anyelement) (
+    SFUNC = rtstream.count_distinct_trans,
+    STYPE = internal,
+    COMBINEFUNC = rtstream.count_distinct_combine,
+    SERIALFUNC = rtstream.count_distinct_serial,
+    DESERIALFUNC = rtstream.count_distinct_deserial,
+    FINALFUNC = rtstream.count_distinct_final,
+    PARALLEL = SAFE
+);
+COMMENT ON FUNCTION rtstream.count_distinct_trans(internal, anyelement) IS
+    'rtstream internal: transition function of rtstream.count_distinct';
+COMMENT ON FUNCTION rtstream.count_distinct_combine(internal, internal) IS
+    'rtstream internal: combine function of rtstream.count_distinct (set union)';
+COMMENT ON FUNCTION rtstream.count_distinct_serial(internal) IS
+    'rtstream internal: serialization function of rtstream.count_distinct';
+COMMENT ON FUNCTION rtstream.count_distinct_deserial(bytea, internal) IS
+    'rtstream internal: deserialization function of rtstream.count_distinct';
+COMMENT ON FUNCTION rtstream.count_distinct_final(internal) IS
+    'rtstream internal: final function of rtstream.count_distinct (the size of the set)';
+COMMENT ON AGGREGATE rtstream.count_distinct(anyelement) IS
+    'the exact number of distinct non-NULL values, as count(DISTINCT x), mergeable: a window keeps count(DISTINCT x) as this aggregate';
+
+CREATE FUNCTION rtstream.topk_trans(internal, anyelement, integer) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_topk_trans' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION rtstream.topk_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_topk_combine' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION rtstream.topk_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'rts_topk_serial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION rtstream.topk_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'rts_topk_deserial' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION rtstream.topk_final(internal) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'rts_topk_final' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE rtstream.topk(value anyelement, k integer) (
+    SFUNC = rtstream.topk_trans,
+    STYPE = internal,
+    COMBINEFUNC = rtstream.topk_combine,
+    SERIALFUNC = rtstream.topk_serial,
+    DESERIALFUNC = rtstream.topk_deserial,
+    FINALFUNC = rtstream.topk_final,
+    PARALLEL = SAFE
+);
+COMMENT ON FUNCTION rtstream.topk_trans(internal, anyelement, integer) IS
+    'rtstream internal: transition function of rtstream.topk (space-saving update)';
+COMMENT ON FUNCTION rtstream.topk_combine(internal, internal) IS
+    'rtstream internal: combine function of rtstream.topk (merge of space-saving summaries)';
+COMMENT ON FUNCTION rtstream.topk_serial(internal) IS
+    'rtstream internal: serialization function of rtstream.topk';
+COMMENT ON FUNCTION rtstream.topk_deserial(bytea, internal) IS
+    'rtstream internal: deserialization function of rtstream.topk';
+COMMENT ON FUNCTION rtstream.topk_final(internal) IS
+    'rtstream internal: final function of rtstream.topk (the k most frequent values as jsonb)';
+COMMENT ON AGGREGATE rtstream.topk(anyelement, integer) IS
+    'the k (1 to 10000) most frequent non-NULL values with their counts, as jsonb [{"value": ..., "count": n}, ...], most frequent first, ties by value; a mergeable space-saving summary of max(4k, 64) counters: counts are exact while no more distinct values than that were seen';
 
 -- ==== end aggregates ====

@@ -31,7 +31,7 @@ SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e, e2 GROUP BY k',
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e WHERE v IN (SELECT 1) GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*), rank() OVER () FROM e GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*) FROM e GROUP BY k HAVING count(*) > 1', size => '1 minute');
-SELECT rtstream.create_window('e_w', 'SELECT k, count(DISTINCT v) FROM e GROUP BY k', size => '1 minute');
+SELECT rtstream.create_window('e_w', 'SELECT k, sum(DISTINCT v) FROM e GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, max(v ORDER BY f) FROM e GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT k, count(*), generate_series(1, 2) FROM e GROUP BY k', size => '1 minute');
 SELECT rtstream.create_window('e_w', 'SELECT random() > 0.5 AS r, count(*) FROM e GROUP BY random() > 0.5', size => '1 minute');

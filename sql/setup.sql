@@ -88,9 +88,11 @@ END $$;
 -- position, or every session) with the view's columns, over the rows as
 -- they arrived (a row counts in the windows still open when it arrived):
 --   view            the current window (sessions: every open session)
---   window_results  every open window: window_end > watermark
---   history         every closed window: window_end <= watermark (and
---                   >= watermark - retention)
+--   window_results  every open window: window_end > watermark (sessions:
+--                   window_end >= watermark, a row at the watermark could
+--                   still join a session ending there)
+--   history         every closed window: the others (and window_end >=
+--                   watermark - retention)
 CREATE FUNCTION et_check(w text, truth text)
 RETURNS TABLE (what text, got_rows bigint, truth_rows bigint, only_got bigint, only_truth bigint)
 LANGUAGE plpgsql AS $$
@@ -98,6 +100,7 @@ DECLARE
     d rtstream.windows;
     wm timestamptz;
     cur timestamptz;
+    open_end text;
 BEGIN
     PERFORM rtstream.sync();
     SELECT * INTO d FROM rtstream.windows WHERE name = w;
@@ -107,17 +110,18 @@ BEGIN
           FROM rt_bounds((SELECT max(newest_time) FROM rtstream.window_stats WHERE window_name = w),
                          d.size, d.slide) b;
     END IF;
+    open_end := CASE WHEN d.gap IS NULL THEN '>' ELSE '>=' END;
     RETURN QUERY SELECT 'view', c.* FROM et_cmp(format('SELECT * FROM %I', w),
         format('SELECT * FROM (%s) t WHERE %s', truth,
                CASE WHEN d.gap IS NULL THEN format('window_end = %L', cur)
-                    ELSE format('window_end > %L', wm) END)) c;
+                    ELSE format('window_end >= %L', wm) END)) c;
     RETURN QUERY SELECT 'window_results', c.* FROM et_cmp(
         format('SELECT * FROM rtstream.window_results(%L, NULL::%I)', w, w),
-        format('SELECT * FROM (%s) t WHERE window_end > %L', truth, wm)) c;
+        format('SELECT * FROM (%s) t WHERE window_end %s %L', truth, open_end, wm)) c;
     IF d.history IS NOT NULL THEN
         RETURN QUERY SELECT 'history', c.* FROM et_cmp(format('SELECT * FROM %s', d.history),
-            format('SELECT * FROM (%s) t WHERE window_end <= %L AND window_end >= %L',
-                   truth, wm, wm - coalesce(d.retention, '100 years'))) c;
+            format('SELECT * FROM (%s) t WHERE NOT (window_end %s %L) AND window_end >= %L',
+                   truth, open_end, wm, wm - coalesce(d.retention, '100 years'))) c;
     END IF;
 END $$;
 

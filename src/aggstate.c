@@ -176,6 +176,10 @@ store_image(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, Datum *word,
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("rtstream.memory_limit reached while storing an aggregate state"),
+					 agg->distinct_set ?
+					 errhint("The exact set of distinct values of count(DISTINCT) in a pane (%zu bytes) grew beyond rtstream.memory_limit. "
+							 "Increase rtstream.memory_limit, or count distinct values approximately with the hll extension: "
+							 "hll_add_agg(hll_hash_any(x)) in the window, hll_cardinality() over its view.", len) :
 					 errhint("Increase rtstream.memory_limit.")));
 		if (DsaPointerIsValid((dsa_pointer) *word))
 			rts_free_bytes(area, t, (dsa_pointer) *word,

@@ -118,6 +118,7 @@ rts_combine_out_init(RtsCombineOut *out, RtsWindowDef *def,
 	out->keyvalues = palloc(sizeof(Datum) * Max(def->ngroups, 1));
 	out->keynulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
 	out->rows = 0;
+	out->min_end = PG_INT64_MAX;
 }
 
 /* Finalise a group into a row of window [start, end) (Unix microseconds). */
@@ -131,6 +132,7 @@ rts_combine_emit(RtsWindowDef *def, RtsCombineGroup *g, RtsCombineOut *out,
 	values[0] = TimestampTzGetDatum(rts_from_unix(start));
 	values[1] = TimestampTzGetDatum(rts_from_unix(end));
 	nulls[0] = nulls[1] = false;
+	out->min_end = Min(out->min_end, end);
 	rts_groupkey_decode(def, g->key.bytes, g->key.len, out->keyvalues, out->keynulls);
 	for (int i = 0; i < def->noutputs; i++)
 	{
@@ -229,7 +231,9 @@ session_done(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 /*
  * Merge a group's partial sessions (from every worker) into sessions, and
  * emit those ending in (after, until]; *open_start (if not NULL) is lowered
- * to the start of the sessions ending after until.
+ * to the start of the sessions ending after until.  Partial sessions merge
+ * when they touch, as rows join a session (worker.c): one starting at or
+ * before the end (last + gap) of those before it belongs to their session.
  */
 void
 rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
@@ -247,7 +251,7 @@ rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 	{
 		RtsPane    *p = lfirst(lc);
 
-		if (i > first && p->pane_no >= end)
+		if (i > first && p->pane_no > end)
 		{
 			session_done(def, area, g, first, i, start, end, after, until, out,
 						 open_start);

@@ -44,6 +44,7 @@ typedef struct RtsCombineOut
 	Datum	   *keyvalues;
 	bool	   *keynulls;
 	uint64		rows;
+	int64		min_end;		/* of the rows emitted (Unix microseconds) */
 } RtsCombineOut;
 
 extern HTAB *rts_combine_groups(void);

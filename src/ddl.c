@@ -363,7 +363,8 @@ history_wait(RtsDatabaseShared *db, TimestampTz deadline)
 		wm = rts_window_watermark(db, slot);
 		if (wm == RTS_TIME_NONE)
 			continue;
-		target = slot->session ? wm :
+		/* as rts_history_target(), from the slot */
+		target = slot->session ? wm - 1 :
 			rts_pane_start(&slot->geom, rts_end_closed(&slot->geom, wm));
 		for (;;)
 		{

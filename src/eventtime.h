@@ -10,9 +10,25 @@
  *	  allowed_lateness, over the transactions every worker has applied
  *	  (eventtime.c), advanced by idle_timeout.  A sliding window
  *	  [end - size, end) closes when the watermark reaches its end; a row is
- *	  late when every window that holds it is closed.  A session closes when
- *	  the watermark reaches its last time + gap; a row older than the
- *	  watermark is late (it could belong to a session already closed).
+ *	  late when every window that holds it is closed.
+ *
+ *	  Sessions.  Rows of a group at most gap apart are one session, from its
+ *	  first row to its last + gap: a row at t joins a session when
+ *	  first - gap <= t <= last + gap (both ends inclusive, as in Flink, so
+ *	  rows exactly gap apart are one session), and partial sessions of the
+ *	  workers merge by the same rule.  A session is closed once the watermark
+ *	  has passed its end, last + gap < wm (a row at exactly wm could still
+ *	  touch it), and the history is complete up to wm - 1.  A row at or after
+ *	  the watermark is never late.  A row before it is late unless it falls
+ *	  into an open session: one of its worker's own partial sessions of its
+ *	  group with last + gap >= wm and first <= t (worker.c,
+ *	  session_open_at).  It joins that one; it cannot move the session's
+ *	  start back, so it never reaches a closed session, nor a session of its
+ *	  group on another worker that is closed (closed sessions of a group all
+ *	  lie before its open ones).  Every other row before the watermark is
+ *	  late: its own [t, t + gap) is closed, or it would start a session or
+ *	  extend one backwards, toward sessions that may be closed and in the
+ *	  history already (one worker cannot tell that none is within gap).
  *
  *-------------------------------------------------------------------------
  */
@@ -52,16 +68,36 @@ rts_watermark(const RtsWindowDef *def, int64 newest)
 
 /*
  * What the history is complete up to once the watermark is wm: the end of
- * the newest closed window (sliding), or wm itself (sessions end anywhere).
+ * the newest closed window (sliding), or wm - 1 (sessions end anywhere, and
+ * one ending at wm is still open).
  */
 static inline int64
 rts_history_target(const RtsWindowDef *def, int64 wm)
 {
 	if (RTS_IS_SESSION(def))
-		return wm;
+		return wm - 1;
 	return rts_pane_start(&def->geom, rts_end_closed(&def->geom, wm));
 }
 
+/*
+ * The watermark at which the history is complete up to emitted: the
+ * lowest wm with rts_history_target(def, wm) >= emitted.  A row is judged
+ * against it, as against the watermark, once its worker may have lost
+ * track of what is in the history (after a restart).
+ */
+static inline int64
+rts_history_watermark(const RtsWindowDef *def, int64 emitted)
+{
+	if (RTS_IS_SESSION(def))
+		return emitted + 1;
+	return emitted;
+}
+
+/*
+ * Sessions: whether the row may be late, that is it is before the
+ * watermark; the worker then makes it late unless it falls into a session
+ * still open (see above).
+ */
 static inline bool
 rts_row_late(const RtsWindowDef *def, int64 t, int64 wm)
 {

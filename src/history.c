@@ -428,6 +428,13 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 			elog(ERROR, "could not write rtstream.history_progress");
 	}
 	SPI_finish();
+	/*
+	 * Sent at commit, with the rows (sessions: when one closed); the first
+	 * time, from the oldest window with rows.
+	 */
+	if (out.rows > 0 || !RTS_IS_SESSION(def))
+		rts_notify_closed(def, emitted == RTS_TIME_NONE && out.rows > 0 ?
+						  out.min_end - 1 : emitted, target);
 	tuplestore_end(store);
 
 	/* published only once committed: the workers then drop those panes */
@@ -496,7 +503,9 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 			}
 			hash_seq_init(&seq, groups);
 			while ((g = hash_seq_search(&seq)) != NULL)
-				rts_combine_sessions(def, area, g, wm, wm, NULL, &open_start);
+				rts_combine_sessions(def, area, g, rts_history_target(def, wm),
+									 rts_history_target(def, wm), NULL,
+									 &open_start);
 		}
 	}
 	PG_FINALLY();
@@ -509,9 +518,11 @@ session_keep_tick(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now)
 	rts_owner_leave(&sw);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	/* closed sessions end at or before rts_history_target: not needed */
 	if (wm != RTS_TIME_NONE)
 		rts_atomic_raise_time(&slot->session_keep,
-							  open_start == RTS_TIME_NONE ? wm : Min(open_start, wm));
+							  open_start == RTS_TIME_NONE ? rts_history_target(def, wm) :
+							  Min(open_start, rts_history_target(def, wm)));
 }
 
 static bool
@@ -548,6 +559,8 @@ rts_history_tick(void)
 			session_keep_tick(ww, slot, now);
 			CommitTransactionCommand();
 		}
+		if (ww->def->notify && !OidIsValid(ww->def->history) && !RTS_IS_SESSION(ww->def))
+			rts_notify_tick(ww, slot);
 		if (!OidIsValid(ww->def->history) || !history_due(ww, slot) ||
 			!TimestampDifferenceExceeds(ww->history_failed_at, now, 1000))
 			continue;

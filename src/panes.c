@@ -150,6 +150,32 @@ chunk_ensure(dsa_area *area, RtsPaneTable *t, uint32 id)
 	return true;
 }
 
+/* Find the group with this key; NULL if the table has none. */
+RtsGroupEntry *
+rts_table_find(dsa_area *area, RtsPaneTable *t, uint32 hash,
+			   const char *key, uint32 keylen, uint32 *id)
+{
+	uint32	   *index;
+	RtsGroupEntry *e;
+
+	if (t->index_size == 0)
+		return NULL;
+	index = dsa_get_address(area, t->index);
+	for (uint32 i = hash & (t->index_size - 1); index[i] != 0;
+		 i = (i + 1) & (t->index_size - 1))
+	{
+		e = rts_table_entry(area, t, index[i] - 1);
+		if (e->hash == hash && e->keylen == keylen &&
+			(keylen == 0 ||
+			 memcmp(dsa_get_address(area, e->key), key, keylen) == 0))
+		{
+			*id = index[i] - 1;
+			return e;
+		}
+	}
+	return NULL;
+}
+
 /*
  * Find the group with this key, or add it.  Returns NULL when a new group
  * would pass rtstream.memory_limit.
@@ -158,27 +184,12 @@ RtsGroupEntry *
 rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
 				 const char *key, uint32 keylen, uint32 *id)
 {
-	uint32	   *index;
-	uint32		i;
 	RtsGroupEntry *e;
 	dsa_pointer kp = InvalidDsaPointer;
 
-	if (t->index_size > 0)
-	{
-		index = dsa_get_address(area, t->index);
-		for (i = hash & (t->index_size - 1); index[i] != 0;
-			 i = (i + 1) & (t->index_size - 1))
-		{
-			e = rts_table_entry(area, t, index[i] - 1);
-			if (e->hash == hash && e->keylen == keylen &&
-				(keylen == 0 ||
-				 memcmp(dsa_get_address(area, e->key), key, keylen) == 0))
-			{
-				*id = index[i] - 1;
-				return e;
-			}
-		}
-	}
+	e = rts_table_find(area, t, hash, key, keylen, id);
+	if (e != NULL)
+		return e;
 
 	/* a new group */
 	if ((uint64) (t->ngroups + 1) * 2 > t->index_size && !index_grow(area, t))

@@ -156,6 +156,9 @@ extern dsa_pointer rts_table_create(dsa_area *area, int32 window_id,
 									int npanes, int nwords);
 extern RtsGroupEntry *rts_table_entry(dsa_area *area, RtsPaneTable *t,
 									  uint32 id);
+extern RtsGroupEntry *rts_table_find(dsa_area *area, RtsPaneTable *t,
+									uint32 hash, const char *key,
+									uint32 keylen, uint32 *id);
 extern RtsGroupEntry *rts_table_lookup(dsa_area *area, RtsPaneTable *t,
 									   uint32 hash, const char *key,
 									   uint32 keylen, uint32 *id);

@@ -202,7 +202,11 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	hash_destroy(groups);
 }
 
-/* Open sessions: partial sessions of every worker, merged per group. */
+/*
+ * Open sessions: partial sessions of every worker, merged per group; those
+ * ending after what the history holds once the watermark is wm (a session
+ * ending at wm is open).
+ */
 static void
 emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 			  int ntables, int64 wm, RtsCombineOut *out)
@@ -217,7 +221,10 @@ emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
 	{
-		rts_combine_sessions(def, area, g, wm, PG_INT64_MAX, out, NULL);
+		rts_combine_sessions(def, area, g,
+							 wm == RTS_TIME_NONE ? PG_INT64_MIN :
+							 rts_history_target(def, wm),
+							 PG_INT64_MAX, out, NULL);
 		CHECK_FOR_INTERRUPTS();
 	}
 	hash_destroy(groups);

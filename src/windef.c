@@ -20,16 +20,19 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parse_agg.h"
+#include "parser/parse_func.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
 #include "rtstream.h"
+#include "agg_values.h"
 #include "owner.h"
 #include "windef.h"
 
@@ -224,18 +227,96 @@ analyse_aggregate(RtsAggDef *agg, Aggref *aggref)
 	ReleaseSysCache(tup);
 }
 
+/* Whether an aggregate is rtstream's own aggregate of this name. */
+static bool
+is_rtstream_aggregate(Oid aggfnoid, const char *name)
+{
+	Oid			nsp = get_namespace_oid("rtstream", true);
+	char	   *fname;
+
+	if (!OidIsValid(nsp) || get_func_namespace(aggfnoid) != nsp)
+		return false;
+	fname = get_func_name(aggfnoid);
+	return fname != NULL && strcmp(fname, name) == 0;
+}
+
+/*
+ * count(DISTINCT x) is kept as rtstream.count_distinct(x): an exact set of
+ * the values per pane (agg_distinct.c), the union of the panes counted
+ * when the window is read.  The call is rewritten on a copy of the Aggref:
+ * same argument, filter, collation, result type (bigint) and column name.
+ * Every other DISTINCT aggregate is refused.
+ */
+static Aggref *
+distinct_aggregate(Aggref *aggref)
+{
+	Oid			argtypes[1] = {ANYELEMENTOID};
+	Oid			fnoid;
+	Aggref	   *rewritten;
+
+	if (aggref->aggfnoid != F_COUNT_ANY || list_length(aggref->args) != 1 ||
+		aggref->aggorder != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s(DISTINCT ...) is not allowed in a window query",
+						get_func_name(aggref->aggfnoid)),
+				 errhint("count(DISTINCT x), of one argument and without ORDER BY, is the only DISTINCT aggregate a window keeps.")));
+	fnoid = LookupFuncName(list_make2(makeString("rtstream"), makeString("count_distinct")),
+						   1, argtypes, true);
+	if (!OidIsValid(fnoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function rtstream.count_distinct(anyelement) does not exist"),
+				 errhint("Run ALTER EXTENSION rtstream UPDATE.")));
+	rewritten = copyObject(aggref);
+	rewritten->aggfnoid = fnoid;
+	rewritten->aggtranstype = INTERNALOID;
+	rewritten->aggdistinct = NIL;
+	Assert(rewritten->aggtype == INT8OID);
+	return rewritten;
+}
+
+/*
+ * rtstream.count_distinct and rtstream.topk keep their values in a hash
+ * set: the type must be hashable and mean the same in every backend; a
+ * constant k of topk is checked now rather than in the workers.
+ */
+static void
+check_values_aggregate(RtsAggDef *agg, bool topk, bool rewritten)
+{
+	rts_values_check_type(agg->argtypes[0],
+						  topk ? "rtstream.topk" :
+						  rewritten ? "count(DISTINCT)" : "rtstream.count_distinct");
+	agg->distinct_set = !topk;
+	if (topk && IsA(lsecond(agg->args), Const))
+	{
+		Const	   *k = lsecond_node(Const, agg->args);
+
+		if (k->constisnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("k of rtstream.topk must not be NULL")));
+		if (k->consttype == INT4OID)
+			rts_topk_check_k(DatumGetInt32(k->constvalue));
+	}
+}
+
 static int
 add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
 {
 	RtsAggDef  *agg;
 	ListCell   *lc;
+	bool		rewritten = false;
 
 	if (def->naggs >= RTS_MAX_AGGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a window can compute at most %d aggregates", RTS_MAX_AGGS)));
 	if (aggref->aggdistinct != NIL)
-		refuse("DISTINCT aggregates");
+	{
+		aggref = distinct_aggregate(aggref);
+		rewritten = true;
+	}
 	if (aggref->aggdirectargs != NIL || aggref->aggkind != AGGKIND_NORMAL)
 		refuse("ordered-set aggregates");
 	if (aggref->aggorder != NIL)
@@ -257,6 +338,10 @@ add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
 		agg->arg_attno = ((Var *) linitial(agg->args))->varattno;
 
 	analyse_aggregate(agg, aggref);
+	if (rewritten || is_rtstream_aggregate(aggref->aggfnoid, "count_distinct"))
+		check_values_aggregate(agg, false, rewritten);
+	else if (is_rtstream_aggregate(aggref->aggfnoid, "topk"))
+		check_values_aggregate(agg, true, false);
 	agg->fast = fast_kind(aggref, agg->nargs > 0 ? agg->argtypes[0] : InvalidOid);
 	agg->word = *nwords;
 	agg->nwords = (agg->fast == RTS_FAST_AVG_INT ||

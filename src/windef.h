@@ -80,6 +80,8 @@ typedef struct RtsAggDef
 	bool		finalfn_strict;
 	bool		state_local;	/* by-reference state kept in the worker
 								 * during a batch (internal or pass-by-ref) */
+	bool		distinct_set;	/* rtstream.count_distinct, count(DISTINCT):
+								 * its state grows with the values */
 
 	/* worker only */
 	ExprState  *argstates[FUNC_MAX_ARGS];

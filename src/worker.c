@@ -23,6 +23,9 @@
  *	  watermark, read at the start of its batch under our lock, and against
  *	  the newest time of the rows before it in its own partition; a late
  *	  row is counted, and kept as a dead letter if the window says so.  A
+ *	  row of a session window before the watermark is late unless it falls
+ *	  into a session of its group still open in this worker (the rules:
+ *	  eventtime.h), so its group is looked up first.  A
  *	  pane whose ring slot a newer pane needs moves to the closed store if
  *	  it is still needed (an open window, a window not yet in the history).
  *	  At the end of each transaction the worker publishes the newest time
@@ -209,8 +212,16 @@ pane_vacate(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int idx)
 
 /*
  * The session slot of a group for a row at time tu (Unix microseconds):
- * the session it extends (sessions it bridges are merged into it), or a
- * new one.  -1 if out of memory.
+ * the session it joins (sessions it bridges are merged into it), or a new
+ * one.  -1 if out of memory.
+ *
+ * A row joins a session when first - gap <= tu <= last + gap: rows exactly
+ * gap apart are one session.  A row on time (tu >= watermark) reaches no
+ * closed session: those end before the watermark.  A row before it comes
+ * here only when it falls into an open session P with first <= tu
+ * (session_open_at): a session it touches that starts before P touches P
+ * already (one merged session, open), one that starts after P ends after
+ * P (open too), so it reaches no closed session either.
  */
 static int
 session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
@@ -226,8 +237,8 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 
 		if (p->pane_no == RTS_PANE_EMPTY)
 			continue;
-		/* the row's own session [tu, tu + gap) overlaps this one */
-		if (p->pane_no < tu + def->gap_us && tu < rts_session_end(def, p))
+		/* the row touches this session */
+		if (p->pane_no <= tu + def->gap_us && tu <= rts_session_end(def, p))
 		{
 			if (found < 0)
 			{
@@ -351,60 +362,117 @@ row_time(WorkerWindow *ww, TimestampTz commit_time, int64 *tu)
 typedef enum RowFate
 {
 	ROW_APPLY,					/* on time: apply it */
+	ROW_IF_OPEN,				/* a session window's row before the
+								 * watermark: applied if it falls into a
+								 * session still open, else as *otherwise */
 	ROW_SKIP,					/* replayed, already in the history */
 	ROW_LATE					/* late: counted */
 } RowFate;
 
+static void
+row_count_late(WorkerWindow *ww)
+{
+	ww->table->late_rows++;
+	pg_atomic_fetch_add_u64(&wstate.shared->late_rows, 1);
+}
+
 /*
  * Phase 2: whether the row is late, against the window's watermark or that
  * of the rows before it in its partition (*part_newest: the partition's
- * newest time with this row).
+ * newest time with this row).  A session window's row before it is late
+ * only if its group has no session still open for it (ROW_IF_OPEN, with
+ * the watermark to judge that against in *open_wm).
  */
 static RowFate
-row_fate(WorkerWindow *ww, int64 tu, XLogRecPtr lsn, int partition, int64 *part_newest)
+row_fate(WorkerWindow *ww, int64 tu, XLogRecPtr lsn, int partition,
+		 int64 *part_newest, int64 *open_wm, RowFate *otherwise)
 {
 	RtsWindowDef *def = ww->def;
 	int64		wm;
+	int64		hist = RTS_TIME_NONE;
+	RowFate		fate = ROW_LATE;
 
 	*part_newest = ww->part_newest[partition];
 	if (*part_newest == RTS_TIME_NONE || tu > *part_newest)
 		*part_newest = tu;
 	wm = Max(ww->wm, rts_watermark(def, *part_newest));
+	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
+		hist = rts_history_watermark(def, ww->emitted);
 	if (!rts_row_late(def, tu, wm) &&
-		ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN &&
-		rts_row_late(def, tu, ww->emitted))
+		hist != RTS_TIME_NONE && rts_row_late(def, tu, hist))
 	{
 		/*
 		 * Its window is in the history, yet the watermark has not passed it:
 		 * the watermark started again lower after a restart.  A row of a
 		 * transaction the history already holds is replayed, and is skipped;
-		 * a newer one is late.
+		 * a newer one is late.  (A session row: unless it falls into a
+		 * session still open by the history's watermark.)
 		 */
 		if (lsn <= ww->emitted_lsn)
-			return ROW_SKIP;
-		wm = ww->emitted;
+			fate = ROW_SKIP;
+		wm = hist;
 	}
-	if (rts_row_late(def, tu, wm))
+	if (!rts_row_late(def, tu, wm))
+		return ROW_APPLY;
+	if (RTS_IS_SESSION(def))
 	{
-		ww->table->late_rows++;
-		pg_atomic_fetch_add_u64(&wstate.shared->late_rows, 1);
-		return ROW_LATE;
+		*open_wm = hist != RTS_TIME_NONE ? Max(wm, hist) : wm;
+		*otherwise = fate;
+		return ROW_IF_OPEN;
 	}
-	return ROW_APPLY;
+	if (fate == ROW_LATE)
+		row_count_late(ww);
+	return fate;
+}
+
+/*
+ * Whether the group of a session window's row before the watermark wm (its
+ * key in keybuf) has a session still open in this worker that the row at
+ * tu falls into: one ending at or after wm (last + gap >= wm) and starting
+ * at or before tu.  Joining it leaves its start where it is, so the merged
+ * session stays open and the row reaches no session closed, nor one in the
+ * history (session_slot).  A row before the first row of every open
+ * session is late, even within gap of it: it would move a start back,
+ * toward sessions of the group, here or on another worker, that may be
+ * closed.  Only the ring is searched: a session the ring gave up to the
+ * closed store (more open sessions than panes) takes no row before the
+ * watermark.
+ */
+static bool
+session_open_at(WorkerWindow *ww, int64 tu, int64 wm)
+{
+	RtsPaneTable *t = ww->table;
+	uint32		entry_id;
+	RtsGroupEntry *e;
+
+	e = rts_table_find(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
+					   keybuf.data, keybuf.len, &entry_id);
+	if (e == NULL)
+		return false;
+	for (int i = 0; i < t->npanes; i++)
+	{
+		RtsPane    *p = rts_entry_pane(t, e, i);
+
+		if (p->pane_no != RTS_PANE_EMPTY && p->pane_no <= tu &&
+			rts_session_end(ww->def, p) >= wm)
+			return true;
+	}
+	return false;
 }
 
 /*
  * Phase 3: everything that can fail on this row's values, before any state
- * changes: its group key (into keybuf), its aggregates' FILTERs and
- * arguments (into ww->pass, ww->args).
+ * changes: its group key (into keybuf, unless key_built), its aggregates'
+ * FILTERs and arguments (into ww->pass, ww->args).
  */
 static void
-row_evaluate(WorkerWindow *ww)
+row_evaluate(WorkerWindow *ww, bool key_built)
 {
 	RtsWindowDef *def = ww->def;
 	ExprContext *econtext = def->econtext;
 
-	rts_groupkey_build(def, ww->tts, econtext, &keybuf);
+	if (!key_built)
+		rts_groupkey_build(def, ww->tts, econtext, &keybuf);
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -520,7 +588,10 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
 	int64		tu,
-				part_newest;
+				part_newest,
+				open_wm = RTS_TIME_NONE;
+	RowFate		otherwise = ROW_LATE;
+	bool		key_built = false;
 	int			pane_idx;
 	uint32		entry_id;
 	RtsGroupEntry *e;
@@ -530,16 +601,29 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 		return APPLY_DONE;
 	if (!row_time(ww, commit_time, &tu))
 		return APPLY_DONE;
-	switch (row_fate(ww, tu, lsn, partition, &part_newest))
+	switch (row_fate(ww, tu, lsn, partition, &part_newest, &open_wm, &otherwise))
 	{
 		case ROW_SKIP:
 			return APPLY_DONE;
 		case ROW_LATE:
 			return APPLY_LATE;
+		case ROW_IF_OPEN:
+			/* its group decides: the key first */
+			rts_groupkey_build(def, ww->tts, def->econtext, &keybuf);
+			key_built = true;
+			worker_relock();
+			if (!session_open_at(ww, tu, open_wm))
+			{
+				if (otherwise == ROW_SKIP)
+					return APPLY_DONE;
+				row_count_late(ww);
+				return APPLY_LATE;
+			}
+			break;
 		case ROW_APPLY:
 			break;
 	}
-	row_evaluate(ww);
+	row_evaluate(ww, key_built);
 	worker_relock();
 	e = row_target(ww, tu, &entry_id, &pane_idx);
 	if (e == NULL)
@@ -565,7 +649,7 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 	int64		wm = ww->wm;
 
 	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
-		wm = Max(wm, ww->emitted);
+		wm = Max(wm, rts_history_watermark(def, ww->emitted));
 
 	dl->owner = def->owner;
 	dl->search_path = def->search_path ? pstrdup(def->search_path) : NULL;

@@ -57,6 +57,8 @@ typedef struct WorkerWindow
 								 * (worker_run.c) */
 	bool		warned_history;	/* worker 0: its history table is gone */
 	TimestampTz history_failed_at;	/* worker 0: last failure to write it */
+	int64		notified_until; /* worker 0, notify without history: windows
+								 * ending up to here were told (notify.c) */
 } WorkerWindow;
 
 typedef struct WorkerState
@@ -107,5 +109,9 @@ extern void rts_idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz 
 /* history.c */
 extern void rts_history_tick(void);
 extern void rts_history_load_progress(WorkerWindow *ww);
+
+/* notify.c */
+extern void rts_notify_closed(RtsWindowDef *def, int64 from, int64 to);
+extern void rts_notify_tick(WorkerWindow *ww, RtsWindowSlot *slot);
 
 #endif							/* RTS_WORKER_H */

@@ -180,6 +180,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	LWLockRelease(&wstate.shared->lock);
 	ww->idle_advanced_at = GetCurrentTimestamp();
 	ww->pruned_for = RTS_TIME_UNKNOWN;
+	ww->notified_until = RTS_TIME_UNKNOWN;
 	db->windows[s].lateness_us = def->lateness_us;
 	db->windows[s].history = OidIsValid(def->history);
 	db->windows[s].history_rel = def->history;
