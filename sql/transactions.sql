@@ -1,6 +1,7 @@
 --
--- Only committed rows count: ROLLBACK, rolled-back savepoints and errors
--- leave nothing; released savepoints keep their rows.  Small batches
+-- Only committed rows count: ROLLBACK, rolled-back savepoints, errors and
+-- ROLLBACK PREPARED leave nothing; released savepoints keep their rows, a
+-- prepared transaction's rows count at COMMIT PREPARED.  Small batches
 -- (rtstream.batch_size = 1kB) make rows reach WAL before the commit, inside
 -- the savepoints too.
 --
@@ -84,13 +85,22 @@ INSERT INTO tx VALUES (1, 5);
 INSERT INTO tx_truth VALUES (1, 5);
 SELECT * FROM tx_check();
 
--- two-phase commit cannot carry stream rows
+-- two-phase commit: rows count at COMMIT PREPARED, never after ROLLBACK PREPARED
 BEGIN;
 INSERT INTO tx VALUES (1, 1);
+INSERT INTO tx_truth VALUES (1, 1);
 PREPARE TRANSACTION 'tx_2pc';
+SELECT gid FROM pg_prepared_xacts;
+SELECT * FROM tx_check();
+COMMIT PREPARED 'tx_2pc';
+SELECT * FROM tx_check();
+BEGIN;
+INSERT INTO tx SELECT i % 10, 1000000 FROM generate_series(1, 3000) i;
+PREPARE TRANSACTION 'tx_2pc';
+ROLLBACK PREPARED 'tx_2pc';
 SELECT count(*) FROM pg_prepared_xacts;
 SELECT * FROM tx_check();
--- but a prepared transaction that did not touch a stream is fine
+-- a prepared transaction that did not touch a stream is fine too
 BEGIN;
 INSERT INTO tx_truth VALUES (2, 2);
 PREPARE TRANSACTION 'tx_2pc';

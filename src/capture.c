@@ -4,8 +4,9 @@
  *	  The capture trigger: a BEFORE INSERT row trigger on every stream that
  *	  appends the new tuple, tagged with its partition, to a per-backend
  *	  batch for the worker that owns the partition, and returns NULL, so nothing is stored in the table.  Full batches, and at
- *	  pre-commit all the others, are written as transactional logical
- *	  messages; the router decodes them once the transaction commits, so an
+ *	  pre-commit (or pre-prepare) all the others, are written as
+ *	  transactional logical messages; the router decodes them once the
+ *	  transaction commits (a prepared one: at COMMIT PREPARED), so an
  *	  aborted transaction never reaches a window.
  *
  *	  Subtransactions.  A logical message belongs to the (sub)transaction
@@ -538,23 +539,6 @@ capture_flush_all(void)
 			batch_flush(cs, w);
 }
 
-static bool
-capture_has_rows(void)
-{
-	HASH_SEQ_STATUS seq;
-	CaptureStream *cs;
-	bool		any = false;
-
-	if (capture_streams == NULL)
-		return false;
-	hash_seq_init(&seq, capture_streams);
-	while ((cs = hash_seq_search(&seq)) != NULL)
-		for (int w = 0; w < RTS_MAX_WORKERS; w++)
-			if (cs->batches[w] && cs->batches[w]->nrows > 0)
-				any = true;
-	return any;
-}
-
 static void
 capture_reset(void)
 {
@@ -564,29 +548,51 @@ capture_reset(void)
 		MemoryContextReset(CaptureContext);
 }
 
+/*
+ * Wake this database's router, which else finds a commit at its next poll
+ * (a second at most).  Called at commit, where it must not fail: SetLatch
+ * does not.  COMMIT PREPARED calls it too (utility.c): the transaction it
+ * ends may have captured rows, in whichever session prepared it.
+ */
+void
+rts_capture_wake_router(void)
+{
+	RtsDatabaseShared *db;
+	Latch	   *latch;
+
+	if (rts_shared == NULL)
+		return;
+	db = rts_my_database(true);
+	if (db == NULL)
+		return;
+	latch = db->router_latch;	/* read once: the router may be exiting */
+	if (latch)
+		SetLatch(latch);
+}
+
 static void
 capture_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * PREPARE TRANSACTION is safe: the messages written here belong
+			 * to the prepared transaction like its other changes.  The
+			 * router's slot is made without two_phase, so the decoder keeps
+			 * them in its reorder buffer (FilterPrepare), hands them over at
+			 * COMMIT PREPARED, with that record's LSN and time as commit LSN
+			 * and time, and drops them at ROLLBACK PREPARED.  An open
+			 * prepared transaction is running for the decoder, so the
+			 * slot's restart_lsn stays behind its first message.
+			 */
 			capture_flush_all();
 			break;
-		case XACT_EVENT_PRE_PREPARE:
-			if (capture_wrote_wal || capture_has_rows())
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that has inserted into an rtstream stream")));
-			break;
 		case XACT_EVENT_COMMIT:
-			/* wake the router: this must not fail, and SetLatch does not */
-			if (capture_wrote_wal && rts_shared != NULL)
-			{
-				RtsDatabaseShared *db = rts_my_database(true);
-
-				if (db && db->router_latch)
-					SetLatch(db->router_latch);
-			}
+			if (capture_wrote_wal)
+				rts_capture_wake_router();
 			capture_reset();
 			break;
 		case XACT_EVENT_ABORT:

@@ -55,6 +55,7 @@ extern void rts_utility_init(void);
 
 /* capture.c */
 extern void rts_capture_init(void);
+extern void rts_capture_wake_router(void);
 extern void rts_wait_router(RtsDatabaseShared *db);
 extern void rts_check_started(RtsDatabaseShared *db);
 

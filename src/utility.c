@@ -256,6 +256,14 @@ rts_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			rts_set_flag(&leaving->dropping, false);
 	}
 	PG_END_TRY();
+	/*
+	 * A prepared transaction's captured rows are decoded at its COMMIT
+	 * PREPARED, which ran in this session: its record is flushed, so the
+	 * router can take them now rather than at its next poll.
+	 */
+	if (IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+		rts_capture_wake_router();
 	/* the database is gone: the launcher gives its entry back */
 	if (leaving)
 	{
