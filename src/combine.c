@@ -177,7 +177,7 @@ rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 				continue;
 			if (g == NULL)
 				g = rts_combine_group(groups, def,
-									  e->keylen ? dsa_get_address(area, e->key) : "",
+									  rts_entry_key(area, e),
 									  e->keylen, e->hash);
 			g->panes = lappend(g->panes, pane);
 		}
@@ -193,7 +193,7 @@ rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 			continue;
 		e = rts_table_entry(area, t, rec->entry_id);
 		g = rts_combine_group(groups, def,
-							  e->keylen ? dsa_get_address(area, e->key) : "",
+							  rts_entry_key(area, e),
 							  e->keylen, e->hash);
 		g->panes = lappend(g->panes, &rec->pane);
 	}

@@ -136,12 +136,11 @@ rts_geometry_init(RtsGeometry *g, int64 size_us, int64 slide_us, int64 step_us,
 		g->origin_us = origin_us;
 }
 
-/* The pane holding time t (Unix microseconds). */
+/* rts_pane_of() with a time zone: on the zone's wall clock. */
 int64
-rts_pane_of(const RtsGeometry *g, int64 t)
+rts_pane_of_zone(const RtsGeometry *g, int64 t)
 {
-	if (g->timezone[0] != '\0')
-		t += zone_offset_us(g, t);
+	t += zone_offset_us(g, t);
 	return rts_floor_div(t - g->origin_us, g->pane_us);
 }
 

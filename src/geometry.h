@@ -58,8 +58,17 @@ typedef struct RtsGeometry
 extern void rts_geometry_init(RtsGeometry *g, int64 size_us, int64 slide_us,
 							  int64 step_us, bool has_origin, int64 origin_us,
 							  const char *timezone);
-extern int64 rts_pane_of(const RtsGeometry *g, int64 t);
+extern int64 rts_pane_of_zone(const RtsGeometry *g, int64 t);
 extern int64 rts_pane_start(const RtsGeometry *g, int64 pane);
+
+/* The pane holding time t (Unix microseconds); once per row and window. */
+static inline int64
+rts_pane_of(const RtsGeometry *g, int64 t)
+{
+	if (unlikely(g->timezone[0] != '\0'))
+		return rts_pane_of_zone(g, t);
+	return rts_floor_div(t - g->origin_us, g->pane_us);
+}
 
 /* The newest window end at or before pane boundary q. */
 static inline int64

@@ -72,13 +72,13 @@ rts_table_entry(dsa_area *area, RtsPaneTable *t, uint32 id)
 }
 
 static void
-index_insert(uint32 *index, uint32 mask, uint32 hash, uint32 id)
+index_insert(uint64 *index, uint32 mask, uint32 hash, uint32 id)
 {
 	uint32		i = hash & mask;
 
 	while (index[i] != 0)
 		i = (i + 1) & mask;
-	index[i] = id + 1;
+	index[i] = (uint64) hash << 32 | (id + 1);
 }
 
 /*
@@ -113,8 +113,8 @@ static bool
 index_grow(dsa_area *area, RtsPaneTable *t)
 {
 	uint32		newsize = t->index_size ? t->index_size * 2 : 1024;
-	dsa_pointer dp = table_alloc(area, t, sizeof(uint32) * (Size) newsize);
-	uint32	   *index;
+	dsa_pointer dp = table_alloc(area, t, sizeof(uint64) * (Size) newsize);
+	uint64	   *index;
 
 	if (!DsaPointerIsValid(dp))
 		return false;
@@ -122,7 +122,7 @@ index_grow(dsa_area *area, RtsPaneTable *t)
 	for (uint32 id = 0; id < t->ngroups; id++)
 		index_insert(index, newsize - 1, rts_table_entry(area, t, id)->hash, id);
 	if (DsaPointerIsValid(t->index))
-		table_free(area, t, t->index, sizeof(uint32) * (Size) t->index_size);
+		table_free(area, t, t->index, sizeof(uint64) * (Size) t->index_size);
 	t->index = dp;
 	t->index_size = newsize;
 	return true;
@@ -155,21 +155,23 @@ RtsGroupEntry *
 rts_table_find(dsa_area *area, RtsPaneTable *t, uint32 hash,
 			   const char *key, uint32 keylen, uint32 *id)
 {
-	uint32	   *index;
-	RtsGroupEntry *e;
+	uint64	   *index;
+	uint32		mask = t->index_size - 1;
 
 	if (t->index_size == 0)
 		return NULL;
 	index = dsa_get_address(area, t->index);
-	for (uint32 i = hash & (t->index_size - 1); index[i] != 0;
-		 i = (i + 1) & (t->index_size - 1))
+	for (uint32 i = hash & mask; index[i] != 0; i = (i + 1) & mask)
 	{
-		e = rts_table_entry(area, t, index[i] - 1);
-		if (e->hash == hash && e->keylen == keylen &&
-			(keylen == 0 ||
-			 memcmp(dsa_get_address(area, e->key), key, keylen) == 0))
+		RtsGroupEntry *e;
+
+		if ((uint32) (index[i] >> 32) != hash)
+			continue;
+		e = rts_table_entry(area, t, (uint32) index[i] - 1);
+		if (e->keylen == keylen &&
+			(keylen == 0 || memcmp(rts_entry_key(area, e), key, keylen) == 0))
 		{
-			*id = index[i] - 1;
+			*id = (uint32) index[i] - 1;
 			return e;
 		}
 	}
@@ -196,7 +198,7 @@ rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
 		return NULL;
 	if (!chunk_ensure(area, t, t->ngroups))
 		return NULL;
-	if (keylen > 0)
+	if (keylen > RTS_INLINE_KEY)
 	{
 		kp = rts_store_bytes(area, t, key, keylen);
 		if (!DsaPointerIsValid(kp))
@@ -207,6 +209,8 @@ rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
 	e->hash = hash;
 	e->keylen = keylen;
 	e->key = kp;
+	if (keylen <= RTS_INLINE_KEY)
+		memcpy(&e->key, key, keylen);
 	for (int p = 0; p < t->npanes; p++)
 		rts_entry_pane(t, e, p)->pane_no = RTS_PANE_EMPTY;
 	index_insert(dsa_get_address(area, t->index), t->index_size - 1, hash, *id);
@@ -306,7 +310,7 @@ rts_table_destroy(dsa_area *area, dsa_pointer tp, const int16 *word_typlen)
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
 
-		if (DsaPointerIsValid(e->key))
+		if (e->keylen > RTS_INLINE_KEY && DsaPointerIsValid(e->key))
 			dsa_free(area, e->key);
 		for (int p = 0; p < t->npanes; p++)
 			rts_pane_free_words(area, t, rts_entry_pane(t, e, p),

@@ -44,9 +44,22 @@ typedef struct RtsGroupEntry
 {
 	uint32		hash;
 	uint32		keylen;
-	dsa_pointer key;
+	dsa_pointer key;			/* the key's bytes; a key of at most
+								 * RTS_INLINE_KEY bytes is held here instead
+								 * (rts_entry_key) */
 	/* followed by npanes panes */
 } RtsGroupEntry;
+
+#define RTS_INLINE_KEY	sizeof(dsa_pointer)
+
+/* The bytes of a group's key. */
+static inline const char *
+rts_entry_key(dsa_area *area, const RtsGroupEntry *e)
+{
+	if (e->keylen <= RTS_INLINE_KEY)
+		return (const char *) &e->key;
+	return (const char *) dsa_get_address(area, e->key);
+}
 
 /*
  * How a worker applies one window.  RUNNING: with every other window, at
@@ -97,7 +110,9 @@ typedef struct RtsPaneTable
 	bool		has_time;
 	TimestampTz max_time;		/* newest time seen by this worker */
 	uint32		index_size;		/* power of two, 0 before the first group */
-	dsa_pointer index;			/* uint32[index_size]: entry number + 1 */
+	dsa_pointer index;			/* uint64[index_size]: hash << 32 | entry
+								 * number + 1, 0 if free; a probe compares
+								 * hashes without touching entries */
 	uint32		nchunks;
 	uint32		maxchunks;
 	dsa_pointer chunks;			/* dsa_pointer[maxchunks] */

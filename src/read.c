@@ -139,7 +139,7 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		if (!entry_live(t, e, first_pane, end_pane))
 			continue;
 		g.key.len = e->keylen;
-		g.key.bytes = e->keylen ? dsa_get_address(area, e->key) : "";
+		g.key.bytes = rts_entry_key(area, e);
 		rts_combine_init(def, &g);
 		entry_add(def, area, t, e, &g, first_pane, end_pane);
 		rts_combine_emit(def, &g, out, start_us, end_us);
@@ -175,7 +175,7 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 				continue;
 			entry_add(def, area, t, e,
 					  rts_combine_group(groups, def,
-										e->keylen ? dsa_get_address(area, e->key) : "",
+										rts_entry_key(area, e),
 										e->keylen, e->hash),
 					  first_pane, end_pane);
 			CHECK_FOR_INTERRUPTS();
@@ -191,7 +191,7 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 			e = rts_table_entry(area, t, rec->entry_id);
 			rts_combine_add(def, area,
 							rts_combine_group(groups, def,
-											  e->keylen ? dsa_get_address(area, e->key) : "",
+											  rts_entry_key(area, e),
 											  e->keylen, e->hash),
 							&rec->pane);
 		}

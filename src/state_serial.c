@@ -82,7 +82,7 @@ write_key(dsa_area *area, RtsGroupEntry *e, uint32 npanes, StringInfo out)
 {
 	appendBinaryStringInfo(out, (char *) &e->keylen, sizeof(uint32));
 	if (e->keylen > 0)
-		appendBinaryStringInfo(out, dsa_get_address(area, e->key), e->keylen);
+		appendBinaryStringInfo(out, rts_entry_key(area, e), e->keylen);
 	appendBinaryStringInfo(out, (char *) &npanes, sizeof(uint32));
 }
 

@@ -330,7 +330,7 @@ row_time(WorkerWindow *ww, TimestampTz commit_time, int64 *tu)
 	if (def->time_attno)
 	{
 		bool		isnull;
-		Datum		d = slot_getattr(ww->tts, def->time_attno, &isnull);
+		Datum		d = slot_getattr(ww->row, def->time_attno, &isnull);
 		TimestampTz ts;
 
 		if (isnull)
@@ -472,7 +472,7 @@ row_evaluate(WorkerWindow *ww, bool key_built)
 	ExprContext *econtext = def->econtext;
 
 	if (!key_built)
-		rts_groupkey_build(def, ww->tts, econtext, &keybuf);
+		rts_groupkey_build(def, ww->row, econtext, &keybuf);
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -485,7 +485,7 @@ row_evaluate(WorkerWindow *ww, bool key_built)
 		for (int i = 0; i < agg->nargs; i++)
 		{
 			if (agg->arg_attno)
-				args[i] = slot_getattr(ww->tts, agg->arg_attno, &argnulls[i]);
+				args[i] = slot_getattr(ww->row, agg->arg_attno, &argnulls[i]);
 			else
 				args[i] = ExecEvalExpr(agg->argstates[i], econtext, &argnulls[i]);
 		}
@@ -596,7 +596,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 	uint32		entry_id;
 	RtsGroupEntry *e;
 
-	def->econtext->ecxt_scantuple = ww->tts;
+	def->econtext->ecxt_scantuple = ww->row;
 	if (def->qualstate && !ExecQual(def->qualstate, def->econtext))
 		return APPLY_DONE;
 	if (!row_time(ww, commit_time, &tu))
@@ -609,7 +609,7 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 			return APPLY_LATE;
 		case ROW_IF_OPEN:
 			/* its group decides: the key first */
-			rts_groupkey_build(def, ww->tts, def->econtext, &keybuf);
+			rts_groupkey_build(def, ww->row, def->econtext, &keybuf);
 			key_built = true;
 			worker_relock();
 			if (!session_open_at(ww, tu, open_wm))
@@ -679,6 +679,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 
 	ListCell   *lc;
 	WorkerWindow *volatile current = NULL;	/* read after a longjmp */
+	TupleTableSlot *row = NULL;
 
 	PG_TRY();
 	{
@@ -688,13 +689,26 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			/* replayed, and in the state the window was restored with */
 			if (lsn <= current->table->run.skip_lsn[partition])
 				continue;
-			ExecStoreHeapTuple(tuple, current->tts, false);
+
+			/*
+			 * The row is stored and deformed once for the windows of its
+			 * stream: their slots all have the stream's row type (a stream's
+			 * columns cannot change under its windows, utility.c).
+			 */
+			if (row == NULL ||
+				row->tts_tupleDescriptor->natts != current->def->streamdesc->natts)
+			{
+				row = current->tts;
+				ExecStoreHeapTuple(tuple, row, false);
+			}
+			current->row = row;
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
 			if (apply_row(current, commit_time, lsn, partition) == APPLY_LATE &&
 				current->def->late_policy == RTS_LATE_DEAD_LETTER)
 				late_dead_letter(current, tuple, lsn);
-			ExecClearTuple(current->tts);
 		}
+		if (row != NULL)
+			ExecClearTuple(row);
 	}
 	PG_CATCH();
 	{

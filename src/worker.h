@@ -32,6 +32,8 @@ typedef struct WorkerWindow
 	int			slot;			/* index in db->windows */
 	RtsPaneTable *table;
 	TupleTableSlot *tts;
+	TupleTableSlot *row;		/* the row being applied: tts, or the slot of
+								 * another window of the stream (apply_tuple) */
 	HTAB	   *cells;			/* local states during a batch */
 	/* one row's evaluated arguments: aggregate a's start at argoff[a] */
 	int		   *argoff;
