@@ -108,3 +108,9 @@ INSERT INTO tx VALUES (2, 2);
 COMMIT PREPARED 'tx_2pc';
 SELECT * FROM tx_check();
 SELECT sum(n) AS rows_counted, (SELECT count(*) FROM tx_truth) AS rows_committed FROM tx_w;
+-- rtstream DDL cannot be prepared (readers would keep the old definitions)
+BEGIN;
+SELECT rtstream.create_window('tx_w2', 'SELECT k, count(*) AS n FROM tx GROUP BY k', size => '1 day');
+PREPARE TRANSACTION 'tx_ddl';
+SELECT count(*) FROM pg_prepared_xacts;
+SELECT count(*) FROM rtstream.windows WHERE name = 'tx_w2';

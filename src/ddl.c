@@ -51,6 +51,16 @@ static bool ddl_pending = false;
 static void
 ddl_xact_callback(XactEvent event, void *arg)
 {
+	/*
+	 * Readers reload window definitions when catalog_gen moves, which only
+	 * this session's commit does: a prepared transaction would be committed
+	 * by another session, and readers would keep the old definitions.
+	 */
+	if (event == XACT_EVENT_PRE_PREPARE && ddl_pending)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that created, altered or dropped an rtstream window"),
+				 errhint("Run rtstream's DDL in a transaction of its own; rows can be written into streams by prepared transactions.")));
 	if (event == XACT_EVENT_COMMIT && ddl_pending)
 	{
 		RtsDatabaseShared *db = rts_my_database(true);
