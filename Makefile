@@ -31,6 +31,7 @@ OBJS = \
 	src/worker_run.o \
 	src/geometry.o \
 	src/notify.o \
+	src/worker_keys.o \
 	src/agg_distinct.o \
 	src/agg_topk.o
 

@@ -70,7 +70,6 @@
 WorkerState wstate;
 
 static MemoryContext row_cxt;
-static StringInfoData keybuf;
 static volatile sig_atomic_t got_sigterm = false;
 static TimestampTz checkpoint_failed_at = 0;
 
@@ -427,7 +426,7 @@ row_fate(WorkerWindow *ww, int64 tu, XLogRecPtr lsn, int partition,
 
 /*
  * Whether the group of a session window's row before the watermark wm (its
- * key in keybuf) has a session still open in this worker that the row at
+ * key, rts_keys_build) has a session still open in this worker that the row at
  * tu falls into: one ending at or after wm (last + gap >= wm) and starting
  * at or before tu.  Joining it leaves its start where it is, so the merged
  * session stays open and the row reaches no session closed, nor one in the
@@ -444,9 +443,10 @@ session_open_at(WorkerWindow *ww, int64 tu, int64 wm)
 	RtsPaneTable *t = ww->table;
 	uint32		entry_id;
 	RtsGroupEntry *e;
+	uint32		hash;
+	StringInfo	key = rts_keys_build(ww, &hash);
 
-	e = rts_table_find(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
-					   keybuf.data, keybuf.len, &entry_id);
+	e = rts_table_find(rts_dsa(), t, hash, key->data, key->len, &entry_id);
 	if (e == NULL)
 		return false;
 	for (int i = 0; i < t->npanes; i++)
@@ -462,7 +462,7 @@ session_open_at(WorkerWindow *ww, int64 tu, int64 wm)
 
 /*
  * Phase 3: everything that can fail on this row's values, before any state
- * changes: its group key (into keybuf, unless key_built), its aggregates'
+ * changes: its group key (rts_keys_build, unless key_built), its aggregates'
  * FILTERs and arguments (into ww->pass, ww->args).
  */
 static void
@@ -472,7 +472,11 @@ row_evaluate(WorkerWindow *ww, bool key_built)
 	ExprContext *econtext = def->econtext;
 
 	if (!key_built)
-		rts_groupkey_build(def, ww->row, econtext, &keybuf);
+	{
+		uint32		hash;
+
+		(void) rts_keys_build(ww, &hash);
+	}
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -504,8 +508,7 @@ row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
 	RtsPaneTable *t = ww->table;
 	RtsGroupEntry *e;
 
-	e = rts_table_lookup(rts_dsa(), t, hash_bytes((unsigned char *) keybuf.data, keybuf.len),
-						 keybuf.data, keybuf.len, entry_id);
+	e = rts_keys_lookup(ww, entry_id);
 	if (e != NULL)
 	{
 		if (RTS_IS_SESSION(def))
@@ -609,7 +612,11 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 			return APPLY_LATE;
 		case ROW_IF_OPEN:
 			/* its group decides: the key first */
-			rts_groupkey_build(def, ww->row, def->econtext, &keybuf);
+			{
+				uint32		hash;
+
+				(void) rts_keys_build(ww, &hash);
+			}
 			key_built = true;
 			worker_relock();
 			if (!session_open_at(ww, tu, open_wm))
@@ -681,6 +688,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 	WorkerWindow *volatile current = NULL;	/* read after a longjmp */
 	TupleTableSlot *row = NULL;
 
+	rts_keys_new_call();
 	PG_TRY();
 	{
 		foreach(lc, targets)
@@ -1395,12 +1403,6 @@ rts_worker_main(Datum arg)
 											 ALLOCSET_DEFAULT_SIZES);
 	row_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream row",
 									ALLOCSET_DEFAULT_SIZES);
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		initStringInfo(&keybuf);
-		MemoryContextSwitchTo(old);
-	}
 
 	/*
 	 * If only this worker restarted, the shared state, the queue and the

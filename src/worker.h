@@ -34,6 +34,9 @@ typedef struct WorkerWindow
 	TupleTableSlot *tts;
 	TupleTableSlot *row;		/* the row being applied: tts, or the slot of
 								 * another window of the stream (apply_tuple) */
+	struct RtsKeyClass *keys;	/* windows sharing its group keys
+								 * (worker_keys.c), and its place there */
+	int			key_member;
 	HTAB	   *cells;			/* local states during a batch */
 	/* one row's evaluated arguments: aggregate a's start at argoff[a] */
 	int		   *argoff;
@@ -111,6 +114,13 @@ extern void rts_idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz 
 /* history.c */
 extern void rts_history_tick(void);
 extern void rts_history_load_progress(WorkerWindow *ww);
+
+/* worker_keys.c */
+typedef struct RtsKeyClass RtsKeyClass;
+extern void rts_keys_invalidate(void);
+extern void rts_keys_new_call(void);
+extern StringInfo rts_keys_build(WorkerWindow *ww, uint32 *hash);
+extern RtsGroupEntry *rts_keys_lookup(WorkerWindow *ww, uint32 *id);
 
 /* notify.c */
 extern void rts_notify_closed(RtsWindowDef *def, int64 from, int64 to);

@@ -199,6 +199,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	wstate.windows = lappend(wstate.windows, ww);
+	rts_keys_invalidate();
 	MemoryContextSwitchTo(old);
 	elog(DEBUG1, "rtstream worker %d loaded window \"%s\"", wstate.index, def->name);
 }
@@ -272,6 +273,7 @@ rts_worker_window_alter(int32 id)
 	if (ww == NULL)
 		return;
 	wstate.windows = list_delete_ptr(wstate.windows, ww);
+	rts_keys_invalidate();
 	MemoryContextDelete(ww->cxt);
 	/* the table stays in its slot: the new definition finds it there */
 	rts_worker_window_load(id, InvalidXLogRecPtr);
@@ -332,6 +334,7 @@ rts_worker_window_drop(int32 id)
 	if (ww != NULL)
 	{
 		wstate.windows = list_delete_ptr(wstate.windows, ww);
+	rts_keys_invalidate();
 		rts_worker_drop_table(ww->slot, ww->def);
 		MemoryContextDelete(ww->cxt);
 		return;

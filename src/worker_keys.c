@@ -1,0 +1,254 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_keys.c
+ *	  Group keys shared by the windows of a worker.
+ *
+ *	  Windows of one stream with the same GROUP BY expressions, the same
+ *	  owner and the same search_path form a key class.  For each row, the
+ *	  class builds the group key once, for all its windows (a window's key
+ *	  is evaluated as its owner, so a key is shared only among the windows
+ *	  applied under one switch to that owner: within one apply_tuple call).
+ *
+ *	  A class of several windows also keeps a map in the worker's private
+ *	  memory from each key to the group entry of every member window: one
+ *	  private lookup per row then finds the groups of all of them, instead
+ *	  of one probe into each window's shared index.  Entries never move in
+ *	  a table (panes.h), so the map holds their addresses until a member's
+ *	  table is replaced (a ring resize), when it is emptied.  The shared
+ *	  tables stay the one truth; readers and checkpoints never see the map.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "nodes/nodes.h"
+#include "utils/memutils.h"
+
+#include "groupkey.h"
+#include "panes.h"
+#include "worker.h"
+
+/* a key of the map: its hash and bytes */
+typedef struct KeyRef
+{
+	uint32		hash;
+	uint32		len;
+	const char *bytes;
+} KeyRef;
+
+typedef struct KeyEntry
+{
+	KeyRef		key;
+	char		status;
+	RtsGroupEntry **entries;	/* per member; NULL until looked up */
+	uint32	   *ids;
+} KeyEntry;
+
+#define SH_PREFIX		keymap
+#define SH_ELEMENT_TYPE	KeyEntry
+#define SH_KEY_TYPE		KeyRef
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	((k).hash)
+#define SH_EQUAL(tb, a, b)	((a).hash == (b).hash && (a).len == (b).len && \
+							 memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct RtsKeyClass
+{
+	Oid			stream;
+	Oid			owner;
+	const char *search_path;
+	List	   *exprs;			/* the GROUP BY expressions */
+	int			nmembers;
+	WorkerWindow **members;
+	RtsPaneTable **tables;		/* each member's table the map points into */
+
+	uint64		built_for;		/* the apply_tuple call whose key is in key */
+	StringInfoData key;
+	uint32		hash;
+
+	MemoryContext mapcxt;		/* the map, its keys and entry arrays */
+	keymap_hash *map;			/* NULL for a class of one */
+};
+
+static MemoryContext classes_cxt = NULL;
+static List *classes = NIL;
+static bool classes_valid = false;
+static uint64 call_no = 1;
+
+/* The windows of the worker changed: classes are rebuilt before the next row. */
+void
+rts_keys_invalidate(void)
+{
+	classes_valid = false;
+}
+
+static List *
+group_exprs(RtsWindowDef *def)
+{
+	List	   *exprs = NIL;
+
+	for (int i = 0; i < def->ngroups; i++)
+		exprs = lappend(exprs, def->groups[i].expr);
+	return exprs;
+}
+
+static void
+classes_build(void)
+{
+	ListCell   *lc;
+
+	if (classes_cxt == NULL)
+		classes_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream key classes",
+											ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(classes_cxt);
+	classes = NIL;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		RtsWindowDef *def = ww->def;
+		MemoryContext old = MemoryContextSwitchTo(classes_cxt);
+		List	   *exprs = group_exprs(def);
+		const char *sp = def->search_path ? def->search_path : "";
+		RtsKeyClass *kc = NULL;
+		ListCell   *cc;
+
+		foreach(cc, classes)
+		{
+			RtsKeyClass *c = lfirst(cc);
+
+			if (c->stream == def->stream && c->owner == def->owner &&
+				strcmp(c->search_path, sp) == 0 && equal(c->exprs, exprs))
+			{
+				kc = c;
+				break;
+			}
+		}
+		if (kc == NULL)
+		{
+			kc = palloc0(sizeof(RtsKeyClass));
+			kc->stream = def->stream;
+			kc->owner = def->owner;
+			kc->search_path = pstrdup(sp);
+			kc->exprs = copyObject(exprs);
+			kc->members = palloc(sizeof(WorkerWindow *) * list_length(wstate.windows));
+			kc->tables = palloc(sizeof(RtsPaneTable *) * list_length(wstate.windows));
+			initStringInfo(&kc->key);
+			classes = lappend(classes, kc);
+		}
+		ww->key_member = kc->nmembers;
+		kc->members[kc->nmembers] = ww;
+		kc->tables[kc->nmembers] = ww->table;
+		kc->nmembers++;
+		ww->keys = kc;
+		MemoryContextSwitchTo(old);
+	}
+	foreach(lc, classes)
+	{
+		RtsKeyClass *kc = lfirst(lc);
+
+		if (kc->nmembers < 2)
+			continue;
+		kc->mapcxt = AllocSetContextCreate(classes_cxt, "rtstream key map",
+										   ALLOCSET_DEFAULT_SIZES);
+		kc->map = keymap_create(kc->mapcxt, 1024, NULL);
+	}
+	classes_valid = true;
+}
+
+/* A new row, or the same row for windows of another owner. */
+void
+rts_keys_new_call(void)
+{
+	if (!classes_valid)
+		classes_build();
+	call_no++;
+}
+
+/*
+ * The group key of the current row for window ww, built once per call for
+ * the windows of its class; *hash is its hash.
+ */
+StringInfo
+rts_keys_build(WorkerWindow *ww, uint32 *hash)
+{
+	RtsKeyClass *kc = ww->keys;
+
+	if (kc->built_for != call_no)
+	{
+		resetStringInfo(&kc->key);
+		rts_groupkey_build(ww->def, ww->row, ww->def->econtext, &kc->key);
+		kc->hash = hash_bytes((unsigned char *) kc->key.data, kc->key.len);
+		kc->built_for = call_no;
+	}
+	*hash = kc->hash;
+	return &kc->key;
+}
+
+/* Forget the map when a member's table was replaced. */
+static void
+map_check_tables(RtsKeyClass *kc)
+{
+	bool		same = true;
+
+	for (int m = 0; m < kc->nmembers; m++)
+		if (kc->tables[m] != kc->members[m]->table)
+			same = false;
+	if (same)
+		return;
+	MemoryContextReset(kc->mapcxt);
+	kc->map = keymap_create(kc->mapcxt, 1024, NULL);
+	for (int m = 0; m < kc->nmembers; m++)
+		kc->tables[m] = kc->members[m]->table;
+}
+
+/*
+ * The group of the current row's key (rts_keys_build) in ww's table, made
+ * if it is new; NULL if rtstream.memory_limit refuses it.
+ */
+RtsGroupEntry *
+rts_keys_lookup(WorkerWindow *ww, uint32 *id)
+{
+	RtsKeyClass *kc = ww->keys;
+	int			m = ww->key_member;
+	KeyEntry   *ke;
+	KeyRef		ref;
+	bool		found;
+	RtsGroupEntry *e;
+
+	if (kc->map == NULL)
+		return rts_table_lookup(rts_dsa(), ww->table, kc->hash, kc->key.data,
+								kc->key.len, id);
+	map_check_tables(kc);
+	ref.hash = kc->hash;
+	ref.len = kc->key.len;
+	ref.bytes = kc->key.data;
+	ke = keymap_insert(kc->map, ref, &found);
+	if (!found)
+	{
+		char	   *copy = MemoryContextAlloc(kc->mapcxt, Max(ref.len, 1));
+
+		memcpy(copy, ref.bytes, ref.len);
+		ke->key.bytes = copy;
+		ke->entries = MemoryContextAllocZero(kc->mapcxt,
+											 sizeof(RtsGroupEntry *) * kc->nmembers);
+		ke->ids = MemoryContextAlloc(kc->mapcxt, sizeof(uint32) * kc->nmembers);
+	}
+	if (ke->entries[m] != NULL)
+	{
+		*id = ke->ids[m];
+		return ke->entries[m];
+	}
+	e = rts_table_lookup(rts_dsa(), ww->table, kc->hash, kc->key.data, kc->key.len, id);
+	if (e != NULL)
+	{
+		ke->entries[m] = e;
+		ke->ids[m] = *id;
+	}
+	return e;
+}
