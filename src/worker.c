@@ -508,7 +508,7 @@ row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
 	RtsPaneTable *t = ww->table;
 	RtsGroupEntry *e;
 
-	e = rts_keys_lookup(ww, entry_id);
+	e = rts_keys_lookup(ww, tu, entry_id);
 	if (e != NULL)
 	{
 		if (RTS_IS_SESSION(def))

@@ -25,9 +25,16 @@
 #include "nodes/nodes.h"
 #include "utils/memutils.h"
 
+#include "eventtime.h"
 #include "groupkey.h"
 #include "panes.h"
 #include "worker.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define prefetch_line(p)	__builtin_prefetch(p, 1)
+#else
+#define prefetch_line(p)	((void) (p))
+#endif
 
 /* a key of the map: its hash and bytes */
 typedef struct KeyRef
@@ -68,6 +75,7 @@ struct RtsKeyClass
 	RtsPaneTable **tables;		/* each member's table the map points into */
 
 	uint64		built_for;		/* the apply_tuple call whose key is in key */
+	uint64		prefetched_for; /* the call whose panes were prefetched */
 	StringInfoData key;
 	uint32		hash;
 
@@ -208,11 +216,42 @@ map_check_tables(RtsKeyClass *kc)
 }
 
 /*
+ * The other members will update their pane of this row next: ask the CPU
+ * for those cache lines now, so that they arrive while this window works
+ * (a pane of a random group is a cache miss, and with many windows the
+ * misses are most of the work).  Only members with the same event-time
+ * column, whose pane is known from tu.
+ */
+static void
+prefetch_panes(RtsKeyClass *kc, KeyEntry *ke, WorkerWindow *ww, int64 tu)
+{
+	if (kc->prefetched_for == call_no)
+		return;
+	kc->prefetched_for = call_no;
+	if (ww->def->time_attno == 0)
+		return;
+	for (int m = 0; m < kc->nmembers; m++)
+	{
+		WorkerWindow *o = kc->members[m];
+		RtsPaneTable *t = o->table;
+		int64		pane_no;
+
+		if (o == ww || ke->entries[m] == NULL || o->def->time_attno != ww->def->time_attno ||
+			RTS_IS_SESSION(o->def))
+			continue;
+		pane_no = rts_pane_of(&o->def->geom, tu);
+		prefetch_line(rts_entry_pane(t, ke->entries[m],
+									   (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes)));
+	}
+}
+
+/*
  * The group of the current row's key (rts_keys_build) in ww's table, made
- * if it is new; NULL if rtstream.memory_limit refuses it.
+ * if it is new; NULL if rtstream.memory_limit refuses it.  tu is the row's
+ * time for ww.
  */
 RtsGroupEntry *
-rts_keys_lookup(WorkerWindow *ww, uint32 *id)
+rts_keys_lookup(WorkerWindow *ww, int64 tu, uint32 *id)
 {
 	RtsKeyClass *kc = ww->keys;
 	int			m = ww->key_member;
@@ -239,6 +278,8 @@ rts_keys_lookup(WorkerWindow *ww, uint32 *id)
 											 sizeof(RtsGroupEntry *) * kc->nmembers);
 		ke->ids = MemoryContextAlloc(kc->mapcxt, sizeof(uint32) * kc->nmembers);
 	}
+	else
+		prefetch_panes(kc, ke, ww, tu);
 	if (ke->entries[m] != NULL)
 	{
 		*id = ke->ids[m];

@@ -3,7 +3,10 @@
 # sliding windows, timed until rtstream.sync() returns, against the same COPY
 # into (a) a plain heap table, (b) a table whose statement-level AFTER INSERT
 # trigger upserts a per-key per-10-second summary, (c) a table whose row-level
-# PL/pgSQL trigger does the same upsert (on fewer rows).
+# PL/pgSQL trigger does the same upsert (on fewer rows), and (f) the floor: a
+# table whose BEFORE INSERT C trigger returns NULL (parsing alone; built from
+# test/bench/floor).  The many-windows case has 16 distinct windows (4 group
+# keys x 4 shapes, mixed aggregates), each checked against plain SQL.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
@@ -78,6 +81,22 @@ BEGIN
 END $$;
 CREATE TRIGGER w1_row_sum AFTER INSERT ON w1_row FOR EACH ROW EXECUTE FUNCTION w1_row_trg();
 SQL
+
+# (f) the floor trigger, a C module of its own
+FLOOR=0
+if make -s -C "$HERE/floor" PG_CONFIG="$PGBIN/pg_config" >/dev/null 2>&1 &&
+   make -s -C "$HERE/floor" PG_CONFIG="$PGBIN/pg_config" install >/dev/null 2>&1; then
+  sqlf "$BASEDB" >/dev/null <<'SQL'
+DROP TABLE IF EXISTS w1_floor;
+CREATE TABLE w1_floor (ts timestamptz, k int, v float8);
+CREATE OR REPLACE FUNCTION w1_null_trigger() RETURNS trigger
+  AS 'rtstream_bench_floor', 'rtstream_bench_null_trigger' LANGUAGE C;
+CREATE TRIGGER w1_floor BEFORE INSERT ON w1_floor FOR EACH ROW EXECUTE FUNCTION w1_null_trigger();
+SQL
+  FLOOR=1
+else
+  log "W1: could not build test/bench/floor (needs root and the server headers): no floor figure"
+fi
 
 sqlf "$DB" >/dev/null <<'SQL'
 SELECT bench_drop_stream('w1_s');
@@ -154,14 +173,98 @@ run_stream() {  # run variant nwin file
   rec "$W" "$v" "$r" "$N" "$total" "$(rps "$N" "$total")" copy_s "$copy"
 }
 
+# 16 distinct windows: 4 group keys (a column, two expressions, none) x 4
+# shapes (sliding, tumbling, short, long), each with its own aggregates.
+D16_KEYS=('k' 'k % 100' '(v * 10)::int' '')
+D16_SHAPES=("size => '1 minute', slide => '10 seconds'" "size => '10 seconds'"
+            "size => '10 seconds', slide => '2 seconds'" "size => '1 hour', slide => '5 minutes'")
+D16_AGGS=('count(*) AS n, sum(v) AS s' 'count(*) AS n, avg(v) AS a, max(v) AS hi'
+          'count(*) AS n, min(v) AS lo, sum(k) AS sk' 'count(*) AS n, stddev(v) AS sd')
+
+# The truth of the distinct windows: the rows of the file in a plain table of
+# the same database, loaded once, untimed.
+sqlf "$DB" >/dev/null <<SQL
+DROP TABLE IF EXISTS w1_truth;
+CREATE TABLE w1_truth (ts timestamptz, k int, v float8);
+COPY w1_truth FROM '$F10K';
+SQL
+
+# Each window's current groups against its query over the truth rows of its
+# [window_start, window_end): counts equal, other values within 1e-9
+# (floating-point sums in another order); prints the windows that differ.
+check_distinct16() {
+  sqlf "$DB" <<'SQL'
+DO $$
+DECLARE w record; bad text := ''; n bigint; cols text; keyed boolean;
+BEGIN
+  FOR w IN SELECT name, query FROM rtstream.windows WHERE stream = 'w1_s'::regclass ORDER BY id LOOP
+    keyed := w.query LIKE '%GROUP BY%';
+    EXECUTE format($q$
+      WITH b AS (SELECT min(window_start) AS ws, max(window_end) AS we FROM %1$I),
+           v AS (SELECT * FROM %1$I),
+           t AS (%2$s)
+      SELECT count(*) FROM (SELECT * FROM v) v FULL JOIN t ON %3$s
+       WHERE v.n IS NULL OR t.n IS NULL OR v.n <> t.n
+          OR EXISTS (SELECT 1 FROM jsonb_each(to_jsonb(v) - 'window_start' - 'window_end') a
+                       JOIN jsonb_each(to_jsonb(t)) c USING (key)
+                      WHERE jsonb_typeof(c.value) = 'number'
+                        AND abs((a.value #>> '{}')::float8 - (c.value #>> '{}')::float8)
+                            > 1e-9 * greatest(1, abs((c.value #>> '{}')::float8)))$q$,
+      w.name,
+      replace(w.query, 'FROM w1_s',
+              'FROM (SELECT w1_truth.* FROM w1_truth, b WHERE ts >= b.ws AND ts < b.we) w1_s'),
+      CASE WHEN keyed THEN 'v.g = t.g' ELSE 'true' END) INTO n;
+    IF n > 0 THEN bad := bad || format('window %s: %s groups differ from plain SQL; ', w.name, n); END IF;
+  END LOOP;
+  IF bad <> '' THEN RAISE EXCEPTION '%', bad; END IF;
+END $$;
+SQL
+}
+
+run_distinct16() {  # run variant
+  local r=$1 v=$2 out copy total i bad q
+  drop_windows w1_s
+  i=0
+  for ki in 0 1 2 3; do
+    for si in 0 1 2 3; do
+      i=$((i + 1))
+      if [ -n "${D16_KEYS[$ki]}" ]; then
+        q="SELECT ${D16_KEYS[$ki]} AS g, ${D16_AGGS[$si]} FROM w1_s GROUP BY 1"
+      else
+        q="SELECT ${D16_AGGS[$si]} FROM w1_s"
+      fi
+      sql "$DB" "SELECT rtstream.create_window('w1_d$i', \$q\$$q\$q\$, ${D16_SHAPES[$si]}, time_column => 'ts')" >/dev/null
+    done
+  done
+  quiesce
+  wal_start
+  out=$(timed_copy "$DB" w1_s "$F10K" 1)
+  wal_stop "$W" "$v" "$r"
+  read -r _ copy total <<<"${out//|/ }"
+  if ! bad=$(check_distinct16 2>&1); then
+    fail "$W $v" "wrong result after run $r: ${bad//$'\n'/ }"
+    exit 1
+  fi
+  bad=$(sql "$DB" "SELECT string_agg(format('window %s: %s rows, %s late, %s refused', window_name, r, l, g), '; ')
+                     FROM (SELECT window_name, sum(rows) AS r, sum(late_rows) AS l, sum(refused_groups) AS g
+                             FROM rtstream.window_stats WHERE window_name LIKE 'w1_d%' GROUP BY window_name) s
+                    WHERE r <> $N OR l > 0 OR g > 0")
+  if [ -n "$bad" ]; then
+    fail "$W $v" "after run $r: $bad"
+    exit 1
+  fi
+  rec "$W" "$v" "$r" "$N" "$total" "$(rps "$N" "$total")" copy_s "$copy"
+}
+
 for r in $(seq "$RUNS"); do
   log "W1 run $r/$RUNS"
   run_baseline "$r" "plain COPY (a)" w1_plain "$F10K" "$N"
+  [ "$FLOOR" = 1 ] && run_baseline "$r" "floor: C trigger returning NULL (f)" w1_floor "$F10K" "$N"
   run_baseline "$r" "stmt trigger (b)" w1_stmt "$F10K" "$N" w1_stmt_sum
   run_baseline "$r" "row trigger (c)" w1_row "$FC" "$NC" w1_row_sum
   run_stream "$r" "stream 1 win/10k keys" 1 "$F10K"
   run_stream "$r" "stream 4 win/10k keys" 4 "$F10K"
-  run_stream "$r" "stream 16 win/10k keys" 16 "$F10K"
+  run_distinct16 "$r" "stream 16 distinct win/10k keys"
   run_stream "$r" "stream 1 win/100 keys" 1 "$F100"
   run_stream "$r" "stream 1 win/1M keys" 1 "$F1M"
 done
@@ -216,3 +319,5 @@ else
     "$got_late of $NS in-order rows counted late (dropped from windows that had already passed)"
 fi
 sql "$BASEDB" 'TRUNCATE w1_plain, w1_stmt, w1_stmt_sum, w1_row, w1_row_sum' >/dev/null
+[ "$FLOOR" = 1 ] && sql "$BASEDB" 'TRUNCATE w1_floor' >/dev/null
+sql "$DB" 'DROP TABLE IF EXISTS w1_truth' >/dev/null
