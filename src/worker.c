@@ -808,6 +808,41 @@ closed_prune(WorkerWindow *ww)
 			rts_closed_remove(rts_dsa(), t, i - 1, ww->def->word_typlen);
 }
 
+/*
+ * With nothing queued: free the closed panes the watermark has passed
+ * since the last batch.  A large transaction passes its panes to the
+ * closed store (its watermark moves only at its end); until they are
+ * freed, readers cannot take a window's groups as whole (read.c).
+ */
+static void
+idle_prune(void)
+{
+	ListCell   *lc;
+	bool		locked = false;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		RtsWindowSlot *slot;
+
+		if (ww->table->nclosed == 0)
+			continue;
+		if (!locked)
+		{
+			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+			locked = true;
+		}
+		slot = rts_worker_slot(ww);
+		ww->wm = rts_window_watermark(wstate.db, slot);
+		ww->emitted = rts_atomic_read_time(&slot->emitted_until);
+		ww->keep = rts_keep_from(ww->def, keep_watermark(ww), ww->emitted,
+								 rts_atomic_read_time(&slot->session_keep));
+		closed_prune(ww);
+	}
+	if (locked)
+		LWLockRelease(&wstate.shared->lock);
+}
+
 /* After a batch: when the window last had rows, for idle_timeout. */
 static void
 note_arrival(WorkerWindow *ww)
@@ -1444,6 +1479,7 @@ rts_worker_main(Datum arg)
 			continue;
 		}
 		settle_transaction();
+		idle_prune();
 		maybe_checkpoint(false);
 		history_tick();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
