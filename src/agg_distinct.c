@@ -395,13 +395,6 @@ dset_add(DistinctSet *set, Datum value, uint32 hash)
 		e->value = rts_values_copy(&set->vt, value, set->cxt);
 }
 
-static void
-distinct_check_context(FunctionCallInfo fcinfo, MemoryContext *aggcxt)
-{
-	if (!AggCheckCallContext(fcinfo, aggcxt))
-		elog(ERROR, "aggregate function called in non-aggregate context");
-}
-
 /*
  * transfn(state, value): NULLs are skipped; the state stays NULL until
  * the first non-NULL value.
@@ -413,7 +406,7 @@ rts_count_distinct_trans(PG_FUNCTION_ARGS)
 	DistinctSet *set = PG_ARGISNULL(0) ? NULL : (DistinctSet *) PG_GETARG_POINTER(0);
 	Datum		value;
 
-	distinct_check_context(fcinfo, &aggcxt);
+	aggcxt = rts_values_agg_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (set == NULL)
@@ -445,7 +438,7 @@ rts_count_distinct_combine(PG_FUNCTION_ARGS)
 	distinct_iterator it;
 	DistinctEntry *e;
 
-	distinct_check_context(fcinfo, &aggcxt);
+	aggcxt = rts_values_agg_context(fcinfo);
 	if (b == NULL)
 	{
 		if (a == NULL)

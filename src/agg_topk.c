@@ -273,13 +273,6 @@ topk_add(TopkState *s, Datum value, uint32 hash)
 	heap_down(s, it->heappos);
 }
 
-static void
-topk_check_context(FunctionCallInfo fcinfo, MemoryContext *aggcxt)
-{
-	if (!AggCheckCallContext(fcinfo, aggcxt))
-		elog(ERROR, "aggregate function called in non-aggregate context");
-}
-
 /*
  * transfn(state, value, k): NULL values are skipped; k is checked on every
  * row and taken from the first one with a value.
@@ -291,7 +284,7 @@ rts_topk_trans(PG_FUNCTION_ARGS)
 	TopkState  *s = PG_ARGISNULL(0) ? NULL : (TopkState *) PG_GETARG_POINTER(0);
 	Datum		value;
 
-	topk_check_context(fcinfo, &aggcxt);
+	aggcxt = rts_values_agg_context(fcinfo);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -346,7 +339,7 @@ rts_topk_combine(PG_FUNCTION_ARGS)
 	int64		dropped;
 	MemoryContext old;
 
-	topk_check_context(fcinfo, &aggcxt);
+	aggcxt = rts_values_agg_context(fcinfo);
 	if (b == NULL)
 	{
 		if (a == NULL)

@@ -63,6 +63,17 @@ extern const char *rts_values_read_header(RtsValueType *vt, uint32 magic,
 										  bool want_order);
 extern void rts_values_corrupt(void) pg_attribute_noreturn();
 
+/* The aggregate memory context of a transition, combine or final call. */
+static inline MemoryContext
+rts_values_agg_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "aggregate function called in non-aggregate context");
+	return aggcxt;
+}
+
 /* rtstream.topk (agg_topk.c) */
 #define RTS_TOPK_MAX_K	10000
 extern void rts_topk_check_k(int32 k);
