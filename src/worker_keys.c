@@ -14,8 +14,10 @@
  *	  private lookup per row then finds the groups of all of them, instead
  *	  of one probe into each window's shared index.  Entries never move in
  *	  a table (panes.h), so the map holds their addresses until a member's
- *	  table is replaced (a ring resize), when it is emptied.  The shared
- *	  tables stay the one truth; readers and checkpoints never see the map.
+ *	  table is replaced (a ring resize, a compaction): the replacing code
+ *	  calls rts_keys_invalidate(), since a new table may take the address
+ *	  of an old one.  The shared tables stay the one truth; readers and
+ *	  checkpoints never see the map.
  *
  *-------------------------------------------------------------------------
  */

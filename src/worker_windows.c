@@ -247,6 +247,8 @@ rts_worker_table_rebuild(WorkerWindow *ww, const char *data, Size len)
 	oldp = slot->tables[wstate.index];
 	slot->tables[wstate.index] = newp;
 	ww->table = t;
+	/* the key maps point into the old table (a new one may reuse its address) */
+	rts_keys_invalidate();
 	rts_table_destroy(area, oldp, ww->def->word_typlen);
 	LWLockRelease(&wstate.shared->lock);
 }
