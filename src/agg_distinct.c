@@ -414,15 +414,8 @@ rts_count_distinct_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(set);
 	}
 	if (set == NULL)
-	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
-
-		if (!OidIsValid(typid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("could not determine input data type")));
-		set = dset_create(aggcxt, NULL, typid, PG_GET_COLLATION(), 0);
-	}
+		set = dset_create(aggcxt, NULL, rts_values_arg_type(fcinfo),
+						  PG_GET_COLLATION(), 0);
 	value = PG_GETARG_DATUM(1);
 	dset_add(set, value, rts_values_hash(&set->vt, value));
 	PG_RETURN_POINTER(set);

@@ -297,16 +297,8 @@ rts_topk_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(s);
 	}
 	if (s == NULL)
-	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
-
-		if (!OidIsValid(typid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("could not determine input data type")));
-		s = topk_create(aggcxt, NULL, typid, PG_GET_COLLATION(),
-						PG_GETARG_INT32(2), 0);
-	}
+		s = topk_create(aggcxt, NULL, rts_values_arg_type(fcinfo),
+						PG_GET_COLLATION(), PG_GETARG_INT32(2), 0);
 	value = PG_GETARG_DATUM(1);
 	topk_add(s, value, rts_values_hash(&s->vt, value));
 	PG_RETURN_POINTER(s);

@@ -63,6 +63,19 @@ extern const char *rts_values_read_header(RtsValueType *vt, uint32 magic,
 										  bool want_order);
 extern void rts_values_corrupt(void) pg_attribute_noreturn();
 
+/* The type of a polymorphic aggregate's value (its argument 1). */
+static inline Oid
+rts_values_arg_type(FunctionCallInfo fcinfo)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
+
+	if (!OidIsValid(typid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not determine input data type")));
+	return typid;
+}
+
 /* The aggregate memory context of a transition, combine or final call. */
 static inline MemoryContext
 rts_values_agg_context(FunctionCallInfo fcinfo)

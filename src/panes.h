@@ -160,6 +160,13 @@ rts_closed_pane(dsa_area *area, RtsPaneTable *t, uint32 i)
 							  RTS_CLOSED_SIZE(t) * i);
 }
 
+/* The ring slot of pane number pane_no: pane numbers go round the ring. */
+static inline int
+rts_ring_slot(const RtsPaneTable *t, int64 pane_no)
+{
+	return (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);
+}
+
 static inline RtsPane *
 rts_entry_pane(RtsPaneTable *t, RtsGroupEntry *e, int i)
 {

@@ -179,7 +179,7 @@ place_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, uint32 id,
 	else
 	{
 		int64		n = in->pane_no;
-		RtsPane    *p = rts_entry_pane(t, e, (int) (n - rts_floor_div(n, t->npanes) * t->npanes));
+		RtsPane    *p = rts_entry_pane(t, e, rts_ring_slot(t, n));
 
 		if (p->pane_no == n)
 		{

@@ -389,7 +389,8 @@ rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
 		npanes = lateness_us / def->gap_us + 2;
 	else
 	{
-		npanes = def->geom.span + (lateness_us + def->pane_us - 1) / def->pane_us;
+		npanes = def->geom.span +
+			(lateness_us + def->geom.pane_us - 1) / def->geom.pane_us;
 		/* a local day of 25 hours holds more of the lateness */
 		if (def->geom.timezone[0] != '\0' && lateness_us > 0)
 			npanes++;
@@ -426,19 +427,14 @@ analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nwords)
 					 errhint("Sessions start at their first row and end a gap after their last.")));
 		/* a session window keeps its last event time in word 0 of each pane */
 		def->gap_us = shape->gap_us;
-		def->size_us = def->slide_us = def->pane_us = shape->gap_us;
 		*nwords = 1;
 		rts_windef_set_lateness(def, 0);
 		return;
 	}
-	def->size_us = shape->size_us;
-	def->slide_us = shape->step_us > 0 ? shape->step_us :
-		shape->slide_us > 0 ? shape->slide_us : shape->size_us;
-	rts_geometry_init(&def->geom, def->size_us,
-					  shape->step_us > 0 ? 0 : def->slide_us,
+	rts_geometry_init(&def->geom, shape->size_us,
+					  shape->slide_us > 0 ? shape->slide_us : shape->size_us,
 					  shape->step_us, shape->has_origin, shape->origin_us,
 					  shape->timezone);
-	def->pane_us = def->geom.pane_us;
 	if (def->geom.span > RTS_MAX_PANES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -117,9 +117,6 @@ typedef struct RtsWindowDef
 								 * window's code with (refreshed per drain) */
 	char	   *search_path;	/* saved at create_window */
 	Oid			stream;
-	int64		size_us;		/* sessions: gap */
-	int64		slide_us;		/* sessions: gap; cumulating: the step */
-	int64		pane_us;		/* geom.pane_us; sessions: gap */
 	RtsGeometry geom;			/* panes and windows in time (not sessions) */
 	bool		notify;			/* NOTIFY when a window closes */
 	int			npanes;			/* panes per group (rts_windef_set_lateness);

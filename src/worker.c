@@ -518,7 +518,7 @@ row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
 			int64		pane_no = rts_pane_of(&def->geom, tu);
 			RtsPane    *pane;
 
-			*pane_idx = (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes);
+			*pane_idx = rts_ring_slot(t, pane_no);
 			pane = rts_entry_pane(t, e, *pane_idx);
 			if (pane->pane_no != pane_no)
 			{

@@ -74,7 +74,6 @@ struct RtsKeyClass
 	List	   *exprs;			/* the GROUP BY expressions */
 	int			nmembers;
 	WorkerWindow **members;
-	RtsPaneTable **tables;		/* each member's table the map points into */
 
 	uint64		built_for;		/* the apply_tuple call whose key is in key */
 	uint64		prefetched_for; /* the call whose panes were prefetched */
@@ -147,13 +146,11 @@ classes_build(void)
 			kc->search_path = pstrdup(sp);
 			kc->exprs = copyObject(exprs);
 			kc->members = palloc(sizeof(WorkerWindow *) * list_length(wstate.windows));
-			kc->tables = palloc(sizeof(RtsPaneTable *) * list_length(wstate.windows));
 			initStringInfo(&kc->key);
 			classes = lappend(classes, kc);
 		}
 		ww->key_member = kc->nmembers;
 		kc->members[kc->nmembers] = ww;
-		kc->tables[kc->nmembers] = ww->table;
 		kc->nmembers++;
 		ww->keys = kc;
 		MemoryContextSwitchTo(old);
@@ -200,23 +197,6 @@ rts_keys_build(WorkerWindow *ww, uint32 *hash)
 	return &kc->key;
 }
 
-/* Forget the map when a member's table was replaced. */
-static void
-map_check_tables(RtsKeyClass *kc)
-{
-	bool		same = true;
-
-	for (int m = 0; m < kc->nmembers; m++)
-		if (kc->tables[m] != kc->members[m]->table)
-			same = false;
-	if (same)
-		return;
-	MemoryContextReset(kc->mapcxt);
-	kc->map = keymap_create(kc->mapcxt, 1024, NULL);
-	for (int m = 0; m < kc->nmembers; m++)
-		kc->tables[m] = kc->members[m]->table;
-}
-
 /*
  * The other members will update their pane of this row next: ask the CPU
  * for those cache lines now, so that they arrive while this window works
@@ -242,8 +222,7 @@ prefetch_panes(RtsKeyClass *kc, KeyEntry *ke, WorkerWindow *ww, int64 tu)
 			RTS_IS_SESSION(o->def))
 			continue;
 		pane_no = rts_pane_of(&o->def->geom, tu);
-		prefetch_line(rts_entry_pane(t, ke->entries[m],
-									   (int) (pane_no - rts_floor_div(pane_no, t->npanes) * t->npanes)));
+		prefetch_line(rts_entry_pane(t, ke->entries[m], rts_ring_slot(t, pane_no)));
 	}
 }
 
@@ -265,7 +244,6 @@ rts_keys_lookup(WorkerWindow *ww, int64 tu, uint32 *id)
 	if (kc->map == NULL)
 		return rts_table_lookup(rts_dsa(), ww->table, kc->hash, kc->key.data,
 								kc->key.len, id);
-	map_check_tables(kc);
 	ref.hash = kc->hash;
 	ref.len = kc->key.len;
 	ref.bytes = kc->key.data;
