@@ -33,10 +33,14 @@ OBJS = \
 	src/notify.o \
 	src/worker_keys.o \
 	src/agg_distinct.o \
-	src/agg_topk.o
+	src/agg_topk.o \
+	src/nodes.o \
+	src/shipper.o \
+	src/window_state.o \
+	src/read_nodes.o
 
 EXTENSION = rtstream
-DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql
+DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql rtstream--0.4--0.5.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # setup creates the extension and the helpers (rt_diff, rt_bounds, et_*) the others use

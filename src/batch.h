@@ -28,8 +28,11 @@ typedef enum RtsBatchKind
 {
 	RTS_BATCH_ROWS = 1,			/* captured rows of one stream partition */
 	RTS_BATCH_DDL = 2,			/* a window was created or dropped */
-	RTS_BATCH_COMMIT = 3		/* router: the transaction's last batch for
+	RTS_BATCH_COMMIT = 3,		/* router: the transaction's last batch for
 								 * this worker came before this */
+	RTS_BATCH_SHIP = 4			/* captured rows of a distributed stream for
+								 * one node (ddl_op holds its foreign
+								 * server): to the shipper */
 } RtsBatchKind;
 
 typedef struct RtsBatchHeader
@@ -41,7 +44,8 @@ typedef struct RtsBatchHeader
 	uint16		version;		/* RTS_BATCH_VERSION */
 	Oid			stream;			/* stream relation (rows only) */
 	uint32		nrows;			/* rows in the batch; window id for DDL */
-	uint32		ddl_op;			/* RtsDdlOp for DDL batches */
+	uint32		ddl_op;			/* RtsDdlOp for DDL batches; the node's
+								 * foreign server for RTS_BATCH_SHIP */
 } RtsBatchHeader;
 
 /*

@@ -46,6 +46,7 @@
 #include "utils/typcache.h"
 
 #include "rtstream.h"
+#include "nodes.h"
 
 PG_FUNCTION_INFO_V1(rts_capture);
 
@@ -82,7 +83,9 @@ typedef struct CaptureStream
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	CaptureBatch *batches[RTS_MAX_WORKERS];	/* one per worker */
+	RtsStreamNodes *nodes;		/* distributed: its nodes (nnodes > 0) */
+	CaptureBatch *batches[RTS_MAX_WORKERS];	/* one per worker, or per node
+											 * of a distributed stream */
 } CaptureStream;
 
 /* Everything below lives in CaptureContext, reset at transaction end. */
@@ -291,6 +294,21 @@ capture_stream_for(TriggerData *trigdata)
 	cs->rr_partition = MyProcPid % RTS_NPARTITIONS;
 
 	/*
+	 * A distributed stream's rows go to the shipper, batched per node; the
+	 * ring is read once per transaction (the entry lives in this backend's
+	 * cache, which a change of rtstream.stream_nodes replaces).
+	 */
+	{
+		RtsStreamNodes *sn = rts_stream_nodes(cs->relid);
+
+		if (sn->nnodes > 0)
+		{
+			cs->nodes = palloc(sizeof(RtsStreamNodes));
+			memcpy(cs->nodes, sn, sizeof(RtsStreamNodes));
+		}
+	}
+
+	/*
 	 * Returning NULL skips the executor's constraint checks, so we make them
 	 * here, with the executor's own code and messages.
 	 */
@@ -361,18 +379,35 @@ batch_reset(CaptureBatch *b)
 	b->nsegs = 0;
 }
 
+/* Where a partition's rows go: a worker, or a node of a distributed stream. */
+static inline int
+capture_dest(CaptureStream *cs, int partition)
+{
+	return cs->nodes ? cs->nodes->owner[partition] : capture_owner[partition];
+}
+
 static void
-batch_write(Oid relid, int worker, char *data, Size len, uint32 nrows)
+batch_write(CaptureStream *cs, int dest, char *data, Size len, uint32 nrows)
 {
 	RtsBatchHeader *hdr = (RtsBatchHeader *) data;
 
 	memset(hdr, 0, RTS_BATCH_HEADER_SIZE);
-	hdr->kind = RTS_BATCH_ROWS;
 	hdr->version = RTS_BATCH_VERSION;
-	hdr->worker = worker;
-	hdr->nworkers = capture_nworkers;
-	hdr->stream = relid;
+	hdr->stream = cs->relid;
 	hdr->nrows = nrows;
+	if (cs->nodes)
+	{
+		hdr->kind = RTS_BATCH_SHIP;
+		hdr->worker = dest;
+		hdr->nworkers = cs->nodes->nnodes;
+		hdr->ddl_op = cs->nodes->servers[dest];
+	}
+	else
+	{
+		hdr->kind = RTS_BATCH_ROWS;
+		hdr->worker = dest;
+		hdr->nworkers = capture_nworkers;
+	}
 	LogLogicalMessage(RTS_MESSAGE_PREFIX, data, len, true);
 	capture_wrote_wal = true;
 }
@@ -408,7 +443,7 @@ batch_flush(CaptureStream *cs, int worker)
 
 	if (first == 0)
 	{
-		batch_write(cs->relid, worker, b->buf.data, b->buf.len, b->nrows);
+		batch_write(cs, worker, b->buf.data, b->buf.len, b->nrows);
 		batch_reset(b);
 		return;
 	}
@@ -420,7 +455,7 @@ batch_flush(CaptureStream *cs, int worker)
 	flush_scratch.len = RTS_BATCH_HEADER_SIZE;
 	appendBinaryStringInfo(&flush_scratch, b->buf.data + b->segs[first].offset,
 						   b->buf.len - b->segs[first].offset);
-	batch_write(cs->relid, worker, flush_scratch.data, flush_scratch.len,
+	batch_write(cs, worker, flush_scratch.data, flush_scratch.len,
 				b->nrows - b->segs[first].nrows_before);
 	b->buf.len = b->segs[first].offset;
 	b->nrows = b->segs[first].nrows_before;
@@ -430,7 +465,7 @@ batch_flush(CaptureStream *cs, int worker)
 static void
 batch_append(CaptureStream *cs, int partition, HeapTuple tuple)
 {
-	int			worker = capture_owner[partition];
+	int			worker = capture_dest(cs, partition);
 	CaptureBatch *b = cs->batches[worker];
 	SubTransactionId cur = GetCurrentSubTransactionId();
 	uint64		len = tuple->t_len;
@@ -518,7 +553,7 @@ rts_capture(PG_FUNCTION_ARGS)
 	partition = capture_partition(cs, tuple, desc);
 	batch_append(cs, partition, tuple);
 	/* round robin: on to another partition when a batch is written */
-	if (cs->nkeys == 0 && cs->batches[capture_owner[partition]]->nrows == 0)
+	if (cs->nkeys == 0 && cs->batches[capture_dest(cs, partition)]->nrows == 0)
 		cs->rr_partition = (cs->rr_partition + 1) % RTS_NPARTITIONS;
 	MemoryContextSwitchTo(old);
 

@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
+#include "nodes.h"
 #include "eventtime.h"
 #include "panes.h"
 #include "windef.h"
@@ -71,6 +72,21 @@ ddl_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
 		ddl_pending = false;
+}
+
+/*
+ * Readers and capturing backends reload what they cached of the catalog
+ * once this transaction commits.
+ */
+void
+rts_ddl_mark_pending(void)
+{
+	if (!ddl_callback_registered)
+	{
+		RegisterXactCallback(ddl_xact_callback, NULL);
+		ddl_callback_registered = true;
+	}
+	ddl_pending = true;
 }
 
 /*
@@ -199,12 +215,7 @@ rts_notify(PG_FUNCTION_ARGS)
 		elog(ERROR, "unknown rtstream DDL operation \"%s\"", op);
 	LogLogicalMessage(RTS_MESSAGE_PREFIX, buf, sizeof(buf), true);
 
-	if (!ddl_callback_registered)
-	{
-		RegisterXactCallback(ddl_xact_callback, NULL);
-		ddl_callback_registered = true;
-	}
-	ddl_pending = true;
+	rts_ddl_mark_pending();
 	pg_atomic_fetch_add_u32(&db->catalog_gen, 1);
 	PG_RETURN_VOID();
 }
@@ -234,8 +245,11 @@ deadline_after(Interval *timeout)
 	return GetCurrentTimestamp() + timeout_us;
 }
 
-/* Wait until every transaction committed before the call is applied. */
-static void
+/*
+ * Wait until every transaction committed before the call is applied; the
+ * WAL position that covers them.
+ */
+static XLogRecPtr
 sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 {
 	XLogRecPtr	target;
@@ -261,6 +275,41 @@ sync_until(RtsDatabaseShared *db, TimestampTz deadline)
 	for (int w = 0; w < db->nworkers; w++)
 		while (pg_atomic_read_u64(&db->workers[w].applied_pos) < queued[w])
 			sync_wait(db, deadline, "the workers");
+	return target;
+}
+
+/*
+ * Distributed streams: wait until the shipper has delivered every row
+ * committed before target, then have each node apply what it got
+ * (rtstream.sync() there, through the stream's inbox, as this role's user
+ * mapping: nodes it may not write to are left out).
+ */
+static void
+sync_nodes(RtsDatabaseShared *db, XLogRecPtr target, TimestampTz deadline)
+{
+	int64		left_ms;
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+
+	if (!rts_flag(&db->ship_wanted))
+		return;
+	while (pg_atomic_read_u64(&db->ship_done_lsn) < target)
+	{
+		if (db->shipper.latch)
+			SetLatch(db->shipper.latch);
+		sync_wait(db, deadline, "the shipper (see the last_error column of rtstream.nodes)");
+	}
+	left_ms = Max((deadline - GetCurrentTimestamp()) / 1000, 1);
+	vals[0] = CStringGetTextDatum(psprintf("SELECT rtstream.sync('%lld milliseconds')",
+										   (long long) left_ms));
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT rtstream._on_node(rtstream._inbox_of(s.stream, s.node), $1) "
+							  "FROM (SELECT DISTINCT ON (node) stream, node FROM rtstream.stream_nodes "
+							  "      WHERE has_table_privilege(rtstream._inbox_of(stream, node), 'INSERT') "
+							  "      ORDER BY node, stream) s",
+							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "rtstream could not sync the nodes");
+	SPI_finish();
 }
 
 /* A window's name, for messages. */
@@ -398,12 +447,13 @@ Datum
 rts_sync(PG_FUNCTION_ARGS)
 {
 	TimestampTz deadline = deadline_after(PG_GETARG_INTERVAL_P(0));
-
+	XLogRecPtr	target;
 	RtsDatabaseShared *db;
 
 	rts_check_server();
 	db = rts_my_database(false);
-	sync_until(db, deadline);
+	target = sync_until(db, deadline);
+	sync_nodes(db, target, deadline);
 	catch_up_wait(db, deadline);
 	history_wait(db, deadline);
 	PG_RETURN_VOID();

@@ -24,6 +24,7 @@ int			rts_decoding_memory_kb = 256 * 1024;
 int			rts_checkpoint_wal_size_mb = -1;
 int			rts_max_databases = 4;
 int			rts_stalled_wal_limit_mb = -1;
+bool		rts_allow_partial_results = false;
 
 void		rts_define_gucs(void);
 
@@ -38,6 +39,15 @@ rts_define_gucs(void)
 							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("rtstream.allow_partial_results",
+							 "Reads of a distributed window leave out the nodes that fail.",
+							 "Off (the default): a window of a distributed stream is read from all its nodes at once, and a node that fails (unreachable, an error) fails the read. On: each node is read on its own, and a node that fails is left out of the result with a WARNING naming it, so the rows are those of the other nodes only.",
+							 &rts_allow_partial_results,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	/*
 	 * The others only mean something in a server that preloads rtstream, and

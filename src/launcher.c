@@ -55,7 +55,9 @@ typedef struct EntryProcs
 {
 	BackgroundWorkerHandle *router;
 	BackgroundWorkerHandle *workers[RTS_MAX_WORKERS];
+	BackgroundWorkerHandle *shipper;
 	TimestampTz router_started;
+	TimestampTz shipper_started;
 	TimestampTz workers_started[RTS_MAX_WORKERS];
 	bool		warned;			/* the start_error was logged */
 } EntryProcs;
@@ -104,7 +106,8 @@ handle_running(BackgroundWorkerHandle *h, int shared_pid)
 }
 
 /*
- * Start one dynamic worker of entry d: the router (w < 0) or worker w.
+ * Start one dynamic worker of entry d: the router (w == -1), the shipper
+ * (w == -2) or worker w.
  * False, with the entry's start_error set, if no slot was free.
  */
 static bool
@@ -119,7 +122,14 @@ start_process(int d, int w, BackgroundWorkerHandle **handle)
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	bgw.bgw_notify_pid = MyProcPid;
 	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "rtstream");
-	if (w < 0)
+	if (w == -2)
+	{
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "rts_shipper_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "rtstream shipper for %s", db->dbname);
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "rtstream shipper");
+		bgw.bgw_main_arg = Int32GetDatum(d);
+	}
+	else if (w < 0)
 	{
 		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "rts_router_main");
 		snprintf(bgw.bgw_name, BGW_MAXLEN, "rtstream router for %s", db->dbname);
@@ -165,6 +175,14 @@ stop_processes(int d)
 			TerminateBackgroundWorker(procs[d].router);
 		else
 			kill(db->router_pid, SIGTERM);
+		any = true;
+	}
+	if (handle_running(procs[d].shipper, db->shipper.pid))
+	{
+		if (procs[d].shipper)
+			TerminateBackgroundWorker(procs[d].shipper);
+		else
+			kill(db->shipper.pid, SIGTERM);
 		any = true;
 	}
 	for (int w = 0; w < RTS_MAX_WORKERS; w++)
@@ -226,6 +244,15 @@ tend_entry(int d, TimestampTz now)
 			continue;
 		p->workers_started[w] = now;
 		if (!start_process(d, w, &p->workers[w]))
+			return;
+	}
+	/* the shipper, once a distributed stream has rows */
+	if (rts_flag(&db->ship_wanted) &&
+		!handle_running(p->shipper, db->shipper.pid) &&
+		TimestampDifferenceExceeds(p->shipper_started, now, 1000))
+	{
+		p->shipper_started = now;
+		if (!start_process(d, -2, &p->shipper))
 			return;
 	}
 	if (db->start_error[0] != '\0')

@@ -24,6 +24,7 @@
 #include "rtstream.h"
 #include "combine.h"
 #include "eventtime.h"
+#include "read.h"
 
 PG_FUNCTION_INFO_V1(rts_window_rows);
 PG_FUNCTION_INFO_V1(rts_window_results);
@@ -39,8 +40,9 @@ static HTAB *window_cache = NULL;
 static MemoryContext window_cache_cxt = NULL;
 static uint32 window_cache_gen = 0;
 
-static RtsWindowDef *
-reader_window(const char *name, RtsDatabaseShared *db)
+/* A window's definition, cached for this backend. */
+RtsWindowDef *
+rts_reader_window(const char *name, RtsDatabaseShared *db)
 {
 	uint32		gen = pg_atomic_read_u32(&db->catalog_gen);
 	CachedWindow *cw;
@@ -230,67 +232,116 @@ emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	hash_destroy(groups);
 }
 
-/*
- * The rows of a window: the current window (the view), or every window
- * still open (window_results).
- */
-static Datum
-window_read(FunctionCallInfo fcinfo, bool all_open)
+/* The view's privileges hold for the functions that read the window too. */
+void
+rts_reader_check(RtsWindowDef *def)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RtsDatabaseShared *db;
-	RtsWindowDef *def;
-	int			slot = -1;
-	dsa_area   *area;
-	int64		newest,
-				wm;
-	int			nworkers;
-	int			ntables = 0;
-	RtsPaneTable *tables[RTS_MAX_WORKERS];
-	bool		disjoint;
-	int64		mixed_until = PG_INT64_MIN;
-	RtsCombineOut out;
-	Oid			ext;
-
-	rts_check_server();
-	db = rts_my_database(false);
-	def = reader_window(name, db);
-
-	/* the view's privileges hold for the function too */
 	if (pg_class_aclcheck(def->view, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for rtstream window \"%s\"", name),
+				 errmsg("permission denied for rtstream window \"%s\"", def->name),
 				 errhint("Reading a window needs SELECT on its view.")));
+}
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (rsinfo->setDesc->natts != def->noutputs + 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column definition list of rtstream window \"%s\" must have %d columns",
-						name, def->noutputs + 2)));
+/* The directory slot of a window; -1 if no worker has loaded it yet. */
+int
+rts_reader_slot(RtsDatabaseShared *db, RtsWindowDef *def)
+{
+	Oid			ext = get_extension_oid("rtstream", false);
+	int			slot = -1;
 
-	ext = get_extension_oid("rtstream", false);
 	LWLockAcquire(&db->lock, LW_SHARED);
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 		if (db->windows[s].window_id == def->id && db->windows[s].extension == ext)
 			slot = s;
 	LWLockRelease(&db->lock);
+	return slot;
+}
+
+/*
+ * Emit the rows of a window from tables that together hold its state: the
+ * current window, or every window still open (all_open), as of the newest
+ * time and the watermark wm (RTS_TIME_NONE if none).  disjoint: a group
+ * lives in one table only (unless the tables say otherwise: closed panes,
+ * mixed_until_pane).  Pane pointers must stay valid meanwhile (the
+ * workers' locks, or a private area).
+ */
+void
+rts_read_emit(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
+			  int ntables, bool disjoint, int64 newest, int64 wm,
+			  bool all_open, RtsCombineOut *out)
+{
+	const RtsGeometry *geom = &def->geom;
+	int64		mixed_until = PG_INT64_MIN;
+	int64		end,
+				last_end;
+
+	if (newest == RTS_TIME_NONE)
+		return;					/* no rows yet */
+	if (RTS_IS_SESSION(def))
+	{
+		emit_sessions(def, area, tables, ntables, wm, out);
+		return;
+	}
+	for (int i = 0; i < ntables; i++)
+	{
+		mixed_until = Max(mixed_until, tables[i]->mixed_until_pane);
+		if (tables[i]->nclosed > 0)
+			disjoint = false;	/* entries are not whole groups */
+	}
+
+	end = last_end = rts_end_current(geom, newest);
+
+	/*
+	 * window_results: from the oldest window not closed to the newest
+	 * holding the newest time (hopping windows that end after the current
+	 * one hold rows too)
+	 */
+	if (all_open)
+	{
+		/* no watermark yet: as far back as the panes reach */
+		end = wm != RTS_TIME_NONE ? rts_end_closed(geom, wm) + geom->every :
+			rts_end_floor(geom, rts_pane_of(geom, newest) - def->npanes) +
+			geom->every;
+		last_end = rts_end_newest_holding(geom, rts_pane_of(geom, newest));
+	}
+	for (; end <= last_end; end += geom->every)
+	{
+		/* see RtsPaneTable.mixed_until_pane */
+		if (disjoint && mixed_until < rts_window_first(geom, end))
+		{
+			for (int i = 0; i < ntables; i++)
+				emit_disjoint(def, area, tables[i], end, out);
+		}
+		else
+			emit_merged(def, area, tables, ntables, end, out);
+	}
+}
+
+/* The rows of a window from this server's workers. */
+static void
+read_local(RtsWindowDef *def, RtsDatabaseShared *db, bool all_open,
+		   RtsCombineOut *out)
+{
+	int			slot = rts_reader_slot(db, def);
+	dsa_area   *area;
+	int			nworkers;
+	int			ntables = 0;
+	RtsPaneTable *tables[RTS_MAX_WORKERS];
+
 	if (slot < 0)
-		PG_RETURN_NULL();		/* no worker has loaded it yet: no rows */
+		return;					/* no worker has loaded it yet: no rows */
 
 	area = rts_dsa();
 	nworkers = db->nworkers;
-	disjoint = def->groups_disjoint || nworkers == 1;
-	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
 	for (int w = 0; w < nworkers; w++)
 		LWLockAcquire(&db->workers[w].lock, LW_SHARED);
 
 	PG_TRY();
 	{
-		wm = rts_window_watermark(db, &db->windows[slot]);
-		newest = RTS_TIME_NONE;
+		int64		wm = rts_window_watermark(db, &db->windows[slot]);
+		int64		newest = RTS_TIME_NONE;
+
 		for (int w = 0; w < nworkers; w++)
 		{
 			dsa_pointer tp = db->windows[slot].tables[w];
@@ -298,49 +349,12 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 			if (!DsaPointerIsValid(tp))
 				continue;
 			tables[ntables] = dsa_get_address(area, tp);
-			mixed_until = Max(mixed_until, tables[ntables]->mixed_until_pane);
-			if (tables[ntables]->has_time)
-				newest = Max(newest, rts_to_unix(tables[ntables]->max_time));
-			if (tables[ntables]->nclosed > 0)
-				disjoint = false;	/* entries are not whole groups */
+			newest = Max(newest, rts_table_newest(tables[ntables]));
 			ntables++;
 		}
-
-		if (newest == RTS_TIME_NONE)
-			 /* no rows yet */ ;
-		else if (RTS_IS_SESSION(def))
-			emit_sessions(def, area, tables, ntables, wm, &out);
-		else
-		{
-			const RtsGeometry *geom = &def->geom;
-			int64		end = rts_end_current(geom, newest);
-			int64		last_end = end;
-
-			/*
-			 * window_results: from the oldest window not closed to the
-			 * newest holding the newest time (hopping windows that end after
-			 * the current one hold rows too)
-			 */
-			if (all_open)
-			{
-				/* no watermark yet: as far back as the panes reach */
-				end = wm != RTS_TIME_NONE ? rts_end_closed(geom, wm) + geom->every :
-					rts_end_floor(geom, rts_pane_of(geom, newest) - def->npanes) +
-					geom->every;
-				last_end = rts_end_newest_holding(geom, rts_pane_of(geom, newest));
-			}
-			for (; end <= last_end; end += geom->every)
-			{
-				/* see RtsPaneTable.mixed_until_pane */
-				if (disjoint && mixed_until < rts_window_first(geom, end))
-				{
-					for (int i = 0; i < ntables; i++)
-						emit_disjoint(def, area, tables[i], end, &out);
-				}
-				else
-					emit_merged(def, area, tables, ntables, end, &out);
-			}
-		}
+		rts_read_emit(def, area, tables, ntables,
+					  def->groups_disjoint || nworkers == 1,
+					  newest, wm, all_open, out);
 	}
 	PG_FINALLY();
 	{
@@ -349,6 +363,41 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 				LWLockRelease(&db->workers[w].lock);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * The rows of a window: the current window (the view), or every window
+ * still open (window_results); of a distributed stream, combined from the
+ * partial states of its nodes.
+ */
+static Datum
+window_read(FunctionCallInfo fcinfo, bool all_open)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RtsDatabaseShared *db;
+	RtsWindowDef *def;
+	RtsCombineOut out;
+	List	   *nodes;
+
+	rts_check_server();
+	db = rts_my_database(false);
+	def = rts_reader_window(name, db);
+	rts_reader_check(def);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (rsinfo->setDesc->natts != def->noutputs + 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column definition list of rtstream window \"%s\" must have %d columns",
+						name, def->noutputs + 2)));
+
+	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
+	nodes = rts_window_nodes(def);
+	if (nodes != NIL)
+		rts_read_nodes(def, nodes, all_open, &out);
+	else
+		read_local(def, db, all_open, &out);
 	PG_RETURN_NULL();
 }
 

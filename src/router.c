@@ -60,6 +60,10 @@ static char slotname[NAMEDATALEN];
  */
 static XLogRecPtr routed_lsn[RTS_MAX_WORKERS];
 
+/* The same for the shipper, and whether it got batches of this transaction */
+static XLogRecPtr ship_routed_lsn;
+static bool txn_shipped;
+
 /*
  * Consistent-hash ring: each worker owns RTS_RING_VNODES points; a
  * partition goes to the worker owning the first point at or after its own.
@@ -107,11 +111,10 @@ rts_partition_owners(int nworkers, int *owner)
 /* The router's pause after decoding, to take the next commits together. */
 #define ROUTER_COALESCE_US	1000
 
-/* Queue an item for one worker, waiting while its queue is full. */
+/* Queue an item for a worker or the shipper, waiting while it is full. */
 static void
-router_forward(int worker, RtsQueueItem *item, const char *batch)
+router_put(RtsWorkerShared *ws, RtsQueueItem *item, const char *batch)
 {
-	RtsWorkerShared *ws = &router_db->workers[worker];
 
 	while (!rts_ring_put(&ws->ring, item, batch))
 	{
@@ -124,6 +127,30 @@ router_forward(int worker, RtsQueueItem *item, const char *batch)
 	}
 	if (ws->latch)
 		SetLatch(ws->latch);
+}
+
+static void
+router_forward(int worker, RtsQueueItem *item, const char *batch)
+{
+	router_put(&router_db->workers[worker], item, batch);
+}
+
+/*
+ * Rows of a distributed stream go to the shipper.  The launcher starts it
+ * once it is wanted; until then its queue fills and we wait.
+ */
+static void
+router_ship(RtsQueueItem *item, const char *batch)
+{
+	if (!rts_flag(&router_db->ship_wanted))
+	{
+		rts_set_flag(&router_db->ship_wanted, true);
+		if (rts_shared->launcher_latch)
+			SetLatch(rts_shared->launcher_latch);
+	}
+	router_put(&router_db->shipper, item, batch);
+	txn_shipped = true;
+	ship_routed_lsn = item->commit_lsn;
 }
 
 /*
@@ -221,7 +248,12 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.router_gen = router_db->router_gen;
 	item.pad = 0;
 
-	if (hdr.kind == RTS_BATCH_ROWS)
+	if (hdr.kind == RTS_BATCH_SHIP)
+	{
+		router_ship(&item, message);
+		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr.nrows);
+	}
+	else if (hdr.kind == RTS_BATCH_ROWS)
 	{
 		if (hdr.nworkers == router_db->nworkers && hdr.worker < hdr.nworkers)
 		{
@@ -249,6 +281,7 @@ static void
 router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	txn_workers = 0;
+	txn_shipped = false;
 }
 
 /*
@@ -263,7 +296,7 @@ router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
 	RtsQueueItem item;
 
-	if (txn_workers == 0)
+	if (txn_workers == 0 && !txn_shipped)
 		return;
 	memset(buf, 0, sizeof(buf));
 	hdr->kind = RTS_BATCH_COMMIT;
@@ -276,7 +309,10 @@ router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	for (int w = 0; w < router_db->nworkers; w++)
 		if (txn_workers & (1U << w))
 			router_forward(w, &item, buf);
+	if (txn_shipped)
+		router_put(&router_db->shipper, &item, buf);
 	txn_workers = 0;
+	txn_shipped = false;
 }
 
 static void
@@ -602,6 +638,9 @@ router_confirm(XLogRecPtr decoded)
 		if (durable < routed_lsn[w])
 			lsn = Min(lsn, durable);
 	}
+	/* the shipper: rows not yet on their node */
+	if (pg_atomic_read_u64(&router_db->shipper.durable_lsn) < ship_routed_lsn)
+		lsn = Min(lsn, pg_atomic_read_u64(&router_db->shipper.durable_lsn));
 	if (lsn > pg_atomic_read_u64(&router_db->confirmed_lsn))
 	{
 		LogicalConfirmReceivedLocation(lsn);

@@ -29,6 +29,7 @@ extern int	rts_decoding_memory_kb;
 extern int	rts_checkpoint_wal_size_mb;
 extern int	rts_max_databases;
 extern int	rts_stalled_wal_limit_mb;
+extern bool rts_allow_partial_results;
 extern uint64 rts_checkpoint_wal_bytes(void);
 extern uint64 rts_stalled_wal_bytes(void);
 
@@ -41,6 +42,7 @@ extern bool rts_loaded_at_startup;
 /* router.c, worker.c */
 extern PGDLLEXPORT void rts_router_main(Datum arg);
 extern PGDLLEXPORT void rts_worker_main(Datum arg);
+extern PGDLLEXPORT void rts_shipper_main(Datum arg);
 extern void rts_register_launcher(void);
 extern PGDLLEXPORT void rts_launcher_main(Datum arg);
 extern int	rts_partition_worker(int partition, int nworkers);

@@ -53,7 +53,7 @@ rts_shmem_size(int ndatabases)
 	Size		size = MAXALIGN(sizeof(RtsShared));
 
 	size = add_size(size, mul_size(rts_ring_bytes(),
-								   mul_size(ndatabases, rts_workers)));
+								   mul_size(ndatabases, rts_workers + 1)));
 	size = add_size(size, RTS_DSA_INPLACE_SIZE);
 	return size;
 }
@@ -106,9 +106,10 @@ rts_reset_database(RtsDatabaseShared *db)
 	db->pending_gap_from = db->pending_gap_to = InvalidXLogRecPtr;
 	db->router_gen = 0;
 	db->nworkers = rts_workers;
-	for (int w = 0; w < RTS_MAX_WORKERS; w++)
+	for (int w = 0; w <= RTS_MAX_WORKERS; w++)
 	{
-		RtsWorkerShared *ws = &db->workers[w];
+		/* w == RTS_MAX_WORKERS: the shipper */
+		RtsWorkerShared *ws = w < RTS_MAX_WORKERS ? &db->workers[w] : &db->shipper;
 
 		pg_atomic_write_u64(&ws->ring.write_pos, 0);
 		pg_atomic_write_u64(&ws->ring.read_pos, 0);
@@ -128,6 +129,9 @@ rts_reset_database(RtsDatabaseShared *db)
 		memset(&ws->progress, 0, sizeof(ws->progress));
 		ws->extension = InvalidOid;
 	}
+	pg_atomic_write_u32(&db->ship_wanted, 0);
+	pg_atomic_write_u64(&db->ship_done_lsn, 0);
+	memset(db->ship_nodes, 0, sizeof(db->ship_nodes));
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{
 		db->windows[s].window_id = 0;
@@ -173,9 +177,12 @@ rts_shmem_startup(void)
 			pg_atomic_init_u32(&db->router_ready, 0);
 			pg_atomic_init_u32(&db->dropping, 0);
 			db->nworkers = rts_workers;
-			for (int w = 0; w < rts_workers; w++)
+			pg_atomic_init_u32(&db->ship_wanted, 0);
+			pg_atomic_init_u64(&db->ship_done_lsn, 0);
+			for (int w = 0; w <= rts_workers; w++)
 			{
-				RtsWorkerShared *ws = &db->workers[w];
+				/* w == rts_workers: the shipper's queue */
+				RtsWorkerShared *ws = w < rts_workers ? &db->workers[w] : &db->shipper;
 
 				LWLockInitialize(&ws->lock, rts_shared->tranche_id);
 				rts_ring_init(&ws->ring, offset, rts_ring_bytes());

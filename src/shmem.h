@@ -44,6 +44,7 @@
 #define RTS_MAX_AGGS		32		/* aggregates per window */
 #define RTS_NPARTITIONS		64		/* partitions of every stream */
 #define RTS_RING_VNODES		64		/* virtual nodes per worker on the hash ring */
+#define RTS_MAX_NODES		16		/* nodes of a distributed stream */
 
 /* A flag in shared memory, written by one process, polled by others. */
 static inline bool
@@ -201,6 +202,21 @@ rts_atomic_raise_time(pg_atomic_uint64 *t, int64 v)
 }
 
 /*
+ * The shipper's state for one node (a postgres_fdw server) it delivers to,
+ * written by the shipper only, read for rtstream.nodes.
+ */
+typedef struct RtsShipNode
+{
+	NameData	node;			/* "" when the entry is free */
+	XLogRecPtr	delivered_lsn;	/* every row up to it is on the node */
+	uint64		pending_rows;	/* rows waiting for the node */
+	uint64		delivered_rows;
+	int			failures;		/* deliveries failed in a row */
+	char		error[256];		/* the last one's message ("" once one
+								 * succeeds) */
+} RtsShipNode;
+
+/*
  * Everything rtstream keeps for one database: an entry of a pool of
  * rtstream.max_databases, taken for a database by the launcher's probe at
  * start or by a backend's first rtstream call (rts_claim_database), and
@@ -249,6 +265,19 @@ typedef struct RtsDatabaseShared
 										 * windows catching up */
 	int			nworkers;		/* rtstream.workers, set at startup */
 	RtsWorkerShared workers[RTS_MAX_WORKERS];
+
+	/*
+	 * The shipper (shipper.c): the rows of distributed streams, from the
+	 * router through its own queue to the nodes.  shipper.durable_lsn:
+	 * every transaction up to it is delivered; ship_done_lsn: the WAL the
+	 * router had decoded when the shipper last had nothing left to
+	 * deliver (rtstream.sync() waits for it).  ship_wanted: the router
+	 * has rows for it; the launcher then keeps it running.
+	 */
+	RtsWorkerShared shipper;
+	pg_atomic_uint32 ship_wanted;
+	pg_atomic_uint64 ship_done_lsn;
+	RtsShipNode ship_nodes[RTS_MAX_NODES];
 	RtsWindowSlot windows[RTS_MAX_WINDOWS];
 } RtsDatabaseShared;
 

@@ -1,0 +1,243 @@
+/*-------------------------------------------------------------------------
+ *
+ * nodes.c
+ *	  Distributed streams: the consistent-hash ring of partitions over a
+ *	  stream's nodes, this backend's cache of rtstream.stream_nodes (for the
+ *	  capture trigger), and the SQL functions behind rtstream.nodes.
+ *
+ *	  The ring is the one partitions use over workers (router.c), with
+ *	  points derived from the node's name, so that every server computes
+ *	  the same owners and adding a node moves only the partitions whose
+ *	  nearest point is one of the new node's.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+
+#include "rtstream.h"
+#include "nodes.h"
+
+PG_FUNCTION_INFO_V1(rts_node_partitions);
+PG_FUNCTION_INFO_V1(rts_node_stats);
+PG_FUNCTION_INFO_V1(rts_stream_nodes_changed);
+
+StaticAssertDecl(RTS_MAX_NODES <= RTS_MAX_WORKERS,
+				 "the capture trigger keeps one batch per node in its per-worker array");
+
+/* The node (index into names) owning a partition. */
+int
+rts_partition_node(int partition, char names[][NAMEDATALEN], int nnodes)
+{
+	uint32		ppoint = hash_uint32((uint32) partition * 2654435761U + 17);
+	uint32		best = PG_UINT32_MAX;
+	uint32		lowest = PG_UINT32_MAX;
+	int			best_node = -1;
+	int			lowest_node = 0;
+
+	for (int n = 0; n < nnodes; n++)
+	{
+		uint32		seed = hash_bytes((const unsigned char *) names[n],
+									  strlen(names[n]));
+
+		for (int v = 0; v < RTS_RING_VNODES; v++)
+		{
+			uint32		point = hash_uint32(seed ^ (uint32) (v * 7919 + 1));
+
+			if (point >= ppoint && (best_node < 0 || point < best))
+			{
+				best = point;
+				best_node = n;
+			}
+			if (point < lowest)
+			{
+				lowest = point;
+				lowest_node = n;
+			}
+		}
+	}
+	return best_node >= 0 ? best_node : lowest_node;
+}
+
+/* Backend cache of stream -> nodes, valid while catalog_gen holds. */
+static HTAB *nodes_cache = NULL;
+static MemoryContext nodes_cache_cxt = NULL;
+static uint32 nodes_cache_gen = 0;
+
+static void
+load_stream_nodes(RtsStreamNodes *sn)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(sn->relid)};
+	char		names[RTS_MAX_NODES][NAMEDATALEN];
+
+	sn->nnodes = 0;
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT n.node, s.oid FROM rtstream.stream_nodes n "
+							  "JOIN pg_catalog.pg_foreign_server s ON s.srvname = n.node "
+							  "WHERE n.stream = $1 AND n.state = 'active' ORDER BY n.node",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.stream_nodes");
+	for (uint64 i = 0; i < SPI_processed && i < RTS_MAX_NODES; i++)
+	{
+		bool		isnull;
+		Datum		name = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										 1, &isnull);
+
+		strlcpy(names[i], NameStr(*DatumGetName(name)), NAMEDATALEN);
+		sn->servers[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc,
+														2, &isnull));
+		sn->nnodes++;
+	}
+	SPI_finish();
+	for (int p = 0; p < RTS_NPARTITIONS && sn->nnodes > 0; p++)
+		sn->owner[p] = rts_partition_node(p, names, sn->nnodes);
+}
+
+/*
+ * The nodes of a stream, as this backend last read them; read again once
+ * rtstream's catalog changed (a trigger on rtstream.stream_nodes marks
+ * it).  add_node and remove_node lock the stream against writers while
+ * they change the ring, so a writer never mixes two rings in a batch.
+ */
+RtsStreamNodes *
+rts_stream_nodes(Oid relid)
+{
+	RtsDatabaseShared *db = rts_my_database(false);
+	uint32		gen = pg_atomic_read_u32(&db->catalog_gen);
+	RtsStreamNodes *sn;
+	bool		found;
+
+	if (nodes_cache == NULL || gen != nodes_cache_gen)
+	{
+		HASHCTL		ctl;
+
+		if (nodes_cache_cxt)
+			MemoryContextDelete(nodes_cache_cxt);
+		nodes_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+												"rtstream stream nodes",
+												ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RtsStreamNodes);
+		ctl.hcxt = nodes_cache_cxt;
+		nodes_cache = hash_create("rtstream stream nodes", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		nodes_cache_gen = gen;
+	}
+	sn = hash_search(nodes_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		PG_TRY();
+		{
+			load_stream_nodes(sn);
+		}
+		PG_CATCH();
+		{
+			hash_search(nodes_cache, &relid, HASH_REMOVE, NULL);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return sn;
+}
+
+/*
+ * rtstream._node_partitions(nodes name[], node name) -> integer[]: the
+ * partitions the node owns among these nodes.
+ */
+Datum
+rts_node_partitions(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	char	   *node = NameStr(*PG_GETARG_NAME(1));
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	char		names[RTS_MAX_NODES][NAMEDATALEN];
+	int			me = -1;
+	Datum		parts[RTS_NPARTITIONS];
+	int			nparts = 0;
+
+	deconstruct_array(arr, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+					  &elems, &nulls, &n);
+	if (n > RTS_MAX_NODES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a distributed stream has at most %d nodes", RTS_MAX_NODES)));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("node names must not be NULL")));
+		strlcpy(names[i], NameStr(*DatumGetName(elems[i])), NAMEDATALEN);
+		if (strcmp(names[i], node) == 0)
+			me = i;
+	}
+	for (int p = 0; p < RTS_NPARTITIONS && me >= 0; p++)
+		if (rts_partition_node(p, names, n) == me)
+			parts[nparts++] = Int32GetDatum(p);
+	PG_RETURN_ARRAYTYPE_P(construct_array(parts, nparts, INT4OID, sizeof(int32),
+										  true, TYPALIGN_INT));
+}
+
+/* rtstream._node_stats(): the shipper's state per node. */
+Datum
+rts_node_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RtsDatabaseShared *db;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rts_shared == NULL || (db = rts_my_database(true)) == NULL)
+		PG_RETURN_NULL();
+	for (int i = 0; i < RTS_MAX_NODES; i++)
+	{
+		RtsShipNode *sn = &db->ship_nodes[i];
+		Datum		values[6];
+		bool		nulls[6] = {0};
+		NameData	node;
+
+		/* plain fields written by the shipper: for information only */
+		memcpy(&node, &sn->node, sizeof(NameData));
+		if (NameStr(node)[0] == '\0')
+			continue;
+		values[0] = NameGetDatum(&node);
+		values[1] = LSNGetDatum(sn->delivered_lsn);
+		values[2] = Int64GetDatum((int64) sn->pending_rows);
+		values[3] = Int64GetDatum((int64) sn->delivered_rows);
+		values[4] = Int32GetDatum(sn->failures);
+		if (sn->error[0] != '\0')
+			values[5] = CStringGetTextDatum(sn->error);
+		else
+			nulls[5] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
+/*
+ * Statement trigger on rtstream.stream_nodes: capturing backends read the
+ * ring again once the change commits (pg_restore included).
+ */
+Datum
+rts_stream_nodes_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rtstream._stream_nodes_changed() must be called as a trigger")));
+	rts_ddl_mark_pending();
+	return PointerGetDatum(NULL);
+}

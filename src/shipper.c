@@ -1,0 +1,632 @@
+/*-------------------------------------------------------------------------
+ *
+ * shipper.c
+ *	  The shipper: one background worker per database that delivers the
+ *	  rows of distributed streams to the nodes owning their partitions.
+ *
+ *	  The coordinator's WAL is the durable record.  The capture trigger
+ *	  writes a distributed stream's rows as batches per node (kind
+ *	  RTS_BATCH_SHIP); the router decodes them in commit order and queues
+ *	  them here, with a commit marker per transaction, as it queues rows for
+ *	  a worker.  The shipper collects each transaction, then inserts the
+ *	  rows of many transactions into a node's rtstream.inbox through the
+ *	  stream's foreign table <schema>.<stream>__<node>, as the stream's
+ *	  owner (postgres_fdw uses the owner's user mapping).  The node's inbox
+ *	  trigger inserts them into its stream and records, in the same node
+ *	  transaction, the position (commit LSN, row number in it) up to which
+ *	  it has this coordinator's rows (rtstream.deliveries): rows sent again
+ *	  are skipped there.  So every committed row reaches its node exactly
+ *	  once, across a crash of either side.
+ *
+ *	  The router keeps the slot behind the oldest transaction not yet on
+ *	  every node it has rows for (shipper.durable_lsn), so after a restart
+ *	  of the router, or of the shipper (which asks the router to decode
+ *	  again), what was not delivered is decoded again.
+ *
+ *	  A node that fails is retried with a backoff (1 s doubling to a
+ *	  minute), its error logged once and shown in rtstream.nodes; the rows
+ *	  for it wait in memory, and the other nodes go on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "rtstream.h"
+#include "owner.h"
+
+/* Deliver to a node once this many rows wait for it, even mid-queue. */
+#define SHIP_ROWS_PER_DELIVERY	20000
+
+/* Rows of one stream waiting for one node, with their positions. */
+typedef struct ShipRows
+{
+	Oid			relid;
+	StringInfoData tuples;		/* per row: uint32 length, the tuple,
+								 * MAXALIGNed */
+	int			nrows;
+	int			nsegs;
+	int			maxsegs;
+	XLogRecPtr *lsns;			/* per segment: the source transaction */
+	int64	   *seqs;			/* its first row's number in it */
+	int32	   *counts;
+} ShipRows;
+
+typedef struct ShipNode
+{
+	Oid			server;
+	int			slot;			/* in db->ship_nodes */
+	MemoryContext cxt;			/* the rows waiting */
+	List	   *streams;		/* of ShipRows * */
+	uint64		pending_rows;
+	XLogRecPtr	pending_upto;	/* the newest transaction waiting */
+	XLogRecPtr	acked;			/* delivered up to here since we started */
+	TimestampTz next_try;
+	int			failures;
+} ShipNode;
+
+/* A transaction taken from the queue, until every node has its rows. */
+typedef struct ShipTxn
+{
+	XLogRecPtr	lsn;
+	uint32		nodes;			/* bit i: nodes[i] still lacks rows of it */
+} ShipTxn;
+
+static RtsDatabaseShared *ship_db;
+static ShipNode nodes[RTS_MAX_NODES];
+static int	nnodes = 0;
+static ShipTxn *txns;
+static int	txns_head = 0,
+			txns_len = 0,
+			txns_cap = 0;
+static MemoryContext txn_cxt;	/* the batches of the transaction in hand */
+static List *txn_batches = NIL;
+static uint32 txn_gen = 0;
+static char source_id[64];
+static volatile sig_atomic_t got_sigterm = false;
+
+static void
+shipper_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+shipper_shmem_exit(int code, Datum arg)
+{
+	ship_db->shipper.latch = NULL;
+	ship_db->shipper.pid = 0;
+}
+
+/* The node of a foreign server, made on first use. */
+static ShipNode *
+ship_node(Oid server)
+{
+	ShipNode   *n;
+
+	for (int i = 0; i < nnodes; i++)
+		if (nodes[i].server == server)
+			return &nodes[i];
+	if (nnodes == RTS_MAX_NODES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rtstream ships to at most %d nodes per database", RTS_MAX_NODES)));
+	n = &nodes[nnodes];
+	memset(n, 0, sizeof(ShipNode));
+	n->server = server;
+	n->slot = nnodes;
+	n->cxt = AllocSetContextCreate(TopMemoryContext, "rtstream shipper node",
+								   ALLOCSET_DEFAULT_SIZES);
+	nnodes++;
+	return n;
+}
+
+static ShipRows *
+ship_rows(ShipNode *n, Oid relid)
+{
+	ListCell   *lc;
+	ShipRows   *r;
+	MemoryContext old;
+
+	foreach(lc, n->streams)
+	{
+		r = lfirst(lc);
+		if (r->relid == relid)
+			return r;
+	}
+	old = MemoryContextSwitchTo(n->cxt);
+	r = palloc0(sizeof(ShipRows));
+	r->relid = relid;
+	initStringInfo(&r->tuples);
+	r->maxsegs = 16;
+	r->lsns = palloc(sizeof(XLogRecPtr) * r->maxsegs);
+	r->seqs = palloc(sizeof(int64) * r->maxsegs);
+	r->counts = palloc(sizeof(int32) * r->maxsegs);
+	n->streams = lappend(n->streams, r);
+	MemoryContextSwitchTo(old);
+	return r;
+}
+
+/* Rows of transaction lsn for one node and stream, numbered from 0. */
+static void
+ship_add_rows(ShipNode *n, Oid relid, XLogRecPtr lsn, const char *p,
+			  const char *end, uint32 nrows)
+{
+	ShipRows   *r = ship_rows(n, relid);
+	MemoryContext old = MemoryContextSwitchTo(n->cxt);
+	int			seg = r->nsegs - 1;
+
+	if (seg < 0 || r->lsns[seg] != lsn)
+	{
+		if (r->nsegs == r->maxsegs)
+		{
+			r->maxsegs *= 2;
+			r->lsns = repalloc(r->lsns, sizeof(XLogRecPtr) * r->maxsegs);
+			r->seqs = repalloc(r->seqs, sizeof(int64) * r->maxsegs);
+			r->counts = repalloc(r->counts, sizeof(int32) * r->maxsegs);
+		}
+		seg = r->nsegs++;
+		r->lsns[seg] = lsn;
+		r->seqs[seg] = 0;
+		r->counts[seg] = 0;
+	}
+	while (p < end)
+	{
+		uint64		word;
+		uint32		len;
+
+		memcpy(&word, p, sizeof(uint64));
+		len = RTS_ROW_LEN(word);
+		if (sizeof(uint64) + MAXALIGN(len) > (Size) (end - p))
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("rtstream shipper ignores the rest of a malformed batch")));
+			break;
+		}
+		appendBinaryStringInfo(&r->tuples, (char *) &len, sizeof(uint32));
+		appendBinaryStringInfo(&r->tuples, p + sizeof(uint64), len);
+		r->counts[seg]++;
+		r->nrows++;
+		n->pending_rows++;
+		p += sizeof(uint64) + MAXALIGN(len);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static void
+publish_node(ShipNode *n)
+{
+	RtsShipNode *sn = &ship_db->ship_nodes[n->slot];
+
+	sn->delivered_lsn = n->acked;
+	sn->pending_rows = n->pending_rows;
+	sn->failures = n->failures;
+}
+
+/*
+ * The oldest transactions every node has: the slot may move past them.
+ * Once nothing waits, everything taken from the queue is delivered.
+ */
+static void
+advance_durable(void)
+{
+	XLogRecPtr	durable = InvalidXLogRecPtr;
+
+	while (txns_head < txns_len && txns[txns_head].nodes == 0)
+		durable = txns[txns_head++].lsn;
+	if (txns_head == txns_len)
+		txns_head = txns_len = 0;
+	else if (txns_head > 1024)
+	{
+		memmove(txns, txns + txns_head, sizeof(ShipTxn) * (txns_len - txns_head));
+		txns_len -= txns_head;
+		txns_head = 0;
+	}
+	if (durable > pg_atomic_read_u64(&ship_db->shipper.durable_lsn))
+		pg_atomic_write_u64(&ship_db->shipper.durable_lsn, durable);
+}
+
+/* A transaction's batches are all here: hand its rows to their nodes. */
+static void
+take_transaction(XLogRecPtr lsn)
+{
+	ListCell   *lc;
+	uint32		mask = 0;
+
+	if (lsn <= pg_atomic_read_u64(&ship_db->shipper.durable_lsn))
+	{
+		/* delivered before a restart of the router or of us */
+		list_free(txn_batches);
+		txn_batches = NIL;
+		MemoryContextReset(txn_cxt);
+		return;
+	}
+	foreach(lc, txn_batches)
+	{
+		const char *batch = lfirst(lc);
+		RtsBatchHeader hdr;
+		uint32		len;
+		ShipNode   *n;
+
+		memcpy(&len, batch, sizeof(uint32));
+		batch += MAXALIGN(sizeof(uint32));
+		memcpy(&hdr, batch, sizeof(hdr));
+		n = ship_node(hdr.ddl_op);
+		if (lsn <= n->acked)
+			continue;
+		ship_add_rows(n, hdr.stream, lsn, batch + RTS_BATCH_HEADER_SIZE,
+					  batch + len, hdr.nrows);
+		n->pending_upto = lsn;
+		mask |= (1U << n->slot);
+		publish_node(n);
+	}
+	list_free(txn_batches);
+	txn_batches = NIL;
+	MemoryContextReset(txn_cxt);
+
+	if (txns_len == txns_cap)
+	{
+		txns_cap = Max(64, txns_cap * 2);
+		txns = txns ? repalloc(txns, sizeof(ShipTxn) * txns_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(ShipTxn) * txns_cap);
+	}
+	txns[txns_len].lsn = lsn;
+	txns[txns_len].nodes = mask;
+	txns_len++;
+	advance_durable();
+}
+
+static void
+take_item(RtsQueueItem *item, const char *batch)
+{
+	RtsBatchHeader hdr;
+
+	/*
+	 * A restarted router sends again the transaction it was in: what we
+	 * hold of it is dropped, the whole of it comes again.
+	 */
+	if (item->router_gen != txn_gen)
+	{
+		list_free(txn_batches);
+		txn_batches = NIL;
+		MemoryContextReset(txn_cxt);
+		txn_gen = item->router_gen;
+	}
+	memcpy(&hdr, batch, sizeof(hdr));
+	if (hdr.kind == RTS_BATCH_COMMIT)
+		take_transaction(item->commit_lsn);
+	else if (hdr.kind == RTS_BATCH_SHIP)
+	{
+		char	   *copy = MemoryContextAlloc(txn_cxt,
+											  MAXALIGN(sizeof(uint32)) + item->len);
+
+		memcpy(copy, &item->len, sizeof(uint32));
+		memcpy(copy + MAXALIGN(sizeof(uint32)), batch, item->len);
+		txn_batches = lappend(txn_batches, copy);
+	}
+}
+
+/* The waiting rows of one stream as the text of an array of its row type. */
+static char *
+rows_text(Relation rel, ShipRows *r)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(r->nrows, 1));
+	const char *p = r->tuples.data;
+	ArrayType  *arr;
+
+	for (int i = 0; i < r->nrows; i++)
+	{
+		HeapTupleData tup;
+		uint32		len;
+
+		memcpy(&len, p, sizeof(uint32));
+		tup.t_len = len;
+		tup.t_data = (HeapTupleHeader) palloc(len);
+		memcpy(tup.t_data, p + sizeof(uint32), len);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = RelationGetRelid(rel);
+		elems[i] = heap_copy_tuple_as_datum(&tup, desc);
+		pfree(tup.t_data);
+		p += sizeof(uint32) + len;
+	}
+	arr = construct_array(elems, r->nrows, desc->tdtypeid, -1, false, TYPALIGN_DOUBLE);
+	return OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(arr));
+}
+
+static Datum
+lsn_array(ShipRows *r)
+{
+	Datum	   *d = palloc(sizeof(Datum) * r->nsegs);
+
+	for (int i = 0; i < r->nsegs; i++)
+		d[i] = LSNGetDatum(r->lsns[i]);
+	return PointerGetDatum(construct_array(d, r->nsegs, PG_LSNOID, sizeof(XLogRecPtr),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+int_array(ShipRows *r, bool seqs)
+{
+	Datum	   *d = palloc(sizeof(Datum) * r->nsegs);
+
+	for (int i = 0; i < r->nsegs; i++)
+		d[i] = seqs ? Int64GetDatum(r->seqs[i]) : Int32GetDatum(r->counts[i]);
+	if (seqs)
+		return PointerGetDatum(construct_array(d, r->nsegs, INT8OID, sizeof(int64),
+											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return PointerGetDatum(construct_array(d, r->nsegs, INT4OID, sizeof(int32),
+										   true, TYPALIGN_INT));
+}
+
+/*
+ * Insert one stream's waiting rows into the node's inbox, as the stream's
+ * owner.  A stream that is gone, or no longer on this node, drops them
+ * (its rows were written before it was dropped or moved).
+ */
+static void
+deliver_stream(ShipNode *n, const char *server, ShipRows *r)
+{
+	Relation	rel;
+	char	   *nsp;
+	char	   *inbox_name;
+	Oid			nspid;
+	Oid			owner;
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, PG_LSNARRAYOID, INT8ARRAYOID,
+	INT4ARRAYOID, TEXTOID};
+	Datum		args[6];
+	RtsOwnerSwitch sw;
+	char	   *sql;
+
+	rel = try_table_open(r->relid, AccessShareLock);
+	if (rel == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("rtstream drops %d rows for node \"%s\" of a stream that was dropped",
+						r->nrows, server)));
+		return;
+	}
+	nspid = RelationGetNamespace(rel);
+	nsp = get_namespace_name(nspid);
+	owner = rel->rd_rel->relowner;
+	inbox_name = psprintf("%s__%s", RelationGetRelationName(rel), server);
+	if (!OidIsValid(get_relname_relid(inbox_name, nspid)))
+	{
+		ereport(WARNING,
+				(errmsg("rtstream drops %d rows of stream \"%s\" for node \"%s\", which is no longer one of its nodes",
+						r->nrows, RelationGetRelationName(rel), server)));
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	args[0] = CStringGetTextDatum(source_id);
+	args[1] = CStringGetTextDatum(quote_qualified_identifier(nsp, RelationGetRelationName(rel)));
+	args[2] = lsn_array(r);
+	args[3] = int_array(r, true);
+	args[4] = int_array(r, false);
+	args[5] = CStringGetTextDatum(rows_text(rel, r));
+	table_close(rel, AccessShareLock);
+	sql = psprintf("INSERT INTO %s (source, stream, lsns, seqs, counts, rows) "
+				   "VALUES ($1, $2, $3, $4, $5, $6)",
+				   quote_qualified_identifier(nsp, inbox_name));
+
+	rts_owner_enter(owner, "pg_catalog, pg_temp", &sw);
+	if (SPI_execute_with_args(sql, 6, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "rtstream could not deliver rows to node \"%s\"", server);
+	rts_owner_leave(&sw);
+}
+
+/*
+ * Deliver everything waiting for a node in one transaction here, which
+ * postgres_fdw makes one transaction there.  On failure the rows stay and
+ * the node is retried later.
+ */
+static void
+deliver(ShipNode *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	RtsShipNode *sn = &ship_db->ship_nodes[n->slot];
+	ListCell   *lc;
+
+	PG_TRY();
+	{
+		ForeignServer *fs;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "rtstream shipper delivering rows");
+		fs = GetForeignServerExtended(n->server, FSV_MISSING_OK);
+		if (fs == NULL)
+			ereport(WARNING,
+					(errmsg("rtstream drops %llu rows for a foreign server that was dropped",
+							(unsigned long long) n->pending_rows)));
+		else
+		{
+			if (NameStr(sn->node)[0] == '\0')
+				namestrcpy(&sn->node, fs->servername);
+			foreach(lc, n->streams)
+				deliver_stream(n, fs->servername, lfirst(lc));
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		n->failures++;
+		n->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  1000L << Min(n->failures - 1, 6));
+		/* a repeated error is logged once */
+		if (strncmp(sn->error, edata->message, sizeof(sn->error) - 1) != 0)
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("rtstream could not deliver rows to node \"%s\": %s",
+							NameStr(sn->node), edata->message),
+					 edata->detail ? errdetail("%s", edata->detail) : 0,
+					 errhint("The rows wait on this server; delivery is retried with a backoff of up to a minute.")));
+		strlcpy(sn->error, edata->message, sizeof(sn->error));
+		FreeErrorData(edata);
+		publish_node(n);
+		return;
+	}
+	PG_END_TRY();
+
+	/* the node has every row up to pending_upto */
+	sn->delivered_rows += n->pending_rows;
+	sn->error[0] = '\0';
+	n->failures = 0;
+	n->acked = n->pending_upto;
+	n->pending_rows = 0;
+	n->streams = NIL;
+	MemoryContextReset(n->cxt);
+	for (int i = txns_head; i < txns_len && txns[i].lsn <= n->acked; i++)
+		txns[i].nodes &= ~(1U << n->slot);
+	advance_durable();
+	publish_node(n);
+}
+
+/* Deliver to every node with rows waiting (at least min_rows) and due. */
+static bool
+deliver_due(uint64 min_rows)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		waiting = false;
+
+	for (int i = 0; i < nnodes && !got_sigterm; i++)
+	{
+		ShipNode   *n = &nodes[i];
+
+		if (n->pending_rows == 0)
+			continue;
+		if (n->pending_rows >= min_rows && now >= n->next_try)
+			deliver(n);
+		if (n->pending_rows > 0)
+			waiting = true;
+	}
+	return waiting;
+}
+
+void
+rts_shipper_main(Datum arg)
+{
+	int			dbidx = DatumGetInt32(arg);
+	RtsWorkerShared *me;
+	char	   *buf = NULL;
+	Size		bufsize = 0;
+
+	pqsignal(SIGTERM, shipper_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	ship_db = &rts_shared->dbs[dbidx];
+	me = &ship_db->shipper;
+	if (rts_flag(&ship_db->dropping))
+	{
+		pg_usleep(1000000L);
+		proc_exit(1);
+	}
+	if (!OidIsValid(ship_db->dboid))
+		proc_exit(0);
+	BackgroundWorkerInitializeConnectionByOid(ship_db->dboid, InvalidOid, 0);
+	me->pid = MyProcPid;
+	me->latch = MyLatch;
+	before_shmem_exit(shipper_shmem_exit, 0);
+	snprintf(source_id, sizeof(source_id), UINT64_FORMAT ":%u",
+			 GetSystemIdentifier(), MyDatabaseId);
+	txn_cxt = AllocSetContextCreate(TopMemoryContext, "rtstream shipper transaction",
+									ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * What an earlier shipper took from the queue but had not delivered is
+	 * gone with it: have the router decode again from its slot, which is
+	 * behind every transaction not yet delivered.  Whatever is queued
+	 * until then comes again and is skipped by the nodes.
+	 */
+	pg_atomic_fetch_add_u32(&ship_db->replay_requests, 1);
+	if (ship_db->router_latch)
+		SetLatch(ship_db->router_latch);
+
+	while (!got_sigterm)
+	{
+		RtsQueueItem item;
+		char	   *batch;
+		uint64		next_pos;
+		XLogRecPtr	decoded;
+		int			n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/* everything the router decoded up to here is in the queue */
+		decoded = pg_atomic_read_u64(&ship_db->decoded_lsn);
+		pg_read_barrier();
+		while (n++ < 1024 && rts_ring_get(&me->ring, &item, &batch, &buf, &bufsize, &next_pos))
+		{
+			take_item(&item, batch);
+			rts_ring_advance(&me->ring, next_pos);
+			pg_atomic_write_u64(&me->applied_pos, next_pos);
+			if (ship_db->router_latch)
+				SetLatch(ship_db->router_latch);
+		}
+		if (n <= 1024)
+		{
+			/* the queue is empty: deliver all, then say how far we are */
+			if (!deliver_due(1) && txn_batches == NIL)
+			{
+				if (decoded > pg_atomic_read_u64(&ship_db->ship_done_lsn))
+					pg_atomic_write_u64(&ship_db->ship_done_lsn, decoded);
+				if (txns_len == 0 && decoded > pg_atomic_read_u64(&me->durable_lsn))
+					pg_atomic_write_u64(&me->durable_lsn, decoded);
+			}
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 deliver_due(UINT64_MAX) ? 200L : 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		else
+			(void) deliver_due(SHIP_ROWS_PER_DELIVERY);
+	}
+	proc_exit(1);
+}
