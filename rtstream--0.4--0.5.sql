@@ -282,13 +282,16 @@ CREATE FUNCTION rtstream._window_on_nodes(name text, schema name, stream regclas
                                           size interval, slide interval, time_column text,
                                           allowed_lateness interval, idle_timeout interval,
                                           late_policy text, gap interval, origin timestamptz,
-                                          timezone text, step interval) RETURNS void
+                                          timezone text, step interval, search_path text,
+                                          held boolean, only_node name DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     n record;
     inbox text;
 BEGIN
-    FOR n IN SELECT s.node FROM rtstream.stream_nodes s WHERE s.stream = _window_on_nodes.stream ORDER BY s.node LOOP
+    FOR n IN SELECT s.node FROM rtstream.stream_nodes s
+              WHERE s.stream = _window_on_nodes.stream AND (only_node IS NULL OR s.node = only_node)
+              ORDER BY s.node LOOP
         IF octet_length(name || '__' || n.node) >= 64 THEN
             RAISE EXCEPTION 'window and node names are too long: "%__%" must fit in 63 bytes', name, n.node
                 USING ERRCODE = 'name_too_long';
@@ -296,13 +299,16 @@ BEGIN
         inbox := rtstream._inbox_of(stream, n.node);
         PERFORM rtstream._on_node(inbox, format('CREATE SCHEMA IF NOT EXISTS %I', schema));
         PERFORM rtstream._on_node(inbox, format('SELECT pg_catalog.set_config(''search_path'', %L, true)',
-                                                format('%I, ', schema) || current_setting('search_path')));
+                                                format('%I, ', schema) || search_path));
         PERFORM rtstream._on_node(inbox,
             format('SELECT rtstream.create_window(%L, %L, size => %L, slide => %L, time_column => %L, '
                    'allowed_lateness => %L, idle_timeout => %L, late_policy => %L, gap => %L, '
                    'origin => %L, timezone => %L, step => %L)',
                    name, query, size, slide, time_column, allowed_lateness, idle_timeout,
                    late_policy, gap, origin, timezone, step));
+        IF held THEN
+            PERFORM rtstream._on_node(inbox, format('SELECT rtstream._hold_history(%L)', name));
+        END IF;
         PERFORM rtstream._on_node(inbox, format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_state(%L)',
                                                 schema, name || '__state', name));
         PERFORM rtstream._on_node(inbox, 'SELECT pg_catalog.set_config(''search_path'', ''pg_catalog'', true)');
@@ -549,10 +555,15 @@ BEGIN
     END IF;
 
     distributed := EXISTS (SELECT 1 FROM rtstream.stream_nodes n WHERE n.stream = a.stream);
-    IF distributed AND (coalesce(history, false) OR coalesce(notify, false) OR dead_letter_table IS NOT NULL) THEN
-        RAISE EXCEPTION 'history, notify and dead_letter_table are not supported on a window over a distributed stream yet'
+    IF distributed AND dead_letter_table IS NOT NULL THEN
+        RAISE EXCEPTION 'dead_letter_table is not supported on a window over a distributed stream'
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Create the window without them; see "Scaling out" in README.md.';
+                  HINT = 'Each node keeps its dead letters in its own rtstream.dead_letters.';
+    END IF;
+    IF distributed AND coalesce(notify, false) AND NOT coalesce(history, false) THEN
+        RAISE EXCEPTION 'notify on a window over a distributed stream needs history => true'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'The coordinator sends the NOTIFY with the history rows it writes.';
     END IF;
 
     EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_rows(%L) AS w(%s)',
@@ -570,7 +581,8 @@ BEGIN
     IF distributed THEN
         PERFORM rtstream._window_on_nodes(name, schema, a.stream, query, size, slide, time_column,
                                           allowed_lateness, idle_timeout, late_policy, gap,
-                                          origin, timezone, step);
+                                          origin, timezone, step, current_setting('search_path'),
+                                          coalesce(history, false));
     END IF;
 END
 $$;
@@ -589,3 +601,285 @@ CREATE FUNCTION rtstream._stream_nodes_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'rts_stream_nodes_changed' LANGUAGE C;
 CREATE TRIGGER stream_nodes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtstream.stream_nodes
     FOR EACH STATEMENT EXECUTE FUNCTION rtstream._stream_nodes_changed();
+
+-- Growing and shrinking ----------------------------------------------------------
+
+-- The partition_by list of a stream, as create_stream takes it.
+CREATE FUNCTION rtstream._partition_list(stream regclass) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(quote_ident(c), ', ' ORDER BY n)
+      FROM rtstream.streams s, unnest(s.partition_by) WITH ORDINALITY AS u(c, n)
+     WHERE s.stream = _partition_list.stream
+$$;
+
+CREATE FUNCTION rtstream._check_distributed(stream regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rtstream.stream_nodes n WHERE n.stream = _check_distributed.stream) THEN
+        RAISE EXCEPTION 'table "%" is not a distributed stream', stream
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Make it one with rtstream.create_stream(..., nodes => ARRAY[...]).';
+    END IF;
+    IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = stream), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', stream USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
+-- Add a node: its stream and windows are made there, then the ring takes it
+-- in.  Writers wait for the change (the stream is locked until commit), so
+-- no transaction mixes two rings.  Partitions that move keep their open
+-- windows on their former node: the view combines both until they close.
+CREATE FUNCTION rtstream.add_node(stream regclass, node name) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s record;
+    w record;
+BEGIN
+    PERFORM rtstream._check();
+    PERFORM rtstream._check_distributed(stream);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', stream);
+    IF EXISTS (SELECT 1 FROM rtstream.stream_nodes n
+                WHERE n.stream = add_node.stream AND n.node = add_node.node AND n.state = 'active') THEN
+        RAISE EXCEPTION 'node "%" is already a node of stream "%"', node, stream USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF (SELECT count(*) FROM rtstream.stream_nodes n WHERE n.stream = add_node.stream) >= 16 THEN
+        RAISE EXCEPTION 'a distributed stream has at most 16 nodes' USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM rtstream.stream_nodes n
+                    WHERE n.stream = add_node.stream AND n.node = add_node.node) THEN
+        -- a new node (a draining one has all of it already)
+        PERFORM rtstream._check_nodes(stream, ARRAY[node]);
+        SELECT * INTO s FROM rtstream.streams WHERE streams.stream = add_node.stream;
+        PERFORM rtstream._stream_on_nodes(stream, rtstream._partition_list(stream), s.method, s.bounds, ARRAY[node]);
+        PERFORM rtstream._register_nodes(stream, ARRAY[node], 'draining');
+        FOR w IN SELECT * FROM rtstream.windows WHERE windows.stream = add_node.stream ORDER BY id LOOP
+            PERFORM rtstream._window_on_nodes(w.name, (SELECT c.relnamespace::regnamespace::name FROM pg_class c WHERE c.oid = w.view),
+                                              w.stream, w.query,
+                                              CASE WHEN w.gap IS NULL THEN w.size END,
+                                              CASE WHEN w.gap IS NULL AND w.step IS NULL THEN w.slide END,
+                                              w.time_column, w.allowed_lateness, w.idle_timeout,
+                                              w.late_policy, w.gap, w.origin, w.timezone, w.step,
+                                              w.search_path, w.history IS NOT NULL, node);
+        END LOOP;
+    END IF;
+    PERFORM rtstream._register_nodes(stream, ARRAY[node], 'active');
+END
+$$;
+
+-- Remove a node: first it leaves the ring ('draining': no new rows go to
+-- it, its windows are still read); with drop => true, once none of its
+-- windows holds anything, its stream and windows there are dropped and it
+-- is forgotten.
+CREATE FUNCTION rtstream.remove_node(stream regclass, node name, "drop" boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    w record;
+    held bigint;
+    inbox text;
+BEGIN
+    PERFORM rtstream._check();
+    PERFORM rtstream._check_distributed(stream);
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', stream);
+    SELECT n.state INTO st FROM rtstream.stream_nodes n
+     WHERE n.stream = remove_node.stream AND n.node = remove_node.node;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'node "%" is not a node of stream "%"', node, stream USING ERRCODE = 'undefined_object';
+    END IF;
+    IF st = 'active' THEN
+        IF (SELECT count(*) FROM rtstream.stream_nodes n
+             WHERE n.stream = remove_node.stream AND n.state = 'active') = 1 THEN
+            RAISE EXCEPTION 'cannot remove the last node of stream "%"', stream
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Add another node first, or drop the stream.';
+        END IF;
+        PERFORM rtstream._register_nodes(stream, ARRAY[node], 'draining');
+    END IF;
+    IF NOT "drop" THEN
+        RETURN;
+    END IF;
+    -- every window of the node must be empty: nothing of it is still needed
+    FOR w IN SELECT name, view FROM rtstream.windows WHERE windows.stream = remove_node.stream LOOP
+        EXECUTE format('SELECT coalesce(sum(groups), 0) FROM %I.%I',
+                       (SELECT c.relnamespace::regnamespace::name FROM pg_class c WHERE c.oid = w.view),
+                       w.name || '__' || node) INTO held;
+        IF held > 0 THEN
+            RAISE EXCEPTION 'node "%" still holds % groups of window "%"', node, held, w.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Its windows close as the watermark passes them; call remove_node(..., drop => true) again then.';
+        END IF;
+    END LOOP;
+    FOR w IN SELECT name, view, stream FROM rtstream.windows WHERE windows.stream = remove_node.stream LOOP
+        inbox := rtstream._inbox_of(stream, node);
+        PERFORM rtstream._on_node(inbox, format('DROP VIEW IF EXISTS %I.%I',
+                                                (SELECT c.relnamespace::regnamespace::name FROM pg_class c WHERE c.oid = w.view),
+                                                w.name || '__state'));
+        PERFORM rtstream._on_node(inbox, format('SELECT rtstream.drop_window(%L) '
+                                                'WHERE EXISTS (SELECT 1 FROM rtstream.windows WHERE name = %L)',
+                                                w.name, w.name));
+        EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I',
+                       (SELECT c.relnamespace::regnamespace::name FROM pg_class c WHERE c.oid = w.view),
+                       w.name || '__' || node);
+    END LOOP;
+    PERFORM rtstream._on_node(rtstream._inbox_of(stream, node),
+        format('SELECT rtstream.drop_stream(%L, cascade => true) '
+               'WHERE EXISTS (SELECT 1 FROM rtstream.streams WHERE stream = %L::regclass)',
+               rtstream._qualified(stream), rtstream._qualified(stream)));
+    EXECUTE format('DROP FOREIGN TABLE %s', rtstream._inbox_of(stream, node));
+    PERFORM rtstream._unregister_node(stream, node);
+END
+$$;
+
+COMMENT ON FUNCTION rtstream.add_node(regclass, name) IS
+    'rtstream: add a node (a postgres_fdw server) to a distributed stream; about 1/N of the partitions move to it';
+COMMENT ON FUNCTION rtstream.remove_node(regclass, name, boolean) IS
+    'rtstream: take a node out of a distributed stream''s ring; with drop => true, forget it once its windows hold nothing';
+
+-- History of distributed windows -----------------------------------------------------
+--
+-- The coordinator writes the history of a distributed window, combined
+-- from every node.  A node's window then keeps its closed panes until the
+-- coordinator has written them (history_held), and the coordinator
+-- releases them after its own commit.
+ALTER TABLE rtstream.windows ADD COLUMN history_held boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION rtstream._history_publish(window_id integer, until timestamptz, session_keep timestamptz)
+RETURNS void AS 'MODULE_PATHNAME', 'rts_history_publish' LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION rtstream._history_publish(integer, timestamptz, timestamptz) FROM PUBLIC;
+
+-- On a node, by the coordinator: keep this window's closed panes for it.
+CREATE FUNCTION rtstream._hold_history(name text, held boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    w record;
+BEGIN
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = _hold_history.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role(rtstream._outer_user(), (SELECT relowner FROM pg_class WHERE oid = w.view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE rtstream.windows SET history_held = held WHERE id = w.id;
+END
+$$;
+
+-- On a node, by the coordinator once its history has the windows ending up
+-- to until: the node may drop their panes (sessions: those ending before
+-- session_keep).
+CREATE FUNCTION rtstream._history_release(name text, until timestamptz, session_keep timestamptz)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    w record;
+BEGIN
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = _history_release.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role(rtstream._outer_user(), (SELECT relowner FROM pg_class WHERE oid = w.view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT w.history_held THEN
+        RAISE EXCEPTION 'the history of rtstream window "%" is not held for a coordinator', name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO rtstream.history_progress (window_id, emitted_until, lsn)
+    VALUES (w.id, until, '0/0')
+    ON CONFLICT (window_id) DO UPDATE
+        SET emitted_until = greatest(history_progress.emitted_until, excluded.emitted_until);
+    PERFORM rtstream._history_publish(w.id, until, session_keep);
+END
+$$;
+
+-- alter_window on a distributed window: the same change on every node.
+CREATE FUNCTION rtstream._alter_on_nodes(name text, stream regclass, allowed_lateness interval,
+                                         idle_timeout interval, late_policy text, held boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    n record;
+    inbox text;
+BEGIN
+    FOR n IN SELECT s.node FROM rtstream.stream_nodes s WHERE s.stream = _alter_on_nodes.stream ORDER BY s.node LOOP
+        inbox := rtstream._inbox_of(stream, n.node);
+        IF allowed_lateness IS NOT NULL OR idle_timeout IS NOT NULL OR late_policy IS NOT NULL THEN
+            PERFORM rtstream._on_node(inbox,
+                format('SELECT rtstream.alter_window(%L, allowed_lateness => %L, idle_timeout => %L, late_policy => %L)',
+                       name, allowed_lateness, idle_timeout, late_policy));
+        END IF;
+        IF held IS NOT NULL THEN
+            PERFORM rtstream._on_node(inbox, format('SELECT rtstream._hold_history(%L, %L)', name, held));
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION rtstream.alter_window(name text, allowed_lateness interval DEFAULT NULL,
+                                      idle_timeout interval DEFAULT NULL,
+                                      retention interval DEFAULT NULL,
+                                      history boolean DEFAULT NULL,
+                                      late_policy text DEFAULT NULL,
+                                      dead_letter_table regclass DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w rtstream.windows;
+    hist regclass;
+    dlt regclass;
+BEGIN
+    PERFORM rtstream._check();
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = alter_window.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_has_role((SELECT relowner FROM pg_class c WHERE c.oid = w.view), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF allowed_lateness IS NOT NULL THEN
+        w.allowed_lateness := rtstream._interval_option(allowed_lateness, 'allowed_lateness', false);
+        -- the same checks as create_window (pane limit)
+        PERFORM rtstream._analyse(w.query, w.size, CASE WHEN w.step IS NULL THEN w.slide END,
+                                  w.time_column, w.gap, w.allowed_lateness,
+                                  w.origin, w.timezone, w.step);
+    END IF;
+    IF idle_timeout IS NOT NULL THEN
+        w.idle_timeout := rtstream._interval_option(idle_timeout, 'idle_timeout', true);
+    END IF;
+    IF retention IS NOT NULL THEN
+        w.retention := rtstream._interval_option(retention, 'retention', true);
+    END IF;
+    IF late_policy IS NOT NULL THEN
+        w.late_policy := late_policy;
+        IF late_policy = 'count' THEN
+            w.dead_letter_table := NULL;
+        END IF;
+    END IF;
+    IF dead_letter_table IS NOT NULL THEN
+        w.dead_letter_table := dead_letter_table;
+    END IF;
+    PERFORM rtstream._check_late_policy(w.late_policy, w.dead_letter_table);
+    hist := w.history;
+    IF history THEN
+        IF hist IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = hist) THEN
+            hist := rtstream._create_history(
+                (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.oid = w.view), w.name);
+        END IF;
+    ELSIF NOT history THEN
+        hist := NULL;
+    END IF;
+    IF w.retention IS NOT NULL AND hist IS NULL THEN
+        RAISE EXCEPTION 'retention needs history => true' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM rtstream.stream_nodes n WHERE n.stream = w.stream) THEN
+        IF w.dead_letter_table IS NOT NULL THEN
+            RAISE EXCEPTION 'dead_letter_table is not supported on a window over a distributed stream'
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Each node keeps its dead letters in its own rtstream.dead_letters.';
+        END IF;
+        PERFORM rtstream._alter_on_nodes(w.name, w.stream, allowed_lateness, idle_timeout, late_policy,
+                                         CASE WHEN history IS NULL THEN NULL ELSE hist IS NOT NULL END);
+    END IF;
+    PERFORM rtstream._alter_window(w.id, w.allowed_lateness, w.idle_timeout, w.retention, hist,
+                                   w.late_policy, w.dead_letter_table);
+END
+$$;

@@ -137,7 +137,7 @@ rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted, int64 session_ke
 	/* the first pane of the oldest open window */
 	keep = rts_window_first(&def->geom,
 							rts_end_closed(&def->geom, wm) + def->geom.every);
-	if (OidIsValid(def->history))
+	if (RTS_KEEPS_HISTORY(def))
 	{
 		if (emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN)
 			return PG_INT64_MIN;

@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "combine.h"
+#include "history.h"
 #include "owner.h"
 #include "eventtime.h"
 #include "worker.h"
@@ -145,6 +146,62 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 }
 
 /*
+ * The windows closed by watermark wm and not yet written (ending after
+ * emitted), combined from the pane tables into out; the new progress, or
+ * RTS_TIME_UNKNOWN if nothing closed.  Sessions: session_keep_in is what
+ * the tables keep (RTS_TIME_NONE: everything); *session_keep gets what
+ * must be kept once these are written.  The caller holds whatever protects
+ * the tables (the workers' locks; a coordinator's tables are its own).
+ */
+int64
+rts_history_collect(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
+					int ntables, int64 wm, int64 emitted, int64 session_keep_in,
+					RtsCombineOut *out, int64 *session_keep)
+{
+	int64		target_try = wm == RTS_TIME_NONE ? RTS_TIME_NONE :
+		rts_history_target(def, wm);
+	HTAB	   *groups;
+	HASH_SEQ_STATUS seq;
+	RtsCombineGroup *g;
+	int64		keep;
+
+	if (target_try == RTS_TIME_NONE ||
+		(emitted != RTS_TIME_NONE && target_try <= emitted))
+		return RTS_TIME_UNKNOWN;
+
+	/*
+	 * What was written is not collected again; partial sessions of sessions
+	 * still open are, whenever they ended.
+	 */
+	if (RTS_IS_SESSION(def))
+		keep = session_keep_in == RTS_TIME_NONE ? PG_INT64_MIN : session_keep_in;
+	else if (emitted == RTS_TIME_NONE)
+		keep = PG_INT64_MIN;
+	else
+		keep = rts_window_first(&def->geom,
+								rts_pane_of(&def->geom, emitted) + def->geom.every);
+	*session_keep = RTS_TIME_NONE;
+	groups = rts_combine_groups();
+	rts_agg_context_set(CurrentMemoryContext);
+	for (int i = 0; i < ntables; i++)
+		rts_combine_collect(groups, def, area, tables[i], keep);
+	hash_seq_init(&seq, groups);
+	while ((g = hash_seq_search(&seq)) != NULL)
+	{
+		if (RTS_IS_SESSION(def))
+			rts_combine_sessions(def, area, g, emitted, target_try, out,
+								 session_keep);
+		else
+			emit_group_windows(def, area, g, emitted, target_try, out);
+		CHECK_FOR_INTERRUPTS();
+	}
+	/* sessions: what is kept from now on (published once written) */
+	if (*session_keep == RTS_TIME_NONE || *session_keep > target_try)
+		*session_keep = target_try;
+	return target_try;
+}
+
+/*
  * Combine the windows closed since the last call; returns the new
  * progress, or RTS_TIME_UNKNOWN if nothing closed.  Takes every worker's
  * lock.
@@ -165,62 +222,23 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
 	PG_TRY();
 	{
 		int64		wm = rts_window_watermark(db, slot);
-		int64		target_try;
+		RtsPaneTable *tables[RTS_MAX_WORKERS];
+		int			ntables = 0;
 
 		*wm_out = wm;
 		/* every row of the transactions up to here is in the panes read */
 		*lsn_out = PG_UINT64_MAX;
 		for (int w = 0; w < nworkers; w++)
-			*lsn_out = Min(*lsn_out, rts_worker_caught_up(db, w));
-		target_try = wm == RTS_TIME_NONE ? RTS_TIME_NONE :
-			rts_history_target(def, wm);
-		if (target_try != RTS_TIME_NONE &&
-			(emitted == RTS_TIME_NONE || target_try > emitted))
 		{
-			HTAB	   *groups = rts_combine_groups();
-			HASH_SEQ_STATUS seq;
-			RtsCombineGroup *g;
-			int64		keep;
+			dsa_pointer tp = slot->tables[w];
 
-			/*
-			 * What was written is not collected again; partial sessions of
-			 * sessions still open are, whenever they ended.
-			 */
-			if (RTS_IS_SESSION(def))
-			{
-				keep = rts_atomic_read_time(&slot->session_keep);
-				if (keep == RTS_TIME_NONE)
-					keep = PG_INT64_MIN;
-			}
-			else if (emitted == RTS_TIME_NONE)
-				keep = PG_INT64_MIN;
-			else
-				keep = rts_window_first(&def->geom,
-										rts_pane_of(&def->geom, emitted) + def->geom.every);
-			*session_keep = RTS_TIME_NONE;
-			rts_agg_context_set(CurrentMemoryContext);
-			for (int w = 0; w < nworkers; w++)
-			{
-				dsa_pointer tp = slot->tables[w];
-
-				if (DsaPointerIsValid(tp))
-					rts_combine_collect(groups, def, area, dsa_get_address(area, tp), keep);
-			}
-			hash_seq_init(&seq, groups);
-			while ((g = hash_seq_search(&seq)) != NULL)
-			{
-				if (RTS_IS_SESSION(def))
-					rts_combine_sessions(def, area, g, emitted, target_try, out,
-										 session_keep);
-				else
-					emit_group_windows(def, area, g, emitted, target_try, out);
-				CHECK_FOR_INTERRUPTS();
-			}
-			target = target_try;
-			/* sessions: what is kept from now on (published once written) */
-			if (*session_keep == RTS_TIME_NONE || *session_keep > target)
-				*session_keep = target;
+			*lsn_out = Min(*lsn_out, rts_worker_caught_up(db, w));
+			if (DsaPointerIsValid(tp))
+				tables[ntables++] = dsa_get_address(area, tp);
 		}
+		target = rts_history_collect(def, area, tables, ntables, wm, emitted,
+									 rts_atomic_read_time(&slot->session_keep),
+									 out, session_keep);
 	}
 	PG_FINALLY();
 	{
@@ -240,9 +258,9 @@ collect_closed(WorkerWindow *ww, RtsWindowSlot *slot, int64 emitted,
  * per column each (a row at a time costs a statement per row).  A column
  * type without an array type falls back to one INSERT per row.
  */
-static void
-insert_rows(RtsWindowDef *def, const char *relname, TupleDesc desc,
-			Tuplestorestate *store)
+void
+rts_history_insert_rows(RtsWindowDef *def, const char *relname, TupleDesc desc,
+						Tuplestorestate *store)
 {
 	int			ncols = desc->natts;
 	Oid		   *types = palloc(sizeof(Oid) * ncols);
@@ -404,7 +422,7 @@ write_history(WorkerWindow *ww, RtsWindowSlot *slot)
 
 	SPI_connect();
 	if (out.rows > 0)
-		insert_rows(def, relname, desc, store);
+		rts_history_insert_rows(def, relname, desc, store);
 	if (def->retention_us > 0 && wm != RTS_TIME_NONE)
 	{
 		Oid			rtypes[1] = {TIMESTAMPTZOID};
@@ -552,7 +570,7 @@ rts_history_tick(void)
 		if (window_behind(slot))
 			continue;
 		rts_idle_advance(ww, slot, now);
-		if (RTS_IS_SESSION(ww->def) && !OidIsValid(ww->def->history))
+		if (RTS_IS_SESSION(ww->def) && !RTS_KEEPS_HISTORY(ww->def))
 		{
 			/* combining runs the owner's functions: in a transaction */
 			StartTransactionCommand();

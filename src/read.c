@@ -80,6 +80,12 @@ rts_reader_window(const char *name, RtsDatabaseShared *db)
 	{
 		RtsWindowDef *def = rts_windef_load(0, name, false, false);
 
+		/*
+		 * rts_windef_load may leave def->name in SPI memory, freed when it
+		 * returns (it is copied after an SPI call that switches back to
+		 * SPI's context): the cache keeps its own copy.
+		 */
+		def->name = pstrdup(key);
 		cw = hash_search(window_cache, key, HASH_ENTER, &found);
 		cw->def = def;
 	}

@@ -46,12 +46,13 @@ enum
 	NCOL_STATE
 };
 
-/* What the nodes sent: their states, newest time and watermark. */
+/* What the nodes sent: their states, newest times and watermarks. */
 typedef struct NodeStates
 {
 	List	   *states;			/* of bytea *, one per node worker */
 	int64		newest;			/* the newest of the nodes' newest times */
-	int64		wm;				/* see add_rows */
+	int64		min_wm;			/* of the nodes that have a watermark */
+	int64		max_wm;
 } NodeStates;
 
 /*
@@ -99,14 +100,7 @@ append_node_query(StringInfo sql, RtsWindowDef *def, const char *schema,
 					 quote_identifier(psprintf("%s__%s", def->name, node)));
 }
 
-/*
- * Add the rows of the last SPI query to ns, copied into cxt.  Every row of
- * a node carries that node's watermark.  The window's watermark is the
- * highest: a node drops the panes of the windows its own watermark has
- * closed, so the windows open at a lower watermark (a node behind the
- * others) would show the rows of some nodes only; and one server holding
- * every row would have the highest watermark too.
- */
+/* Add the rows of the last SPI query to ns, copied into cxt. */
 static void
 add_rows(NodeStates *ns, MemoryContext cxt)
 {
@@ -121,7 +115,12 @@ add_rows(NodeStates *ns, MemoryContext cxt)
 
 		d = SPI_getbinval(tup, desc, NCOL_WATERMARK, &isnull);
 		if (!isnull)
-			ns->wm = Max(ns->wm, rts_to_unix(DatumGetTimestampTz(d)));
+		{
+			int64		wm = rts_to_unix(DatumGetTimestampTz(d));
+
+			ns->min_wm = ns->min_wm == RTS_TIME_NONE ? wm : Min(ns->min_wm, wm);
+			ns->max_wm = Max(ns->max_wm, wm);
+		}
 		d = SPI_getbinval(tup, desc, NCOL_NEWEST, &isnull);
 		if (!isnull)
 			ns->newest = Max(ns->newest, rts_to_unix(DatumGetTimestampTz(d)));
@@ -201,8 +200,9 @@ fetch_one(RtsWindowDef *def, const char *schema, const char *node,
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	NodeStates	one = {NIL, ns->newest, ns->wm};
+	NodeStates	one = *ns;
 
+	one.states = NIL;			/* this node's, added once it succeeded */
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
@@ -240,9 +240,8 @@ fetch_one(RtsWindowDef *def, const char *schema, const char *node,
 		return false;
 	}
 	PG_END_TRY();
-	ns->states = list_concat(ns->states, one.states);
-	ns->newest = one.newest;
-	ns->wm = one.wm;
+	one.states = list_concat(ns->states, one.states);
+	*ns = one;
 	return true;
 }
 
@@ -314,6 +313,23 @@ merge_states(RtsWindowDef *def, dsa_area *area, List *states)
 }
 
 /*
+ * The watermark of a distributed window, from those of its nodes (each
+ * judges its own rows).  A node drops the panes of the windows its own
+ * watermark has closed, unless a history still needs them: with a
+ * history, the nodes keep them until the coordinator's history, written
+ * once every node has closed a window, holds it (history_nodes.c), so the
+ * windows still open are those of the lowest watermark, whole.  Without
+ * one, the windows between the lowest and the highest watermark would lack
+ * the rows of the nodes ahead: the highest is taken, which is also the
+ * watermark of one server holding every row.
+ */
+static int64
+window_watermark(RtsWindowDef *def, NodeStates *ns)
+{
+	return OidIsValid(def->history) ? ns->min_wm : ns->max_wm;
+}
+
+/*
  * The rows of a distributed window, from its nodes.  The merged table
  * lives in a DSA area of this backend alone, with no size limit
  * (rtstream.memory_limit bounds the shared area only): it holds what the
@@ -327,7 +343,7 @@ rts_read_nodes(RtsWindowDef *def, List *nodes, bool all_open,
 											  "rtstream node read",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	NodeStates	ns = {NIL, RTS_TIME_NONE, RTS_TIME_NONE};
+	NodeStates	ns = {NIL, RTS_TIME_NONE, RTS_TIME_NONE, RTS_TIME_NONE};
 	dsa_area   *area;
 
 	fetch_states(def, nodes, &ns, cxt);
@@ -344,7 +360,8 @@ rts_read_nodes(RtsWindowDef *def, List *nodes, bool all_open,
 		RtsPaneTable *t = merge_states(def, area, ns.states);
 
 		/* one table: its entries are whole groups, but for closed panes */
-		rts_read_emit(def, area, &t, 1, true, ns.newest, ns.wm, all_open, out);
+		rts_read_emit(def, area, &t, 1, true, ns.newest, window_watermark(def, &ns),
+					  all_open, out);
 	}
 	PG_FINALLY();
 	{

@@ -713,7 +713,8 @@ enum
 	WCOL_ORIGIN,
 	WCOL_TIMEZONE,
 	WCOL_STEP,
-	WCOL_NOTIFY
+	WCOL_NOTIFY,
+	WCOL_HISTORY_HELD
 };
 
 /*
@@ -730,7 +731,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 	Datum		args[1];
 	RtsWindowDef *def = NULL;
 	MemoryContext caller = CurrentMemoryContext;
-	const char *shape_columns = "NULL::timestamptz, NULL::text, NULL::interval, false";
+	const char *shape_columns = "NULL::timestamptz, NULL::text, NULL::interval, false, false";
 	int			ret;
 
 	args[0] = window_name ? CStringGetTextDatum(window_name) : Int32GetDatum(window_id);
@@ -746,7 +747,11 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 	/* nor has the catalog of 0.3 its shape columns (until it is updated) */
 	if (SPI_execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'rtstream.windows'::regclass "
 					"AND attname = 'step'", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		shape_columns = "origin, timezone, step, notify";
+		shape_columns = "origin, timezone, step, notify, false";
+	/* and that of 0.4 has no history_held */
+	if (SPI_execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'rtstream.windows'::regclass "
+					"AND attname = 'history_held'", true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		shape_columns = "origin, timezone, step, notify, history_held";
 	ret = SPI_execute_with_args(psprintf("SELECT name, query, size, slide, time_column, search_path, "
 										 "id, view, gap, allowed_lateness, idle_timeout, retention, "
 										 "late_policy, dead_letter_table, history, %s "
@@ -817,6 +822,7 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		if (isnull)
 			def->history = InvalidOid;
 		def->notify = DatumGetBool(SPI_getbinval(tup, desc, WCOL_NOTIFY, &isnull)) && !isnull;
+		def->history_held = DatumGetBool(SPI_getbinval(tup, desc, WCOL_HISTORY_HELD, &isnull)) && !isnull;
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();

@@ -130,6 +130,10 @@ typedef struct RtsWindowDef
 	RtsLatePolicy late_policy;
 	Oid			dead_letter_table;	/* InvalidOid: rtstream.dead_letters */
 	Oid			history;		/* the history table, InvalidOid if none */
+	bool		history_held;	/* a node's window whose history a
+								 * coordinator writes: its panes are kept
+								 * until the coordinator releases them
+								 * (rtstream._history_release) */
 	AttrNumber	time_attno;		/* 0: commit time */
 	int			ngroups;
 	RtsGroupDef *groups;
@@ -177,5 +181,8 @@ extern void rts_windef_prepare_exec(RtsWindowDef *def);
 
 /* options.c */
 extern RtsLatePolicy rts_late_policy_parse(const char *name);
+
+/* Whether closed windows are kept until a history has them. */
+#define RTS_KEEPS_HISTORY(def)	(OidIsValid((def)->history) || (def)->history_held)
 
 #endif							/* RTS_WINDEF_H */

@@ -780,7 +780,7 @@ keep_watermark(WorkerWindow *ww)
 {
 	int64		local = PG_INT64_MAX;
 
-	if (OidIsValid(ww->def->history) || RTS_IS_SESSION(ww->def) ||
+	if (RTS_KEEPS_HISTORY(ww->def) || RTS_IS_SESSION(ww->def) ||
 		ww->wm == RTS_TIME_NONE)
 		return ww->wm;
 	for (int p = 0; p < RTS_NPARTITIONS; p++)
