@@ -235,12 +235,16 @@ fetch_one(RtsWindowDef *def, const char *schema, const char *node,
 				(errcode(edata->sqlerrcode),
 				 errmsg("rtstream window \"%s\" is missing node \"%s\"",
 						def->name, node),
+				 edata->detail ?
+				 errdetail("%s: %s", edata->message, edata->detail) :
 				 errdetail("%s", edata->message)));
 		FreeErrorData(edata);
 		return false;
 	}
 	PG_END_TRY();
+	oldcxt = MemoryContextSwitchTo(cxt);	/* not SPI's, freed by SPI_finish */
 	one.states = list_concat(ns->states, one.states);
+	MemoryContextSwitchTo(oldcxt);
 	*ns = one;
 	return true;
 }
