@@ -120,7 +120,7 @@ CREATE TRIGGER inbox BEFORE INSERT ON rtstream.inbox
     FOR EACH ROW EXECUTE FUNCTION rtstream._inbox();
 
 CREATE FUNCTION rtstream.window_state(name text)
-RETURNS TABLE (worker integer, watermark timestamptz, newest timestamptz, state bytea)
+RETURNS TABLE (worker integer, watermark timestamptz, newest timestamptz, state bytea, groups integer)
 AS 'MODULE_PATHNAME', 'rts_window_state' LANGUAGE C STRICT;
 
 -- Coordinator: the ring, the nodes' view ----------------------------------------
@@ -312,7 +312,7 @@ BEGIN
         PERFORM rtstream._on_node(inbox, format('CREATE VIEW %I.%I AS SELECT * FROM rtstream.window_state(%L)',
                                                 schema, name || '__state', name));
         PERFORM rtstream._on_node(inbox, 'SELECT pg_catalog.set_config(''search_path'', ''pg_catalog'', true)');
-        EXECUTE format('CREATE FOREIGN TABLE %I.%I (worker integer, watermark timestamptz, newest timestamptz, state bytea) '
+        EXECUTE format('CREATE FOREIGN TABLE %I.%I (worker integer, watermark timestamptz, newest timestamptz, state bytea, groups integer) '
                        'SERVER %I OPTIONS (schema_name %L, table_name %L)',
                        schema, name || '__' || n.node, n.node, schema, name || '__state');
     END LOOP;
@@ -582,7 +582,7 @@ BEGIN
         PERFORM rtstream._window_on_nodes(name, schema, a.stream, query, size, slide, time_column,
                                           allowed_lateness, idle_timeout, late_policy, gap,
                                           origin, timezone, step, current_setting('search_path'),
-                                          coalesce(history, false));
+                                          coalesce(history, false) OR gap IS NOT NULL);
     END IF;
 END
 $$;
@@ -595,7 +595,7 @@ COMMENT ON VIEW rtstream.nodes IS 'rtstream: which node holds which partitions o
 COMMENT ON TABLE rtstream.deliveries IS 'rtstream: what this node has applied of each coordinator''s rows (exactly once)';
 COMMENT ON TABLE rtstream.inbox IS 'rtstream: where coordinators deliver rows and commands (nothing is stored)';
 COMMENT ON FUNCTION rtstream.window_state(text) IS
-    'rtstream: a window''s partial state per worker, for a coordinator to combine';
+    'rtstream: a window''s partial state per worker (the checkpoint format, every pane still needed), with its watermark, newest event time and number of groups, for a coordinator to combine';
 
 CREATE FUNCTION rtstream._stream_nodes_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'rts_stream_nodes_changed' LANGUAGE C;
@@ -660,7 +660,7 @@ BEGIN
                                               CASE WHEN w.gap IS NULL AND w.step IS NULL THEN w.slide END,
                                               w.time_column, w.allowed_lateness, w.idle_timeout,
                                               w.late_policy, w.gap, w.origin, w.timezone, w.step,
-                                              w.search_path, w.history IS NOT NULL, node);
+                                              w.search_path, w.history IS NOT NULL OR w.gap IS NOT NULL, node);
         END LOOP;
     END IF;
     PERFORM rtstream._register_nodes(stream, ARRAY[node], 'active');
@@ -877,7 +877,7 @@ BEGIN
                       HINT = 'Each node keeps its dead letters in its own rtstream.dead_letters.';
         END IF;
         PERFORM rtstream._alter_on_nodes(w.name, w.stream, allowed_lateness, idle_timeout, late_policy,
-                                         CASE WHEN history IS NULL THEN NULL ELSE hist IS NOT NULL END);
+                                         CASE WHEN history IS NULL THEN NULL ELSE hist IS NOT NULL OR w.gap IS NOT NULL END);
     END IF;
     PERFORM rtstream._alter_window(w.id, w.allowed_lateness, w.idle_timeout, w.retention, hist,
                                    w.late_policy, w.dead_letter_table);

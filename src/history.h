@@ -22,4 +22,7 @@ extern int64 rts_history_collect(RtsWindowDef *def, dsa_area *area,
 extern void rts_history_insert_rows(RtsWindowDef *def, const char *relname,
 									TupleDesc desc, Tuplestorestate *store);
 
+/* history_nodes.c */
+extern void rts_history_nodes_tick(void);
+
 #endif							/* RTS_HISTORY_H */

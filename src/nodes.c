@@ -17,11 +17,13 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 
@@ -80,25 +82,35 @@ load_stream_nodes(RtsStreamNodes *sn)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(sn->relid)};
 	char		names[RTS_MAX_NODES][NAMEDATALEN];
+	Oid			nsp = get_namespace_oid("rtstream", true);
 
-	sn->nnodes = 0;
+	sn->nall = sn->nnodes = 0;
+	/* the catalog of an extension older than 0.5 has no nodes */
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("stream_nodes", nsp)))
+		return;
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT n.node, s.oid FROM rtstream.stream_nodes n "
-							  "JOIN pg_catalog.pg_foreign_server s ON s.srvname = n.node "
-							  "WHERE n.stream = $1 AND n.state = 'active' ORDER BY n.node",
+	if (SPI_execute_with_args("SELECT n.node, s.oid, n.state = 'active' FROM rtstream.stream_nodes n "
+							  "LEFT JOIN pg_catalog.pg_foreign_server s ON s.srvname = n.node "
+							  "WHERE n.stream = $1 ORDER BY n.node",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read rtstream.stream_nodes");
 	for (uint64 i = 0; i < SPI_processed && i < RTS_MAX_NODES; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		name = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-										 1, &isnull);
+		Datum		name = SPI_getbinval(tup, desc, 1, &isnull);
+		Datum		server = SPI_getbinval(tup, desc, 2, &isnull);
+		bool		active;
 
-		strlcpy(names[i], NameStr(*DatumGetName(name)), NAMEDATALEN);
-		sn->servers[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc,
-														2, &isnull));
-		sn->nnodes++;
+		namestrcpy(&sn->all[sn->nall++], NameStr(*DatumGetName(name)));
+		if (isnull)
+			continue;			/* the foreign server was dropped */
+		active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		if (!active)
+			continue;
+		strlcpy(names[sn->nnodes], NameStr(*DatumGetName(name)), NAMEDATALEN);
+		sn->servers[sn->nnodes++] = DatumGetObjectId(server);
 	}
 	SPI_finish();
 	for (int p = 0; p < RTS_NPARTITIONS && sn->nnodes > 0; p++)

@@ -11,11 +11,16 @@
 
 #include "shmem.h"
 
-/* The active nodes of a stream, in name order, and the ring over them. */
+/*
+ * The nodes of a stream: every one, in name order (draining ones are still
+ * read), and the active ones with the ring over them (where rows go).
+ */
 typedef struct RtsStreamNodes
 {
 	Oid			relid;			/* hash key */
-	int			nnodes;			/* 0: not distributed */
+	int			nall;			/* 0: not distributed */
+	NameData	all[RTS_MAX_NODES];
+	int			nnodes;			/* active */
 	Oid			servers[RTS_MAX_NODES];
 	int			owner[RTS_NPARTITIONS]; /* partition -> index in servers */
 } RtsStreamNodes;

@@ -30,5 +30,7 @@ extern void rts_read_emit(RtsWindowDef *def, dsa_area *area,
 extern List *rts_window_nodes(RtsWindowDef *def);
 extern void rts_read_nodes(RtsWindowDef *def, List *nodes, bool all_open,
 						   RtsCombineOut *out);
+extern RtsPaneTable *rts_merge_node_states(RtsWindowDef *def, dsa_area *area,
+										   List *states);
 
 #endif							/* RTS_READ_H */

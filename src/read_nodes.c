@@ -35,6 +35,7 @@
 #include "rtstream.h"
 #include "eventtime.h"
 #include "owner.h"
+#include "nodes.h"
 #include "read.h"
 #include "state_serial.h"
 
@@ -63,30 +64,12 @@ typedef struct NodeStates
 List *
 rts_window_nodes(RtsWindowDef *def)
 {
-	Oid			nsp = get_namespace_oid("rtstream", true);
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(def->stream)};
-	MemoryContext caller = CurrentMemoryContext;
+	RtsStreamNodes *sn = rts_stream_nodes(def->stream);
 	List	   *nodes = NIL;
 
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("stream_nodes", nsp)))
-		return NIL;
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT node FROM rtstream.stream_nodes "
-							  "WHERE stream = $1 ORDER BY node",
-							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rtstream.stream_nodes");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *node = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		/* out of SPI's memory, which SPI_finish frees */
-		nodes = lappend(nodes, pstrdup(node));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
+	/* from this backend's cache of rtstream.stream_nodes (nodes.c) */
+	for (int i = 0; i < sn->nall; i++)
+		nodes = lappend(nodes, pstrdup(NameStr(sn->all[i])));
 	return nodes;
 }
 
@@ -290,8 +273,8 @@ fetch_states(RtsWindowDef *def, List *nodes, NodeStates *ns, MemoryContext cxt)
  * node sent must be kept.  For a definition with a history whose progress
  * is unknown, rts_keep_from keeps everything.
  */
-static RtsPaneTable *
-merge_states(RtsWindowDef *def, dsa_area *area, List *states)
+RtsPaneTable *
+rts_merge_node_states(RtsWindowDef *def, dsa_area *area, List *states)
 {
 	RtsWindowDef keep_all = *def;
 	MemoryContext aggcxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -361,7 +344,7 @@ rts_read_nodes(RtsWindowDef *def, List *nodes, bool all_open,
 	area = dsa_create(rts_shared->tranche_id);
 	PG_TRY();
 	{
-		RtsPaneTable *t = merge_states(def, area, ns.states);
+		RtsPaneTable *t = rts_merge_node_states(def, area, ns.states);
 
 		/* one table: its entries are whole groups, but for closed panes */
 		rts_read_emit(def, area, &t, 1, true, ns.newest, window_watermark(def, &ns),

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "utils/snapmgr.h"
 #include "utils/pg_lsn.h"
 #include "executor/spi.h"
@@ -41,6 +42,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -609,6 +611,31 @@ router_extension_exists(void)
 
 	StartTransactionCommand();
 	exists = OidIsValid(get_extension_oid("rtstream", true));
+
+	/*
+	 * Distributed streams: the shipper also writes their windows' history,
+	 * which may be due with no new row (the nodes' watermarks move on).
+	 */
+	if (exists && !rts_flag(&router_db->ship_wanted))
+	{
+		Oid			nsp = get_namespace_oid("rtstream", true);
+		Oid			rel = OidIsValid(nsp) ? get_relname_relid("stream_nodes", nsp) : InvalidOid;
+
+		if (OidIsValid(rel))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			SPI_connect();
+			if (SPI_execute("SELECT 1 FROM rtstream.stream_nodes LIMIT 1", true, 1) == SPI_OK_SELECT &&
+				SPI_processed > 0)
+			{
+				rts_set_flag(&router_db->ship_wanted, true);
+				if (rts_shared->launcher_latch)
+					SetLatch(rts_shared->launcher_latch);
+			}
+			SPI_finish();
+			PopActiveSnapshot();
+		}
+	}
 	CommitTransactionCommand();
 	return exists;
 }

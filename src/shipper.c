@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
+#include "history.h"
 #include "owner.h"
 
 /* Deliver to a node once this many rows wait for it, even mid-queue. */
@@ -611,6 +612,8 @@ rts_shipper_main(Datum arg)
 			if (ship_db->router_latch)
 				SetLatch(ship_db->router_latch);
 		}
+		/* the history of distributed windows, once a second */
+		rts_history_nodes_tick();
 		if (n <= 1024)
 		{
 			/* the queue is empty: deliver all, then say how far we are */

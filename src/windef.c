@@ -810,6 +810,8 @@ rts_windef_load(int32 window_id, const char *window_name, bool missing_ok,
 		def->owner = owner;
 		def->search_path = search_path ? pstrdup(search_path) : NULL;
 		def->groups_disjoint = groups_hold_partition_key(def);
+		/* its SPI call leaves SPI's memory current, which SPI_finish frees */
+		MemoryContextSwitchTo(caller);
 		def->name = pstrdup(name);
 		rts_windef_set_lateness(def, spi_interval_us(tup, desc, WCOL_ALLOWED_LATENESS));
 		def->idle_timeout_us = spi_interval_us(tup, desc, WCOL_IDLE_TIMEOUT);

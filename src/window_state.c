@@ -31,17 +31,18 @@ typedef struct StateRow
 	int			worker;
 	int64		newest;			/* RTS_TIME_NONE if none */
 	bytea	   *state;
+	uint32		groups;			/* group records in it */
 } StateRow;
 
 static bytea *
 table_state(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, int nworkers,
-			int64 keep)
+			int64 keep, uint32 *groups)
 {
 	StringInfoData buf;
 	bytea	   *b;
 
 	initStringInfo(&buf);
-	rts_table_serialize(def, area, t, nworkers, keep, &buf);
+	*groups = rts_table_serialize(def, area, t, nworkers, keep, &buf);
 	b = palloc(VARHDRSZ + buf.len);
 	SET_VARSIZE(b, VARHDRSZ + buf.len);
 	memcpy(VARDATA(b), buf.data, buf.len);
@@ -82,7 +83,8 @@ window_states(RtsWindowDef *def, RtsDatabaseShared *db, int s, StateRow *rows,
 			t = dsa_get_address(area, slot->tables[w]);
 			rows[nrows].worker = w;
 			rows[nrows].newest = rts_table_newest(t);
-			rows[nrows].state = table_state(def, area, t, nworkers, keep);
+			rows[nrows].state = table_state(def, area, t, nworkers, keep,
+											&rows[nrows].groups);
 			nrows++;
 		}
 	}
@@ -121,8 +123,8 @@ rts_window_state(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < nrows; i++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
 
 		values[0] = Int32GetDatum(rows[i].worker);
 		nulls[1] = wm == RTS_TIME_NONE;
@@ -131,6 +133,7 @@ rts_window_state(PG_FUNCTION_ARGS)
 		values[2] = nulls[2] ? (Datum) 0 :
 			TimestampTzGetDatum(rts_from_unix(rows[i].newest));
 		values[3] = PointerGetDatum(rows[i].state);
+		values[4] = Int32GetDatum((int32) rows[i].groups);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();
