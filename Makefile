@@ -45,7 +45,7 @@ DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream-
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # setup creates the extension and the helpers (rt_diff, rt_bounds, et_*) the others use
-REGRESS = setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes aggregates distinct_topk errors transactions
+REGRESS = setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes aggregates distinct_topk errors transactions nodes
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/rtstream.conf
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/rtstream.conf

@@ -31,6 +31,7 @@
 #include "utils/rel.h"
 
 #include "rtstream.h"
+#include "nodes.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -79,6 +80,14 @@ check_alter_table(AlterTableStmt *stmt)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
+		/* the nodes' tables have the columns rows are shipped with */
+		if (cmd->subtype == AT_AddColumn && rts_stream_nodes(relid)->nall > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot add a column to distributed stream \"%s\"",
+							stmt->relation->relname),
+					 errdetail("Its rows are shipped to its nodes with the columns their tables have."),
+					 errhint("Drop the stream with rtstream.drop_stream(..., cascade => true), alter the table here and on the nodes, and create the stream and its windows again.")));
 		switch (cmd->subtype)
 		{
 			case AT_AddColumn:
