@@ -147,8 +147,9 @@ start_process(int d, int w, BackgroundWorkerHandle **handle)
 		return true;
 	*handle = NULL;
 	snprintf(db->start_error, sizeof(db->start_error),
-			 "no background worker slot is free for rtstream in database \"%s\": it needs %d (a router and %d workers) besides the launcher",
-			 db->dbname, 1 + rts_workers, rts_workers);
+			 "no background worker slot is free for rtstream in database \"%s\": it needs %d (a router, %d workers%s) besides the launcher",
+			 db->dbname, 1 + rts_workers + (rts_flag(&db->ship_wanted) ? 1 : 0), rts_workers,
+			 rts_flag(&db->ship_wanted) ? " and the shipper of its distributed streams" : "");
 	if (!procs[d].warned)
 	{
 		ereport(WARNING,

@@ -858,7 +858,7 @@ router_loop(void)
 		if (ctx != NULL && pg_atomic_exchange_u32(&router_db->replay_requests, 0) != 0)
 		{
 			ereport(LOG,
-					(errmsg("rtstream router replays WAL from %X/%X for windows catching up",
+					(errmsg("rtstream router replays WAL from %X/%X for windows catching up or for the shipper",
 							LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));
 			FreeDecodingContext(ctx);
 			ReplicationSlotRelease();

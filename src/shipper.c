@@ -64,6 +64,13 @@
 /* Deliver to a node once this many rows wait for it, even mid-queue. */
 #define SHIP_ROWS_PER_DELIVERY	20000
 
+/*
+ * Past this many bytes waiting for a node (it is down), they are dropped
+ * from memory: the slot still holds their WAL, and once the node answers
+ * the router decodes them again.
+ */
+#define SHIP_MAX_PENDING_BYTES	((Size) 64 * 1024 * 1024)
+
 /* Rows of one stream waiting for one node, with their positions. */
 typedef struct ShipRows
 {
@@ -85,8 +92,20 @@ typedef struct ShipNode
 	MemoryContext cxt;			/* the rows waiting */
 	List	   *streams;		/* of ShipRows * */
 	uint64		pending_rows;
-	XLogRecPtr	pending_upto;	/* the newest transaction waiting */
+	Size		pending_bytes;
+	XLogRecPtr	pending_upto;	/* the newest transaction waiting (or
+								 * delivered): what comes again is skipped */
 	XLogRecPtr	acked;			/* delivered up to here since we started */
+
+	/*
+	 * Spilled: its rows were dropped from memory (SHIP_MAX_PENDING_BYTES);
+	 * they are not kept again until the node answers and the router has
+	 * started decoding again from the slot (items of a generation other
+	 * than spilled_gen).
+	 */
+	bool		spilled;
+	bool		recovered;		/* the node answered: waiting for the replay */
+	uint32		spilled_gen;
 	TimestampTz next_try;
 	int			failures;
 } ShipNode;
@@ -219,6 +238,7 @@ ship_add_rows(ShipNode *n, Oid relid, XLogRecPtr lsn, const char *p,
 		r->counts[seg]++;
 		r->nrows++;
 		n->pending_rows++;
+		n->pending_bytes += sizeof(uint32) + len;
 		p += sizeof(uint64) + MAXALIGN(len);
 	}
 	MemoryContextSwitchTo(old);
@@ -257,12 +277,36 @@ advance_durable(void)
 		pg_atomic_write_u64(&ship_db->shipper.durable_lsn, durable);
 }
 
+/*
+ * Too much waits for a node that does not answer: drop it from memory.
+ * The transactions keep the node's bit, so the slot stays behind them.
+ */
+static void
+spill(ShipNode *n)
+{
+	ereport(WARNING,
+			(errmsg("rtstream shipper drops from memory %llu rows waiting for node \"%s\"",
+					(unsigned long long) n->pending_rows,
+					NameStr(ship_db->ship_nodes[n->slot].node)),
+			 errdetail("More than %zu MB wait for it; their WAL is kept, and they are decoded again once the node answers.",
+					   SHIP_MAX_PENDING_BYTES / (1024 * 1024))));
+	n->streams = NIL;
+	MemoryContextReset(n->cxt);
+	n->pending_rows = 0;
+	n->pending_bytes = 0;
+	n->pending_upto = n->acked;
+	n->spilled = true;
+	n->recovered = false;
+	n->spilled_gen = txn_gen;
+}
+
 /* A transaction's batches are all here: hand its rows to their nodes. */
 static void
 take_transaction(XLogRecPtr lsn)
 {
 	ListCell   *lc;
 	uint32		mask = 0;
+	int			take[RTS_MAX_NODES];	/* per node: -1 not seen, 0 skip, 1 keep */
 
 	if (lsn <= pg_atomic_read_u64(&ship_db->shipper.durable_lsn))
 	{
@@ -272,6 +316,8 @@ take_transaction(XLogRecPtr lsn)
 		MemoryContextReset(txn_cxt);
 		return;
 	}
+	for (int i = 0; i < RTS_MAX_NODES; i++)
+		take[i] = -1;
 	foreach(lc, txn_batches)
 	{
 		const char *batch = lfirst(lc);
@@ -283,12 +329,40 @@ take_transaction(XLogRecPtr lsn)
 		batch += MAXALIGN(sizeof(uint32));
 		memcpy(&hdr, batch, sizeof(hdr));
 		n = ship_node(hdr.ddl_op);
-		if (lsn <= n->acked)
+		if (take[n->slot] < 0)
+		{
+			/* decided once per transaction and node */
+			if (n->spilled && txn_gen != n->spilled_gen && n->recovered)
+			{
+				/* the router decodes again from its slot: keep rows again */
+				n->spilled = n->recovered = false;
+				n->pending_upto = n->acked;
+			}
+			if (n->spilled)
+			{
+				/* not kept, but not delivered either: the slot holds it */
+				mask |= (1U << n->slot);
+				take[n->slot] = 0;
+			}
+			else
+				/* delivered, or waiting (a replay sends it again) */
+				take[n->slot] = (lsn > n->pending_upto && lsn > n->acked) ? 1 : 0;
+		}
+		if (take[n->slot] == 1)
+			ship_add_rows(n, hdr.stream, lsn, batch + RTS_BATCH_HEADER_SIZE,
+						  batch + len, hdr.nrows);
+	}
+	for (int i = 0; i < nnodes; i++)
+	{
+		ShipNode   *n = &nodes[i];
+
+		if (take[n->slot] != 1)
 			continue;
-		ship_add_rows(n, hdr.stream, lsn, batch + RTS_BATCH_HEADER_SIZE,
-					  batch + len, hdr.nrows);
 		n->pending_upto = lsn;
 		mask |= (1U << n->slot);
+		/* a node that does not answer must not hold all our memory */
+		if (n->pending_bytes > SHIP_MAX_PENDING_BYTES && n->failures > 0)
+			spill(n);
 		publish_node(n);
 	}
 	list_free(txn_batches);
@@ -337,63 +411,81 @@ take_item(RtsQueueItem *item, const char *batch)
 	}
 }
 
-/* The waiting rows of one stream as the text of an array of its row type. */
+/* Rows per INSERT into a node's inbox: one text value holds them all. */
+#define SHIP_ROWS_PER_INSERT	50000
+
+/*
+ * Rows [first, first + n) of a stream's waiting rows, starting at *p, as
+ * the text of an array of its row type; *p moves past them.
+ */
 static char *
-rows_text(Relation rel, ShipRows *r)
+rows_text(Relation rel, const char **p, int n)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(r->nrows, 1));
-	const char *p = r->tuples.data;
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
 	ArrayType  *arr;
 
-	for (int i = 0; i < r->nrows; i++)
+	for (int i = 0; i < n; i++)
 	{
 		HeapTupleData tup;
 		uint32		len;
 
-		memcpy(&len, p, sizeof(uint32));
+		memcpy(&len, *p, sizeof(uint32));
 		tup.t_len = len;
 		tup.t_data = (HeapTupleHeader) palloc(len);
-		memcpy(tup.t_data, p + sizeof(uint32), len);
+		memcpy(tup.t_data, *p + sizeof(uint32), len);
 		ItemPointerSetInvalid(&tup.t_self);
 		tup.t_tableOid = RelationGetRelid(rel);
 		elems[i] = heap_copy_tuple_as_datum(&tup, desc);
 		pfree(tup.t_data);
-		p += sizeof(uint32) + len;
+		*p += sizeof(uint32) + len;
 	}
-	arr = construct_array(elems, r->nrows, desc->tdtypeid, -1, false, TYPALIGN_DOUBLE);
+	arr = construct_array(elems, n, desc->tdtypeid, -1, false, TYPALIGN_DOUBLE);
 	return OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(arr));
 }
 
-static Datum
-lsn_array(ShipRows *r)
+/*
+ * The segments of rows [first, first + n): per source transaction, its
+ * LSN, the number in it of the first row, and how many rows.  A chunk may
+ * start or end inside a transaction: the node's position counts rows
+ * within it (rtstream.deliveries.seq).
+ */
+static void
+chunk_segments(ShipRows *r, int first, int n, Datum *args)
 {
-	Datum	   *d = palloc(sizeof(Datum) * r->nsegs);
+	Datum	   *lsns = palloc(sizeof(Datum) * r->nsegs);
+	Datum	   *seqs = palloc(sizeof(Datum) * r->nsegs);
+	Datum	   *counts = palloc(sizeof(Datum) * r->nsegs);
+	int			nseg = 0;
+	int			segstart = 0;
 
-	for (int i = 0; i < r->nsegs; i++)
-		d[i] = LSNGetDatum(r->lsns[i]);
-	return PointerGetDatum(construct_array(d, r->nsegs, PG_LSNOID, sizeof(XLogRecPtr),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
+	for (int k = 0; k < r->nsegs; k++)
+	{
+		int			from = Max(first, segstart);
+		int			to = Min(first + n, segstart + r->counts[k]);
 
-static Datum
-int_array(ShipRows *r, bool seqs)
-{
-	Datum	   *d = palloc(sizeof(Datum) * r->nsegs);
-
-	for (int i = 0; i < r->nsegs; i++)
-		d[i] = seqs ? Int64GetDatum(r->seqs[i]) : Int32GetDatum(r->counts[i]);
-	if (seqs)
-		return PointerGetDatum(construct_array(d, r->nsegs, INT8OID, sizeof(int64),
-											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	return PointerGetDatum(construct_array(d, r->nsegs, INT4OID, sizeof(int32),
-										   true, TYPALIGN_INT));
+		if (from < to)
+		{
+			lsns[nseg] = LSNGetDatum(r->lsns[k]);
+			seqs[nseg] = Int64GetDatum(r->seqs[k] + (from - segstart));
+			counts[nseg] = Int32GetDatum(to - from);
+			nseg++;
+		}
+		segstart += r->counts[k];
+	}
+	args[0] = PointerGetDatum(construct_array(lsns, nseg, PG_LSNOID, sizeof(XLogRecPtr),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(seqs, nseg, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(counts, nseg, INT4OID, sizeof(int32),
+											  true, TYPALIGN_INT));
 }
 
 /*
  * Insert one stream's waiting rows into the node's inbox, as the stream's
- * owner.  A stream that is gone, or no longer on this node, drops them
- * (its rows were written before it was dropped or moved).
+ * owner, SHIP_ROWS_PER_INSERT at a time.  A stream that is gone, or no
+ * longer on this node, drops them (its rows were written before it was
+ * dropped or moved).
  */
 static void
 deliver_stream(ShipNode *n, const char *server, ShipRows *r)
@@ -408,6 +500,9 @@ deliver_stream(ShipNode *n, const char *server, ShipRows *r)
 	Datum		args[6];
 	RtsOwnerSwitch sw;
 	char	   *sql;
+	const char *p = r->tuples.data;
+	MemoryContext chunk_cxt,
+				old;
 
 	rel = try_table_open(r->relid, AccessShareLock);
 	if (rel == NULL)
@@ -431,18 +526,60 @@ deliver_stream(ShipNode *n, const char *server, ShipRows *r)
 	}
 	args[0] = CStringGetTextDatum(source_id);
 	args[1] = CStringGetTextDatum(quote_qualified_identifier(nsp, RelationGetRelationName(rel)));
-	args[2] = lsn_array(r);
-	args[3] = int_array(r, true);
-	args[4] = int_array(r, false);
-	args[5] = CStringGetTextDatum(rows_text(rel, r));
-	table_close(rel, AccessShareLock);
 	sql = psprintf("INSERT INTO %s (source, stream, lsns, seqs, counts, rows) "
 				   "VALUES ($1, $2, $3, $4, $5, $6)",
 				   quote_qualified_identifier(nsp, inbox_name));
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "rtstream shipper chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (int first = 0; first < r->nrows; first += SHIP_ROWS_PER_INSERT)
+	{
+		int			nrows = Min(SHIP_ROWS_PER_INSERT, r->nrows - first);
 
-	rts_owner_enter(owner, "pg_catalog, pg_temp", &sw);
-	if (SPI_execute_with_args(sql, 6, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "rtstream could not deliver rows to node \"%s\"", server);
+		/* the rows' text (the types' output functions) and the insert */
+		rts_owner_enter(owner, "pg_catalog, pg_temp", &sw);
+		old = MemoryContextSwitchTo(chunk_cxt);
+		chunk_segments(r, first, nrows, &args[2]);
+		args[5] = CStringGetTextDatum(rows_text(rel, &p, nrows));
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_with_args(sql, 6, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "rtstream could not deliver rows to node \"%s\"", server);
+		rts_owner_leave(&sw);
+		MemoryContextReset(chunk_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(chunk_cxt);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * Whether a node answers: a command through the inbox of one of its
+ * streams, as that stream's owner.
+ */
+static void
+probe_node(const char *server)
+{
+	Oid			types[1] = {NAMEOID};
+	Datum		vals[1] = {CStringGetDatum(server)};
+	Relation	rel;
+	RtsOwnerSwitch sw;
+	char	   *sql;
+	Oid			relid;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT stream FROM rtstream.stream_nodes WHERE node = $1 LIMIT 1",
+							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read rtstream.stream_nodes");
+	if (SPI_processed == 0)
+		return;					/* no stream of it left: nothing to deliver */
+	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	rel = table_open(relid, AccessShareLock);
+	sql = psprintf("INSERT INTO %s (command) VALUES ('SELECT 1')",
+				   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  psprintf("%s__%s", RelationGetRelationName(rel), server)));
+	rts_owner_enter(rel->rd_rel->relowner, "pg_catalog, pg_temp", &sw);
+	table_close(rel, AccessShareLock);
+	if (SPI_execute(sql, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "rtstream could not reach node \"%s\"", server);
 	rts_owner_leave(&sw);
 }
 
@@ -476,8 +613,11 @@ deliver(ShipNode *n)
 		{
 			if (NameStr(sn->node)[0] == '\0')
 				namestrcpy(&sn->node, fs->servername);
-			foreach(lc, n->streams)
-				deliver_stream(n, fs->servername, lfirst(lc));
+			if (n->spilled)
+				probe_node(fs->servername);
+			else
+				foreach(lc, n->streams)
+					deliver_stream(n, fs->servername, lfirst(lc));
 		}
 		SPI_finish();
 		PopActiveSnapshot();
@@ -511,16 +651,34 @@ deliver(ShipNode *n)
 	}
 	PG_END_TRY();
 
+	if (n->spilled)
+	{
+		/* it answers: decode again what was dropped (take_transaction) */
+		n->recovered = true;
+		/* any later generation decodes from the slot, behind what we lack */
+		n->spilled_gen = txn_gen;
+		n->failures = 0;
+		sn->error[0] = '\0';
+		pg_atomic_fetch_add_u32(&ship_db->replay_requests, 1);
+		if (ship_db->router_latch)
+			SetLatch(ship_db->router_latch);
+		publish_node(n);
+		return;
+	}
+
 	/* the node has every row up to pending_upto */
 	sn->delivered_rows += n->pending_rows;
 	sn->error[0] = '\0';
 	n->failures = 0;
-	n->acked = n->pending_upto;
+	n->acked = Max(n->acked, n->pending_upto);
 	n->pending_rows = 0;
+	n->pending_bytes = 0;
 	n->streams = NIL;
 	MemoryContextReset(n->cxt);
-	for (int i = txns_head; i < txns_len && txns[i].lsn <= n->acked; i++)
-		txns[i].nodes &= ~(1U << n->slot);
+	/* a replay may have queued a transaction twice: look at them all */
+	for (int i = txns_head; i < txns_len; i++)
+		if (txns[i].lsn <= n->acked)
+			txns[i].nodes &= ~(1U << n->slot);
 	advance_durable();
 	publish_node(n);
 }
@@ -536,6 +694,14 @@ deliver_due(uint64 min_rows)
 	{
 		ShipNode   *n = &nodes[i];
 
+		if (n->spilled)
+		{
+			/* ask the node whether it answers again (then a replay) */
+			if (!n->recovered && now >= n->next_try && min_rows != UINT64_MAX)
+				deliver(n);
+			waiting = true;
+			continue;
+		}
 		if (n->pending_rows == 0)
 			continue;
 		if (n->pending_rows >= min_rows && now >= n->next_try)
