@@ -131,6 +131,9 @@ check_owner_privileges(WorkerWindow *ww)
 
 	if (OidIsValid(owner))
 		def->owner = owner;
+	/* a stream dropped after its windows: their DROP message is on its way */
+	if (get_rel_name(def->stream) == NULL)
+		return;
 	if (pg_class_aclcheck(def->stream, def->owner, ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(def->stream, def->owner, ACL_SELECT,
 								  ACLMASK_ALL) != ACLCHECK_OK)

@@ -30,6 +30,7 @@ WITH f AS (
   SELECT id, workload, variant, run, rows, seconds, rows_per_s, extra_name, extra_value,
          CASE WHEN workload IN ('W1', 'W6') THEN rows_per_s
               WHEN workload = 'W7' AND extra_name <> 'latency_ms' THEN rows_per_s
+              WHEN workload = 'W9' AND extra_name = 'copy_s' THEN rows_per_s
               ELSE extra_value END AS fig,
          substring(variant FROM '(\S+) groups') AS glabel
     FROM bench_res),
@@ -46,6 +47,12 @@ r AS (
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W6' AND x.variant = replace(f.variant, 'stream q5+q7', 'plain COPY bids') AND x.run = f.run)
       WHEN workload = 'W7' AND extra_name <> 'latency_ms' AND variant <> 'plain COPY (a)' THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W7' AND x.variant = 'plain COPY (a)' AND x.run = f.run)
+      -- W9: distributed / local (rows/s: < 1 is slower; read latency: > 1 is slower)
+      WHEN workload = 'W9' AND variant LIKE 'ingest coordinator %' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W9' AND x.variant = 'ingest local stream (a)' AND x.run = f.run)
+      WHEN workload = 'W9' AND variant LIKE 'read coordinator %' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W9' AND x.run = f.run
+                  AND x.variant = 'read local window (c) ' || substring(f.variant FROM '\S+$'))
     END AS r1,
     CASE
       WHEN workload = 'W1' AND variant NOT IN ('plain COPY (a)', 'stmt trigger (b)') THEN
@@ -54,6 +61,9 @@ r AS (
         (SELECT x.fig FROM f x WHERE x.workload = 'W4' AND x.variant = 'raw ' || :'hl' || ' rows: ' || f.glabel || ' groups' AND x.run = f.run) / fig
       WHEN workload = 'W7' AND variant LIKE 'stream + lateness%(c)' THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W7' AND x.variant LIKE 'stream tumbling%(b)' AND x.run = f.run)
+      WHEN workload = 'W9' AND variant LIKE 'read coordinator 3 nodes%' THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W9' AND x.run = f.run
+                  AND x.variant = 'read coordinator 1 node (d) ' || substring(f.variant FROM '\S+$'))
     END AS r2,
     CASE
       WHEN workload = 'W7' AND variant LIKE 'stream + lateness%(c)' THEN
@@ -101,6 +111,8 @@ met AS (
 SELECT a.workload, a.variant, a.ord, a.runs,
        CASE WHEN a.workload IN ('W1', 'W6') THEN 'rows/s'
             WHEN a.workload = 'W7' AND a.extra_name <> 'latency_ms' THEN 'rows/s'
+            WHEN a.workload = 'W9' AND a.extra_name = 'copy_s' THEN 'rows/s'
+            WHEN a.workload = 'W9' THEN 'ms'
             WHEN a.workload = 'W2' THEN 'tps'
             WHEN a.workload IN ('W3', 'W4', 'W7') THEN 'ms'
             WHEN a.extra_name = 'MB' THEN 'MB' ELSE 'bytes' END AS unit,
@@ -109,12 +121,14 @@ SELECT a.workload, a.variant, a.ord, a.runs,
        CASE WHEN a.r1 IS NOT NULL THEN
        CASE a.workload WHEN 'W1' THEN 'x plain COPY (a)' WHEN 'W2' THEN 'x plain tps'
                        WHEN 'W4' THEN 'x faster than raw ' || :'hs'
-                       WHEN 'W6' THEN 'x plain COPY' WHEN 'W7' THEN 'x plain COPY (a)' END END AS ratio1_of,
+                       WHEN 'W6' THEN 'x plain COPY' WHEN 'W7' THEN 'x plain COPY (a)'
+                       WHEN 'W9' THEN CASE WHEN a.variant LIKE 'ingest%' THEN 'x local stream (a) rows/s'
+                                           ELSE 'x local (c) latency' END END END AS ratio1_of,
        a.r2 AS ratio2,
        CASE WHEN a.r2 IS NOT NULL THEN
        CASE a.workload WHEN 'W1' THEN 'x stmt trigger (b)'
                        WHEN 'W4' THEN 'x faster than raw ' || :'hl'
-                       WHEN 'W7' THEN 'x stream (b)' END END AS ratio2_of,
+                       WHEN 'W7' THEN 'x stream (b)' WHEN 'W9' THEN 'x 1 node (d) latency' END END AS ratio2_of,
        a.r3 AS ratio3,
        CASE WHEN a.r3 IS NOT NULL THEN
        CASE a.workload WHEN 'W7' THEN 'x by hand (d)' WHEN 'W1' THEN 'x floor (f)' END END AS ratio3_of,
@@ -143,6 +157,12 @@ SELECT a.workload, a.variant, a.ord, a.runs,
            format('%s s: COPY %s s + sync %s s', round(a.secs::numeric, 2), round(a.extra::numeric, 2),
                   round((a.secs - a.extra)::numeric, 2))
          WHEN a.workload = 'W7' THEN format('%s s', round(a.secs::numeric, 2))
+         WHEN a.workload = 'W9' AND a.extra_name = 'copy_s' THEN
+           format('%s s: COPY %s s + sync %s s (COPY alone: %s k rows/s)', round(a.secs::numeric, 2),
+                  round(a.extra::numeric, 2), round((a.secs - a.extra)::numeric, 2),
+                  round(((SELECT min(rows) FROM bench_res b WHERE b.workload = 'W9' AND b.variant = a.variant) / a.extra / 1e3)::numeric, 1))
+         WHEN a.workload = 'W9' THEN
+           format('%s groups, SELECT * FROM view', (SELECT min(rows) FROM bench_res b WHERE b.workload = 'W9' AND b.variant = a.variant))
        END AS note
   FROM agg a LEFT JOIN met m USING (workload, variant);
 SQL
@@ -248,6 +268,11 @@ sed -i 's/\t\t/\t?\t/g; s/\t\t/\t?\t/g; s/\t$/\t?/' "$OUT/chart_w4.dat"
 dat "SELECT '\"' || variant || '\"', median FROM bench_summary WHERE workload = 'W5' AND unit = 'bytes' ORDER BY ord" chart_w5
 dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W6' ORDER BY ord" chart_w6
 dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W7' AND unit = 'rows/s' ORDER BY ord" chart_w7
+dat "SELECT '\"' || CASE WHEN variant LIKE 'ingest%' THEN 'ingest 2 nodes / local (rows/s)'
+                         ELSE 'read ' || substring(variant FROM '\S+$') || ' 3 nodes / ' || v END || '\"', r
+       FROM bench_summary, LATERAL (VALUES ('local (ms)', ratio1), ('1 node (ms)', ratio2)) x(v, r)
+      WHERE workload = 'W9' AND r IS NOT NULL AND (variant LIKE 'ingest%' AND v = 'local (ms)' OR variant LIKE '%3 nodes%')
+      ORDER BY ord, v DESC" chart_w9
 
 # a panel's plot command, or an empty panel when its workload did not run
 panel() {  # data file, plot command
@@ -261,6 +286,7 @@ P4=$(panel chart_w4.dat "plot 'chart_w4.dat' using 1:2 with linespoints lw 2 pt 
 P5=$(panel chart_w5.dat "plot 'chart_w5.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 48 with lines dt 2 lc rgb 'red' title 'target'")
 P6=$(panel chart_w6.dat "plot 'chart_w6.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 1 with lines dt 2 lc rgb 'red' title 'target per core'")
 P7=$(panel chart_w7.dat "plot 'chart_w7.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle")
+P9=$(panel chart_w9.dat "plot 'chart_w9.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 1 with lines dt 2 lc rgb 'red' title 'equal'")
 
 term=pngcairo
 gnuplot -e 'set terminal pngcairo' 2>/dev/null || term=png
@@ -315,6 +341,12 @@ $P6
 set title "W7 event time: COPY (+ sync, + GROUP BY), M rows/s"
 set yrange [0:*]
 $P7
+
+set title "W9 scale-out: distributed / one server (median ratio of the runs, log)"
+set logscale y
+set yrange [*:*]
+$P9
+unset logscale y
 unset multiplot
 GP
 )
