@@ -38,7 +38,8 @@ OBJS = \
 	src/shipper.o \
 	src/window_state.o \
 	src/read_nodes.o \
-	src/history_nodes.o
+	src/history_nodes.o \
+	src/inbox.o
 
 EXTENSION = rtstream
 DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql rtstream--0.4--0.5.sql

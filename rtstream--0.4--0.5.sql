@@ -56,7 +56,9 @@ CREATE TABLE rtstream.inbox (
     lsns         pg_lsn[],          -- per segment: the source transaction's end
     seqs         bigint[],          -- per segment: its first row's number in it
     counts       integer[],         -- per segment: its rows
-    rows         text,              -- the rows: text of an array of the stream's row type
+    rows         text,              -- the rows: text of an array of the stream's row type,
+    tuples       bytea,             -- or the coordinator's tuples (length, tuple)...
+    signature    text,              -- ... of a table of this layout (src/inbox.c)
     command      text               -- or an SQL command, run as the inserting role
 );
 GRANT INSERT ON rtstream.inbox TO PUBLIC;
@@ -104,11 +106,16 @@ BEGIN
         last_seq := NEW.seqs[i] + NEW.counts[i];
     END LOOP;
     IF total > skip THEN
-        -- unnest() in the target list keeps each row whole; OFFSET skips
-        -- what the node has
-        EXECUTE format('INSERT INTO %s SELECT (s.r).* FROM (SELECT pg_catalog.unnest($1::%s[]) AS r OFFSET $2) s',
-                       rel, (SELECT c.reltype::regtype FROM pg_catalog.pg_class c WHERE c.oid = rel))
-          USING NEW.rows, skip;
+        IF NEW.tuples IS NOT NULL THEN
+            -- the coordinator's tuples, through the stream's triggers (inbox.c)
+            PERFORM rtstream._insert_tuples(rel, NEW.tuples, NEW.signature, skip);
+        ELSE
+            -- unnest() in the target list keeps each row whole; OFFSET skips
+            -- what the node has
+            EXECUTE format('INSERT INTO %s SELECT (s.r).* FROM (SELECT pg_catalog.unnest($1::%s[]) AS r OFFSET $2) s',
+                           rel, (SELECT c.reltype::regtype FROM pg_catalog.pg_class c WHERE c.oid = rel))
+              USING NEW.rows, skip;
+        END IF;
         UPDATE rtstream.deliveries d SET lsn = last_lsn, seq = last_seq,
                rows = d.rows + (total - skip), applied_at = now()
          WHERE d.source = NEW.source AND d.stream = rel;
@@ -116,6 +123,9 @@ BEGIN
     RETURN NULL;
 END
 $$;
+CREATE FUNCTION rtstream._insert_tuples(stream regclass, tuples bytea, signature text, skip bigint)
+RETURNS bigint AS 'MODULE_PATHNAME', 'rts_insert_tuples' LANGUAGE C STRICT;
+
 CREATE TRIGGER inbox BEFORE INSERT ON rtstream.inbox
     FOR EACH ROW EXECUTE FUNCTION rtstream._inbox();
 
@@ -264,7 +274,7 @@ BEGIN
     FOREACH n IN ARRAY nodes LOOP
         inbox := rtstream._inbox_of(stream, n);
         EXECUTE format('CREATE FOREIGN TABLE %s (source text, stream text, lsns pg_lsn[], seqs bigint[], '
-                       'counts integer[], rows text, command text) '
+                       'counts integer[], rows text, tuples bytea, signature text, command text) '
                        'SERVER %I OPTIONS (schema_name ''rtstream'', table_name ''inbox'')', inbox, n);
         PERFORM rtstream._on_node(inbox, format('CREATE SCHEMA IF NOT EXISTS %I', nsp));
         PERFORM rtstream._on_node(inbox, rtstream._table_ddl(stream));

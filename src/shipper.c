@@ -59,6 +59,7 @@
 
 #include "rtstream.h"
 #include "history.h"
+#include "inbox.h"
 #include "owner.h"
 
 /* Deliver to a node once this many rows wait for it, even mid-queue. */
@@ -104,7 +105,9 @@ typedef struct ShipNode
 	 * than spilled_gen).
 	 */
 	bool		spilled;
-	bool		recovered;		/* the node answered: waiting for the replay */
+	bool		recovered;
+	bool		text_rows;		/* a node's table has another layout: rows
+								 * go as text (record I/O), not as tuples */		/* the node answered: waiting for the replay */
 	uint32		spilled_gen;
 	TimestampTz next_try;
 	int			failures;
@@ -415,6 +418,30 @@ take_item(RtsQueueItem *item, const char *batch)
 #define SHIP_ROWS_PER_INSERT	50000
 
 /*
+ * The next n of a stream's waiting rows, starting at *p, as they were
+ * captured (a uint32 length, then the tuple); *p moves past them.  The
+ * node fires them through its stream's triggers (inbox.c).
+ */
+static bytea *
+rows_bytes(const char **p, int n)
+{
+	const char *start = *p;
+	bytea	   *b;
+
+	for (int i = 0; i < n; i++)
+	{
+		uint32		len;
+
+		memcpy(&len, *p, sizeof(uint32));
+		*p += sizeof(uint32) + len;
+	}
+	b = palloc(VARHDRSZ + (*p - start));
+	SET_VARSIZE(b, VARHDRSZ + (*p - start));
+	memcpy(VARDATA(b), start, *p - start);
+	return b;
+}
+
+/*
  * Rows [first, first + n) of a stream's waiting rows, starting at *p, as
  * the text of an array of its row type; *p moves past them.
  */
@@ -495,9 +522,10 @@ deliver_stream(ShipNode *n, const char *server, ShipRows *r)
 	char	   *inbox_name;
 	Oid			nspid;
 	Oid			owner;
-	Oid			argtypes[6] = {TEXTOID, TEXTOID, PG_LSNARRAYOID, INT8ARRAYOID,
-	INT4ARRAYOID, TEXTOID};
-	Datum		args[6];
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, PG_LSNARRAYOID, INT8ARRAYOID,
+	INT4ARRAYOID, BYTEAOID, TEXTOID};
+	Datum		args[7];
+	bool		as_text;
 	RtsOwnerSwitch sw;
 	char	   *sql;
 	const char *p = r->tuples.data;
@@ -526,22 +554,34 @@ deliver_stream(ShipNode *n, const char *server, ShipRows *r)
 	}
 	args[0] = CStringGetTextDatum(source_id);
 	args[1] = CStringGetTextDatum(quote_qualified_identifier(nsp, RelationGetRelationName(rel)));
-	sql = psprintf("INSERT INTO %s (source, stream, lsns, seqs, counts, rows) "
-				   "VALUES ($1, $2, $3, $4, $5, $6)",
-				   quote_qualified_identifier(nsp, inbox_name));
+	/*
+	 * Tuples as captured, unless the tables may differ in layout: a table
+	 * with dropped columns here (a node's is made without), or a node that
+	 * refused our layout once.
+	 */
+	as_text = n->text_rows;
+	for (int i = 0; i < RelationGetDescr(rel)->natts; i++)
+		as_text |= TupleDescAttr(RelationGetDescr(rel), i)->attisdropped;
+	args[6] = CStringGetTextDatum(rts_tuple_signature(RelationGetDescr(rel)));
+	if (as_text)
+		argtypes[5] = TEXTOID;
+	sql = psprintf("INSERT INTO %s (source, stream, lsns, seqs, counts, %s, signature) "
+				   "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				   quote_qualified_identifier(nsp, inbox_name), as_text ? "rows" : "tuples");
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "rtstream shipper chunk",
 									  ALLOCSET_DEFAULT_SIZES);
 	for (int first = 0; first < r->nrows; first += SHIP_ROWS_PER_INSERT)
 	{
 		int			nrows = Min(SHIP_ROWS_PER_INSERT, r->nrows - first);
 
-		/* the rows' text (the types' output functions) and the insert */
+		/* as the owner: the text of the rows runs the types' output functions */
 		rts_owner_enter(owner, "pg_catalog, pg_temp", &sw);
 		old = MemoryContextSwitchTo(chunk_cxt);
 		chunk_segments(r, first, nrows, &args[2]);
-		args[5] = CStringGetTextDatum(rows_text(rel, &p, nrows));
+		args[5] = as_text ? CStringGetTextDatum(rows_text(rel, &p, nrows)) :
+			PointerGetDatum(rows_bytes(&p, nrows));
 		MemoryContextSwitchTo(old);
-		if (SPI_execute_with_args(sql, 6, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args(sql, 7, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "rtstream could not deliver rows to node \"%s\"", server);
 		rts_owner_leave(&sw);
 		MemoryContextReset(chunk_cxt);
@@ -636,6 +676,12 @@ deliver(ShipNode *n)
 		n->failures++;
 		n->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  1000L << Min(n->failures - 1, 6));
+		/* the node's table has another layout (inbox.c): rows as text */
+		if (edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH && !n->text_rows)
+		{
+			n->text_rows = true;
+			n->next_try = GetCurrentTimestamp();
+		}
 		/* a repeated error is logged once */
 		if (strncmp(sn->error, edata->message, sizeof(sn->error) - 1) != 0)
 			ereport(WARNING,
