@@ -12,6 +12,11 @@
  *	  and typmod) must show; else the delivery is an ERROR and changes
  *	  nothing.
  *
+ *	  Tuples are trusted as they are, so only a superuser may hand them
+ *	  over: a tuple crafted by anyone else could make the backend read past
+ *	  its data (a bogus array header, say).  For other roles the shipper
+ *	  sends the rows as text, which the types' input functions check.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -78,6 +83,11 @@ rts_insert_tuples(PG_FUNCTION_ARGS)
 	uint32		bufsize = 0;
 	int64		n = 0;
 
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rows as tuples can only be delivered by a superuser"),
+				 errhint("The coordinator sends the rows as text instead.")));
 	rel = table_open(relid, RowExclusiveLock);
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));

@@ -106,8 +106,9 @@ typedef struct ShipNode
 	 */
 	bool		spilled;
 	bool		recovered;
-	bool		text_rows;		/* a node's table has another layout: rows
-								 * go as text (record I/O), not as tuples */		/* the node answered: waiting for the replay */
+	bool		text_rows;		/* the node refused tuples (another table
+								 * layout, or a role that is not a
+								 * superuser there): rows go as text */		/* the node answered: waiting for the replay */
 	uint32		spilled_gen;
 	TimestampTz next_try;
 	int			failures;
@@ -677,7 +678,8 @@ deliver(ShipNode *n)
 		n->next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  1000L << Min(n->failures - 1, 6));
 		/* the node's table has another layout (inbox.c): rows as text */
-		if (edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH && !n->text_rows)
+		if ((edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH ||
+			 edata->sqlerrcode == ERRCODE_FEATURE_NOT_SUPPORTED) && !n->text_rows)
 		{
 			n->text_rows = true;
 			n->next_try = GetCurrentTimestamp();
