@@ -39,6 +39,7 @@
 #include "rtstream.h"
 #include "eventtime.h"
 #include "history.h"
+#include "nodes.h"
 #include "owner.h"
 #include "read.h"
 #include "worker.h"
@@ -98,7 +99,7 @@ typedef struct NodesHold
 
 static void
 read_node(RtsWindowDef *def, const char *schema, const char *node,
-		  NodesHold * h, MemoryContext cxt)
+		  bool draining, NodesHold * h, MemoryContext cxt)
 {
 	char	   *sql = psprintf("SELECT watermark, state, groups FROM %s.%s",
 							   quote_identifier(schema),
@@ -132,6 +133,14 @@ read_node(RtsWindowDef *def, const char *schema, const char *node,
 	SPI_freetuptable(SPI_tuptable);
 	if (groups == 0)
 		return;					/* holds nothing: nothing to wait for */
+
+	/*
+	 * A node off the ring gets no more rows (but those written straight
+	 * into it): its watermark stays where its last row left it, and would
+	 * hold every later window back.  Its windows close with the others'.
+	 */
+	if (draining)
+		return;
 	if (node_wm == RTS_TIME_NONE)
 		h->blocked = true;
 	else if (h->wm == RTS_TIME_NONE || node_wm < h->wm)
@@ -179,16 +188,16 @@ history_desc(RtsWindowDef *def)
  * *session_keep to what the nodes may be told (RTS_TIME_UNKNOWN: nothing).
  */
 static void
-window_tick(RtsWindowDef *def, const char *schema, List *nodes,
-			int64 *until, int64 *session_keep)
+window_tick(RtsWindowDef *def, const char *schema, int64 *until,
+			int64 *session_keep)
 {
+	RtsStreamNodes *sn = rts_stream_nodes(def->stream);
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "rtstream node history",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	NodesHold	h = {NIL, RTS_TIME_NONE, false};
 	RtsOwnerSwitch sw = {0};
-	ListCell   *lc;
 	int64		emitted;
 	dsa_area   *area;
 	bool		history = OidIsValid(def->history);
@@ -210,8 +219,8 @@ window_tick(RtsWindowDef *def, const char *schema, List *nodes,
 
 	/* the nodes, read and combined as the window's owner */
 	rts_owner_enter(def->owner, def->search_path, &sw);
-	foreach(lc, nodes)
-		read_node(def, schema, lfirst(lc), &h, cxt);
+	for (int i = 0; i < sn->nall; i++)
+		read_node(def, schema, NameStr(sn->all[i]), sn->draining[i], &h, cxt);
 	if (!h.blocked && h.wm != RTS_TIME_NONE)
 	{
 		TupleDesc	desc = history_desc(def);
@@ -410,7 +419,6 @@ rts_history_nodes_tick(void)
 		PG_TRY();
 		{
 			RtsWindowDef *def;
-			List	   *nodes;
 			int64		until,
 						session_keep;
 			Released   *r;
@@ -423,8 +431,7 @@ rts_history_nodes_tick(void)
 			{
 				char	   *schema = get_namespace_name(get_rel_namespace(def->view));
 
-				nodes = rts_window_nodes(def);
-				window_tick(def, schema, nodes, &until, &session_keep);
+				window_tick(def, schema, &until, &session_keep);
 				PopActiveSnapshot();
 				CommitTransactionCommand();
 

@@ -82,6 +82,7 @@ rts_insert_tuples(PG_FUNCTION_ARGS)
 	char	   *buf = NULL;
 	uint32		bufsize = 0;
 	int64		n = 0;
+	HeapTuple	model;
 
 	if (!superuser())
 		ereport(ERROR,
@@ -104,6 +105,15 @@ rts_insert_tuples(PG_FUNCTION_ARGS)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	{
+		/* a tuple formed here, whose header fields the others take */
+		int			natts = RelationGetDescr(rel)->natts;
+		Datum	   *values = palloc0(sizeof(Datum) * Max(natts, 1));
+		bool	   *isnull = palloc(sizeof(bool) * Max(natts, 1));
+
+		memset(isnull, true, sizeof(bool) * Max(natts, 1));
+		model = heap_form_tuple(RelationGetDescr(rel), values, isnull);
+	}
 	while (p < end)
 	{
 		HeapTupleData tup;
@@ -134,6 +144,15 @@ rts_insert_tuples(PG_FUNCTION_ARGS)
 		tup.t_tableOid = relid;
 		if (HeapTupleHeaderGetNatts(tup.t_data) > RelationGetDescr(rel)->natts)
 			elog(ERROR, "rtstream delivery has a row with too many columns");
+
+		/*
+		 * The header of a tuple formed on the coordinator (COPY forms them
+		 * from the table's descriptor) names the coordinator's row type,
+		 * which means nothing here: it gets the fields a tuple formed here
+		 * has, and its own length.
+		 */
+		tup.t_data->t_choice = model->t_data->t_choice;
+		HeapTupleHeaderSetDatumLength(tup.t_data, len);
 		ExecStoreHeapTuple(&tup, slot, false);
 
 		/* the capture trigger returns NULL: the row is captured, not stored */

@@ -103,10 +103,11 @@ load_stream_nodes(RtsStreamNodes *sn)
 		Datum		server = SPI_getbinval(tup, desc, 2, &isnull);
 		bool		active;
 
-		namestrcpy(&sn->all[sn->nall++], NameStr(*DatumGetName(name)));
-		if (isnull)
-			continue;			/* the foreign server was dropped */
 		active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		sn->draining[sn->nall] = !active;
+		namestrcpy(&sn->all[sn->nall++], NameStr(*DatumGetName(name)));
+		if (!OidIsValid(DatumGetObjectId(server)))
+			continue;			/* the foreign server was dropped */
 		if (!active)
 			continue;
 		strlcpy(names[sn->nnodes], NameStr(*DatumGetName(name)), NAMEDATALEN);

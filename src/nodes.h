@@ -20,6 +20,7 @@ typedef struct RtsStreamNodes
 	Oid			relid;			/* hash key */
 	int			nall;			/* 0: not distributed */
 	NameData	all[RTS_MAX_NODES];
+	bool		draining[RTS_MAX_NODES];	/* of all[]: off the ring */
 	int			nnodes;			/* active */
 	Oid			servers[RTS_MAX_NODES];
 	int			owner[RTS_NPARTITIONS]; /* partition -> index in servers */
