@@ -720,7 +720,7 @@ BEGIN
                       HINT = 'Its windows close as the watermark passes them; call remove_node(..., drop => true) again then.';
         END IF;
     END LOOP;
-    FOR w IN SELECT name, view, stream FROM rtstream.windows WHERE windows.stream = remove_node.stream LOOP
+    FOR w IN SELECT windows.name, windows.view FROM rtstream.windows WHERE windows.stream = remove_node.stream LOOP
         inbox := rtstream._inbox_of(stream, node);
         PERFORM rtstream._on_node(inbox, format('DROP VIEW IF EXISTS %I.%I',
                                                 (SELECT c.relnamespace::regnamespace::name FROM pg_class c WHERE c.oid = w.view),

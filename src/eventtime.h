@@ -141,6 +141,13 @@ rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted, int64 session_ke
 	{
 		if (emitted == RTS_TIME_NONE || emitted == RTS_TIME_UNKNOWN)
 			return PG_INT64_MIN;
+		/*
+		 * held for a coordinator: it decides what is closed (its watermark
+		 * is that of every node; this node's may lag, being off the ring)
+		 */
+		if (def->history_held)
+			return rts_window_first(&def->geom,
+									rts_pane_of(&def->geom, emitted) + def->geom.every);
 		/* and of the oldest window not yet in the history */
 		keep = Min(keep, rts_window_first(&def->geom,
 										  rts_pane_of(&def->geom, emitted) +

@@ -313,7 +313,31 @@ rts_merge_node_states(RtsWindowDef *def, dsa_area *area, List *states)
 static int64
 window_watermark(RtsWindowDef *def, NodeStates *ns)
 {
-	return OidIsValid(def->history) ? ns->min_wm : ns->max_wm;
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1] = {Int32GetDatum(def->id)};
+	int64		wm = ns->min_wm;
+
+	if (!OidIsValid(def->history))
+		return ns->max_wm;
+
+	/*
+	 * What the history holds is closed, whatever the lowest node says (a
+	 * node off the ring keeps the watermark of its last row).
+	 */
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT emitted_until FROM rtstream.history_progress WHERE window_id = $1",
+							  1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			wm = wm == RTS_TIME_NONE ? rts_to_unix(DatumGetTimestampTz(d)) :
+				Max(wm, rts_to_unix(DatumGetTimestampTz(d)));
+	}
+	SPI_finish();
+	return wm;
 }
 
 /*
