@@ -68,6 +68,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
+use IPC::Run;
 use RtsTest;
 
 my $t_begin = time;
@@ -820,7 +821,15 @@ SELECT rtstream.create_stream('views', partition_by => 'page', nodes => ARRAY['n
 });
 	my ($ret, $err) = sql_err($coord, q{SELECT rtstream.create_window('views_1m',
   $$SELECT page, count(*) AS hits, sum(latency_ms) AS total_ms FROM views GROUP BY page$$,
-  size => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes', history => true)});
+  size => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes', history => true,
+  notify => true)});
+	# a listener on the coordinator: the NOTIFY of each closed window
+	my ($lin, $lout, $lerr) = ('', '', '');
+	my $listener = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-d', $coord->connstr('postgres') ],
+		'<', \$lin, '>', \$lout, '2>', \$lerr);
+	$lin .= "LISTEN views_1m; SELECT 'listening';\n";
+	$listener->pump until $lout =~ /listening/;
 	{
 		is($ret, 0, '9: a window with history over a distributed stream is created') or diag($err);
 		my $ins = sub {
@@ -884,7 +893,30 @@ SELECT rtstream.create_stream('views', partition_by => 'page', nodes => ARRAY['n
 			sync_or_die('9');
 			$hist_check->('after the drop, n2 past 14:50', '2026-06-01 14:50:00+00');
 		}
+
+		# one NOTIFY per closed window, in order, from the first window with
+		# rows to the history's progress, sent with the history rows
+		my $expect = sq(q{SELECT string_agg(to_char(e AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00', ',' ORDER BY e)
+		  FROM generate_series((SELECT min(window_end) FROM views_1m_history),
+		                       (SELECT emitted_until FROM rtstream.history_progress p
+		                          JOIN rtstream.windows w ON w.id = p.window_id WHERE w.name = 'views_1m'),
+		                       '1 minute') e});
+		my ($last) = $expect =~ /([^,]+)$/;
+		my $deadline = time + 20;
+		while (time < $deadline)
+		{
+			$lin .= "SELECT 'tick';\n";
+			$listener->pump_nb;
+			last if defined $last && index($lout, qq{payload "$last"}) >= 0;
+			sleep 0.2;
+		}
+		my @got;
+		push @got, $1 while $lout =~ /Asynchronous notification "views_1m" with payload "([^"]*)"/g;
+		is(join(',', @got), $expect,
+			'9: NOTIFY views_1m once per closed window, in order, from the coordinator');
 	}
+	$lin .= "\\q\n";
+	$listener->finish;
 }
 elapsed('case 9');
 
