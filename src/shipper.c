@@ -134,6 +134,9 @@ static uint32 txn_gen = 0;
 static char source_id[64];
 static volatile sig_atomic_t got_sigterm = false;
 
+static void shipper_failed(void);
+static void shipper_loop(RtsWorkerShared *me);
+
 static void
 shipper_sigterm(SIGNAL_ARGS)
 {
@@ -765,8 +768,6 @@ rts_shipper_main(Datum arg)
 {
 	int			dbidx = DatumGetInt32(arg);
 	RtsWorkerShared *me;
-	char	   *buf = NULL;
-	Size		bufsize = 0;
 
 	pqsignal(SIGTERM, shipper_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -799,6 +800,63 @@ rts_shipper_main(Datum arg)
 	pg_atomic_fetch_add_u32(&ship_db->replay_requests, 1);
 	if (ship_db->router_latch)
 		SetLatch(ship_db->router_latch);
+
+	PG_TRY();
+	{
+		shipper_loop(me);
+	}
+	PG_CATCH();
+	{
+		shipper_failed();
+	}
+	PG_END_TRY();
+	proc_exit(1);
+}
+
+/*
+ * The shipper failed with an ERROR outside a delivery (those are the
+ * nodes' and retried in place).  The same error as last time is not logged
+ * again, and restarts back off: 1 s, 2 s, 4 s ... up to a minute.  The
+ * error stays in rtstream.stats until the shipper has run a minute.
+ */
+static void
+shipper_failed(void)
+{
+	ErrorData  *edata;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		same;
+	long		delay_ms;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	same = strcmp(ship_db->ship_error, edata->message) == 0;
+	if (!same)
+	{
+		EmitErrorReport();
+		ereport(LOG,
+				(errmsg("rtstream shipper for database \"%s\" failed; it retries with a growing delay, up to a minute, and logs the same error only once",
+						ship_db->dbname)));
+	}
+	FlushErrorState();
+	if (TimestampDifferenceExceeds(ship_db->ship_failed_at, now, 120000))
+		ship_db->ship_failures = 0;
+	ship_db->ship_failures = Min(ship_db->ship_failures + 1, 16);
+	ship_db->ship_failed_at = now;
+	strlcpy(ship_db->ship_error, edata->message, sizeof(ship_db->ship_error));
+	/* the launcher restarts it a second after it left */
+	delay_ms = Min(1000L << Min(ship_db->ship_failures - 1, 6), 60000L) - 1000L;
+	if (delay_ms > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
+						 PG_WAIT_EXTENSION);
+	proc_exit(1);
+}
+
+static void
+shipper_loop(RtsWorkerShared *me)
+{
+	char	   *buf = NULL;
+	Size		bufsize = 0;
+	TimestampTz started_at = GetCurrentTimestamp();
 
 	while (!got_sigterm)
 	{
@@ -844,6 +902,13 @@ rts_shipper_main(Datum arg)
 		}
 		else
 			(void) deliver_due(SHIP_ROWS_PER_DELIVERY);
+
+		/* running well for a minute: the last error is history */
+		if (ship_db->ship_error[0] != '\0' &&
+			TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), 60000))
+		{
+			ship_db->ship_error[0] = '\0';
+			ship_db->ship_failures = 0;
+		}
 	}
-	proc_exit(1);
 }

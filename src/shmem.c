@@ -131,6 +131,9 @@ rts_reset_database(RtsDatabaseShared *db)
 	}
 	pg_atomic_write_u32(&db->ship_wanted, 0);
 	pg_atomic_write_u64(&db->ship_done_lsn, 0);
+	db->ship_failures = 0;
+	db->ship_failed_at = 0;
+	db->ship_error[0] = '\0';
 	memset(db->ship_nodes, 0, sizeof(db->ship_nodes));
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{

@@ -277,6 +277,10 @@ typedef struct RtsDatabaseShared
 	RtsWorkerShared shipper;
 	pg_atomic_uint32 ship_wanted;
 	pg_atomic_uint64 ship_done_lsn;
+	/* the shipper's errors: repeated ones back off and are logged once */
+	int			ship_failures;	/* in a row */
+	TimestampTz ship_failed_at;
+	char		ship_error[256];	/* "" once it runs */
 	RtsShipNode ship_nodes[RTS_MAX_NODES];
 	RtsWindowSlot windows[RTS_MAX_WINDOWS];
 } RtsDatabaseShared;

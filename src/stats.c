@@ -83,6 +83,36 @@ rts_stats(PG_FUNCTION_ARGS)
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 
+	/* the shipper, in a database with distributed streams */
+	if (rts_flag(&db->ship_wanted))
+	{
+		int64		delivered = 0;
+		const char *error = db->ship_error[0] != '\0' ? db->ship_error : NULL;
+
+		memset(nulls, true, sizeof(nulls));
+		for (int i = 0; i < RTS_MAX_NODES; i++)
+		{
+			RtsShipNode *sn = &db->ship_nodes[i];
+
+			delivered += (int64) sn->delivered_rows;
+			if (error == NULL && sn->failures > 0 && sn->error[0] != '\0')
+				error = psprintf("node \"%s\": %s", NameStr(sn->node), sn->error);
+		}
+		values[0] = CStringGetTextDatum("shipper");
+		values[1] = Int32GetDatum(db->shipper.pid);
+		values[2] = Int64GetDatum(delivered);
+		values[10] = Int64GetDatum(pg_atomic_read_u64(&db->shipper.ring.write_pos) -
+								   pg_atomic_read_u64(&db->shipper.applied_pos));
+		values[12] = LSNGetDatum(pg_atomic_read_u64(&db->shipper.durable_lsn));
+		nulls[0] = nulls[1] = nulls[2] = nulls[10] = nulls[12] = false;
+		if (error != NULL)
+		{
+			values[17] = CStringGetTextDatum(error);
+			nulls[17] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
 	for (int w = 0; w < db->nworkers; w++)
 	{
 		RtsWorkerShared *ws = &db->workers[w];
