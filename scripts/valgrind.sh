@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PORT=${VALGRIND_PORT:-5479}
-TESTS=${*:-setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes aggregates distinct_topk}
+TESTS=${*:-setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes aggregates distinct_topk nodes}
 command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
 bash "$ROOT/scripts/build-install.sh"
 
