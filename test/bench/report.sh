@@ -31,6 +31,7 @@ WITH f AS (
          CASE WHEN workload IN ('W1', 'W6') THEN rows_per_s
               WHEN workload = 'W7' AND extra_name <> 'latency_ms' THEN rows_per_s
               WHEN workload = 'W9' AND extra_name = 'copy_s' THEN rows_per_s
+              WHEN workload = 'W8' THEN seconds
               ELSE extra_value END AS fig,
          substring(variant FROM '(\S+) groups') AS glabel
     FROM bench_res),
@@ -53,6 +54,9 @@ r AS (
       WHEN workload = 'W9' AND variant LIKE 'read coordinator %' THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W9' AND x.run = f.run
                   AND x.variant = 'read local window (c) ' || substring(f.variant FROM '\S+$'))
+      -- W8: seconds until sync() after -m immediate / the same with no backlog (> 1: slower)
+      WHEN workload = 'W8' AND rows > 0 THEN
+        fig / (SELECT x.fig FROM f x WHERE x.workload = 'W8' AND x.variant = 'restart without backlog (a)' AND x.run = f.run)
     END AS r1,
     CASE
       WHEN workload = 'W1' AND variant NOT IN ('plain COPY (a)', 'stmt trigger (b)') THEN
@@ -64,6 +68,10 @@ r AS (
       WHEN workload = 'W9' AND variant LIKE 'read coordinator 3 nodes%' THEN
         fig / (SELECT x.fig FROM f x WHERE x.workload = 'W9' AND x.run = f.run
                   AND x.variant = 'read coordinator 1 node (d) ' || substring(f.variant FROM '\S+$'))
+      -- W8: extra seconds per 1M rows of backlog, over the no-backlog restart
+      WHEN workload = 'W8' AND rows > 0 THEN
+        (fig - (SELECT x.fig FROM f x WHERE x.workload = 'W8' AND x.variant = 'restart without backlog (a)' AND x.run = f.run))
+        / rows * 1e6
     END AS r2,
     CASE
       WHEN workload = 'W7' AND variant LIKE 'stream + lateness%(c)' THEN
@@ -99,7 +107,8 @@ targets (workload, variant, txt, on_what, op, thr) AS (VALUES
   ('W4', 'stream 1M groups', '<= 1 s', 'fig', '<=', 1000),
   ('W5', 'bytes/group/pane (window_stats)', '<= 40 B', 'fig', '<=', 40),
   ('W5', 'bytes/group/pane (OS: DSM pages allocated)', '<= 40 B', 'fig', '<=', 40),
-  ('W6', 'stream q5+q7 per core', '>= 1M bids/s/core', 'fig', '>=', 1000000)),
+  ('W6', 'stream q5+q7 per core', '>= 1M bids/s/core', 'fig', '>=', 1000000),
+  ('W8', 'restart with 1M rows backlog', '<= 2 s', 'fig', '<=', 2)),
 met AS (
   SELECT t.workload, t.variant, min(t.txt) AS target,
          bool_and(CASE t.on_what WHEN 'fig' THEN a.fig WHEN 'r1' THEN a.r1 ELSE a.r2 END
@@ -114,6 +123,7 @@ SELECT a.workload, a.variant, a.ord, a.runs,
             WHEN a.workload = 'W9' AND a.extra_name = 'copy_s' THEN 'rows/s'
             WHEN a.workload = 'W9' THEN 'ms'
             WHEN a.workload = 'W2' THEN 'tps'
+            WHEN a.workload = 'W8' THEN 's'
             WHEN a.workload IN ('W3', 'W4', 'W7') THEN 'ms'
             WHEN a.extra_name = 'MB' THEN 'MB' ELSE 'bytes' END AS unit,
        a.fig AS median, a.fig_min AS min, a.fig_max AS max,
@@ -122,13 +132,15 @@ SELECT a.workload, a.variant, a.ord, a.runs,
        CASE a.workload WHEN 'W1' THEN 'x plain COPY (a)' WHEN 'W2' THEN 'x plain tps'
                        WHEN 'W4' THEN 'x faster than raw ' || :'hs'
                        WHEN 'W6' THEN 'x plain COPY' WHEN 'W7' THEN 'x plain COPY (a)'
+                       WHEN 'W8' THEN 'x no-backlog restart (a)'
                        WHEN 'W9' THEN CASE WHEN a.variant LIKE 'ingest%' THEN 'x local stream (a) rows/s'
                                            ELSE 'x local (c) latency' END END END AS ratio1_of,
        a.r2 AS ratio2,
        CASE WHEN a.r2 IS NOT NULL THEN
        CASE a.workload WHEN 'W1' THEN 'x stmt trigger (b)'
                        WHEN 'W4' THEN 'x faster than raw ' || :'hl'
-                       WHEN 'W7' THEN 'x stream (b)' WHEN 'W9' THEN 'x 1 node (d) latency' END END AS ratio2_of,
+                       WHEN 'W7' THEN 'x stream (b)' WHEN 'W9' THEN 'x 1 node (d) latency'
+                       WHEN 'W8' THEN ' s more per 1M rows' END END AS ratio2_of,
        a.r3 AS ratio3,
        CASE WHEN a.r3 IS NOT NULL THEN
        CASE a.workload WHEN 'W7' THEN 'x by hand (d)' WHEN 'W1' THEN 'x floor (f)' END END AS ratio3_of,
@@ -163,6 +175,13 @@ SELECT a.workload, a.variant, a.ord, a.runs,
                   round(((SELECT min(rows) FROM bench_res b WHERE b.workload = 'W9' AND b.variant = a.variant) / a.extra / 1e3)::numeric, 1))
          WHEN a.workload = 'W9' THEN
            format('%s groups, SELECT * FROM view', (SELECT min(rows) FROM bench_res b WHERE b.workload = 'W9' AND b.variant = a.variant))
+         -- W8: secs = start until sync() returned, extra = start until connections accepted
+         WHEN a.workload = 'W8' AND a.variant LIKE '%(a)' THEN
+           format('start -> connections %s s + -> sync() %s s; nothing to replay', round(a.extra::numeric, 2),
+                  round((a.secs - a.extra)::numeric, 2))
+         WHEN a.workload = 'W8' THEN
+           format('start -> connections %s s + -> sync() %s s; %s k backlog rows/s over the whole restart', round(a.extra::numeric, 2),
+                  round((a.secs - a.extra)::numeric, 2), round((a.rps / 1e3)::numeric, 1))
        END AS note
   FROM agg a LEFT JOIN met m USING (workload, variant);
 SQL
@@ -183,6 +202,7 @@ fmt_rows="
     WHEN 'tps' THEN to_char(median, 'FM999,999,990') || ' tps'
     WHEN 'ms' THEN CASE WHEN median < 10 THEN to_char(median, 'FM990.000') ELSE to_char(median, 'FM999,990.0') END || ' ms'
     WHEN 'MB' THEN to_char(median, 'FM999,990.0') || ' MB'
+    WHEN 's' THEN to_char(median, 'FM999,990.000') || ' s'
     ELSE to_char(median, 'FM9990.00') || ' B'
   END"
 {
@@ -268,6 +288,9 @@ sed -i 's/\t\t/\t?\t/g; s/\t\t/\t?\t/g; s/\t$/\t?/' "$OUT/chart_w4.dat"
 dat "SELECT '\"' || variant || '\"', median FROM bench_summary WHERE workload = 'W5' AND unit = 'bytes' ORDER BY ord" chart_w5
 dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W6' ORDER BY ord" chart_w6
 dat "SELECT '\"' || variant || '\"', median / 1e6 FROM bench_summary WHERE workload = 'W7' AND unit = 'rows/s' ORDER BY ord" chart_w7
+dat "SELECT min(rows), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extra_value)
+       FROM bench_res WHERE workload = 'W8' GROUP BY variant ORDER BY 1" chart_w8
 dat "SELECT '\"' || CASE WHEN variant LIKE 'ingest%' THEN 'ingest 2 nodes / local (rows/s)'
                          ELSE 'read ' || substring(variant FROM '\S+$') || ' 3 nodes / ' || v END || '\"', r
        FROM bench_summary, LATERAL (VALUES ('local (ms)', ratio1), ('1 node (ms)', ratio2)) x(v, r)
@@ -286,6 +309,7 @@ P4=$(panel chart_w4.dat "plot 'chart_w4.dat' using 1:2 with linespoints lw 2 pt 
 P5=$(panel chart_w5.dat "plot 'chart_w5.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 48 with lines dt 2 lc rgb 'red' title 'target'")
 P6=$(panel chart_w6.dat "plot 'chart_w6.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 1 with lines dt 2 lc rgb 'red' title 'target per core'")
 P7=$(panel chart_w7.dat "plot 'chart_w7.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle")
+P8=$(panel chart_w8.dat "plot 'chart_w8.dat' using 1:2 with linespoints lw 2 pt 7 title 'start -> sync() returned', '' using 1:3 with linespoints pt 5 title 'start -> connections', 2 with lines dt 2 lc rgb 'red' title 'target (1M rows)'")
 P9=$(panel chart_w9.dat "plot 'chart_w9.dat' using 2:xtic(1) with boxes lc rgb '#4477aa' notitle, 1 with lines dt 2 lc rgb 'red' title 'equal'")
 
 term=pngcairo
@@ -293,9 +317,9 @@ gnuplot -e 'set terminal pngcairo' 2>/dev/null || term=png
 (
   cd "$OUT"
   gnuplot 2>"$OUT/gnuplot.log" <<GP || { echo "report: gnuplot failed, see $OUT/gnuplot.log" >&2; exit 0; }
-set terminal $term size 2400,1150 font ",10" noenhanced
+set terminal $term size 2400,1700 font ",10" noenhanced
 set output 'chart.png'
-set multiplot layout 2,4 title "rtstream benchmark ($(nproc) cores, runs=$RUNS, scale=$SCALE; medians)"
+set multiplot layout 3,3 title "rtstream benchmark ($(nproc) cores, runs=$RUNS, scale=$SCALE; medians)"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set grid ytics
@@ -341,6 +365,14 @@ $P6
 set title "W7 event time: COPY (+ sync, + GROUP BY), M rows/s"
 set yrange [0:*]
 $P7
+
+set title "W8 recovery after -m immediate: seconds vs backlog (rows applied, not checkpointed)"
+set yrange [0:*]
+set xtics norotate
+set xlabel "backlog rows"
+$P8
+unset xlabel
+set xtics rotate by -30 left
 
 set title "W9 scale-out: distributed / one server (median ratio of the runs, log)"
 set logscale y
