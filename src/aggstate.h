@@ -37,6 +37,8 @@ extern Datum rts_state_final(RtsAggDef *agg, RtsState *st, bool *isnull);
 extern void rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no);
 extern void rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value,
 						   bool isnull);
+extern void rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords,
+								   uint64 *accflags, RtsPane **panes, int npanes);
 extern void rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords,
 							 uint64 *accflags, RtsPane *pane);
 extern void rts_pane_combine(RtsWindowDef *def, dsa_area *area,

@@ -107,6 +107,24 @@ rts_combine_add(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 	}
 }
 
+/* rts_combine_add of several panes of one group, aggregate by aggregate. */
+void
+rts_combine_panes(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
+				  RtsPane **panes, int npanes)
+{
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		if (agg->fast != RTS_FAST_NONE)
+			rts_fast_combine_panes(agg, a, g->words, &g->flags, panes, npanes);
+		else
+			for (int i = 0; i < npanes; i++)
+				rts_state_combine(agg, &g->states[a],
+								  rts_state_from_pane(area, agg, a, panes[i]));
+	}
+}
+
 void
 rts_combine_out_init(RtsCombineOut *out, RtsWindowDef *def,
 					 Tuplestorestate *store, TupleDesc desc)

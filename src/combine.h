@@ -54,6 +54,8 @@ extern RtsCombineGroup *rts_combine_group(HTAB *groups, RtsWindowDef *def,
 extern void rts_combine_init(RtsWindowDef *def, RtsCombineGroup *g);
 extern void rts_combine_add(RtsWindowDef *def, dsa_area *area,
 							RtsCombineGroup *g, RtsPane *pane);
+extern void rts_combine_panes(RtsWindowDef *def, dsa_area *area,
+							  RtsCombineGroup *g, RtsPane **panes, int npanes);
 extern void rts_combine_out_init(RtsCombineOut *out, RtsWindowDef *def,
 								 Tuplestorestate *store, TupleDesc desc);
 extern void rts_combine_emit(RtsWindowDef *def, RtsCombineGroup *g,

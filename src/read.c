@@ -111,13 +111,18 @@ static void
 entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
 		  RtsCombineGroup *g, int64 first_pane, int64 end_pane)
 {
+	RtsPane    *panes[RTS_MAX_PANES];
+	int			n = 0;
+
 	for (int p = 0; p < t->npanes; p++)
 	{
 		RtsPane    *pane = rts_entry_pane(t, e, p);
 
 		if (pane->pane_no >= first_pane && pane->pane_no < end_pane)
-			rts_combine_add(def, area, g, pane);
+			panes[n++] = pane;
 	}
+	if (n > 0)
+		rts_combine_panes(def, area, g, panes, n);
 }
 
 /*
