@@ -758,19 +758,30 @@ CREATE FUNCTION rtstream._history_publish(window_id integer, until timestamptz, 
 RETURNS void AS 'MODULE_PATHNAME', 'rts_history_publish' LANGUAGE C;
 REVOKE EXECUTE ON FUNCTION rtstream._history_publish(integer, timestamptz, timestamptz) FROM PUBLIC;
 
--- On a node, by the coordinator: keep this window's closed panes for it.
-CREATE FUNCTION rtstream._hold_history(name text, held boolean DEFAULT true) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- A window whose view the session's role owns (for the SECURITY DEFINER
+-- helpers below).
+CREATE FUNCTION rtstream._owned_window(name text) RETURNS rtstream.windows
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    w record;
+    w rtstream.windows;
 BEGIN
-    SELECT * INTO w FROM rtstream.windows WHERE windows.name = _hold_history.name;
+    SELECT * INTO w FROM rtstream.windows WHERE windows.name = _owned_window.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
     IF NOT pg_has_role(rtstream._outer_user(), (SELECT relowner FROM pg_class WHERE oid = w.view), 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
     END IF;
+    RETURN w;
+END
+$$;
+
+-- On a node, by the coordinator: keep this window's closed panes for it.
+CREATE FUNCTION rtstream._hold_history(name text, held boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    w rtstream.windows := rtstream._owned_window(name);
+BEGIN
     UPDATE rtstream.windows SET history_held = held WHERE id = w.id;
 END
 $$;
@@ -781,15 +792,8 @@ $$;
 CREATE FUNCTION rtstream._history_release(name text, until timestamptz, session_keep timestamptz)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    w record;
+    w rtstream.windows := rtstream._owned_window(name);
 BEGIN
-    SELECT * INTO w FROM rtstream.windows WHERE windows.name = _history_release.name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'rtstream window "%" does not exist', name USING ERRCODE = 'undefined_object';
-    END IF;
-    IF NOT pg_has_role(rtstream._outer_user(), (SELECT relowner FROM pg_class WHERE oid = w.view), 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of view %', w.view USING ERRCODE = 'insufficient_privilege';
-    END IF;
     IF NOT w.history_held THEN
         RAISE EXCEPTION 'the history of rtstream window "%" is not held for a coordinator', name
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -893,3 +897,49 @@ BEGIN
                                    w.late_policy, w.dead_letter_table);
 END
 $$;
+
+-- What every object is for (\df+ says it).
+COMMENT ON FUNCTION rtstream._check_distributed(regclass) IS
+    'rtstream internal: the stream is distributed and the caller owns it';
+COMMENT ON FUNCTION rtstream._check_nodes(regclass, name[]) IS
+    'rtstream internal: check a node list (postgres_fdw servers, USAGE, names that fit)';
+COMMENT ON FUNCTION rtstream._history_publish(integer, timestamptz, timestamptz) IS
+    'rtstream internal: a node''s window may drop what its coordinator''s history holds (shared memory)';
+COMMENT ON FUNCTION rtstream._history_release(text, timestamptz, timestamptz) IS
+    'rtstream internal: on a node, by its coordinator once its history holds the windows up to until';
+COMMENT ON FUNCTION rtstream._hold_history(text, boolean) IS
+    'rtstream internal: on a node, keep a window''s closed panes until its coordinator releases them';
+COMMENT ON FUNCTION rtstream._inbox() IS
+    'rtstream internal: trigger of rtstream.inbox: apply a delivery exactly once, or run a command, as the inserting role';
+COMMENT ON FUNCTION rtstream._inbox_of(regclass, name) IS
+    'rtstream internal: the foreign table of a node''s inbox for a stream';
+COMMENT ON FUNCTION rtstream._insert_tuples(regclass, bytea, text, bigint) IS
+    'rtstream internal: fire delivered tuples through a node stream''s triggers (superuser, same layout)';
+COMMENT ON FUNCTION rtstream._node_partitions(name[], name) IS
+    'rtstream internal: the partitions a node owns on the ring of these nodes';
+COMMENT ON FUNCTION rtstream._node_stats() IS
+    'rtstream internal: the shipper''s state per node, for rtstream.nodes';
+COMMENT ON FUNCTION rtstream._on_node(text, text) IS
+    'rtstream internal: run a command on a node through its inbox, in the node''s part of this transaction';
+COMMENT ON FUNCTION rtstream._owned_window(text) IS
+    'rtstream internal: a window whose view the session''s role owns';
+COMMENT ON FUNCTION rtstream._partition_list(regclass) IS
+    'rtstream internal: a stream''s partition_by list, as create_stream takes it';
+COMMENT ON FUNCTION rtstream._qualified(regclass) IS
+    'rtstream internal: a relation''s schema-qualified name';
+COMMENT ON FUNCTION rtstream._register_nodes(regclass, name[], text) IS
+    'rtstream internal: write a stream''s nodes into the catalog (SECURITY DEFINER, checks the caller owns it)';
+COMMENT ON FUNCTION rtstream._unregister_node(regclass, name) IS
+    'rtstream internal: remove a node of a stream from the catalog (SECURITY DEFINER, checks the caller owns it)';
+COMMENT ON FUNCTION rtstream._stream_nodes_changed() IS
+    'rtstream internal: trigger on rtstream.stream_nodes: capturing backends read the ring again';
+COMMENT ON FUNCTION rtstream._stream_on_nodes(regclass, text, text, text[], name[]) IS
+    'rtstream internal: make a stream''s table and stream on its nodes, and their inbox foreign tables here';
+COMMENT ON FUNCTION rtstream._table_ddl(regclass) IS
+    'rtstream internal: the CREATE TABLE of a stream''s table, for its nodes';
+COMMENT ON FUNCTION rtstream._window_on_nodes(text, name, regclass, text, interval, interval, text, interval, interval, text, interval, timestamptz, text, interval, text, boolean, name) IS
+    'rtstream internal: make a window on its stream''s nodes, their state views, and the foreign tables here';
+COMMENT ON FUNCTION rtstream._window_off_nodes(text, regclass, regclass) IS
+    'rtstream internal: drop a window''s parts on its stream''s nodes and its foreign tables here';
+COMMENT ON FUNCTION rtstream._alter_on_nodes(text, regclass, interval, interval, text, boolean) IS
+    'rtstream internal: alter_window on every node of a distributed window';
