@@ -34,7 +34,6 @@
 #include "utils/timestamp.h"
 
 #include "rtstream.h"
-#include "nodes.h"
 #include "eventtime.h"
 #include "panes.h"
 #include "windef.h"

@@ -51,12 +51,30 @@ void
 rts_history_load_progress(WorkerWindow *ww)
 {
 	RtsWindowSlot *slot = rts_worker_slot(ww);
-	Oid			types[1] = {INT4OID};
-	Datum		vals[1] = {Int32GetDatum(ww->def->id)};
-	int64		emitted = RTS_TIME_NONE;
+	int64		emitted;
+	XLogRecPtr	lsn;
 
 	if (rts_atomic_read_time(&slot->emitted_until) != RTS_TIME_UNKNOWN)
 		return;
+	emitted = rts_history_progress(ww->def->id, &lsn);
+	if (lsn != InvalidXLogRecPtr)
+		pg_atomic_write_u64(&slot->emitted_lsn, lsn);
+	rts_atomic_raise_time(&slot->emitted_until, emitted);
+}
+
+/*
+ * A window's row of rtstream.history_progress: the window end up to which
+ * its history is complete (RTS_TIME_NONE if none yet), and in *lsn the LSN
+ * it holds (InvalidXLogRecPtr if none).  In a transaction.
+ */
+int64
+rts_history_progress(int32 window_id, XLogRecPtr *lsn)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1] = {Int32GetDatum(window_id)};
+	int64		emitted = RTS_TIME_NONE;
+
+	*lsn = InvalidXLogRecPtr;
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT emitted_until, lsn FROM rtstream.history_progress "
 							  "WHERE window_id = $1", 1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
@@ -70,10 +88,10 @@ rts_history_load_progress(WorkerWindow *ww)
 			emitted = rts_to_unix(DatumGetTimestampTz(d));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		if (!isnull)
-			pg_atomic_write_u64(&slot->emitted_lsn, DatumGetLSN(d));
+			*lsn = DatumGetLSN(d);
 	}
 	SPI_finish();
-	rts_atomic_raise_time(&slot->emitted_until, emitted);
+	return emitted;
 }
 
 static int

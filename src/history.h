@@ -22,6 +22,8 @@ extern int64 rts_history_collect(RtsWindowDef *def, dsa_area *area,
 extern void rts_history_insert_rows(RtsWindowDef *def, const char *relname,
 									TupleDesc desc, Tuplestorestate *store);
 
+extern int64 rts_history_progress(int32 window_id, XLogRecPtr *lsn);
+
 /* history_nodes.c */
 extern void rts_history_nodes_tick(void);
 

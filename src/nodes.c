@@ -37,38 +37,24 @@ PG_FUNCTION_INFO_V1(rts_stream_nodes_changed);
 StaticAssertDecl(RTS_MAX_NODES <= RTS_MAX_WORKERS,
 				 "the capture trigger keeps one batch per node in its per-worker array");
 
+/* A node's points: from its name, the same on every server. */
+static uint32
+node_point(int n, int v, const void *arg)
+{
+	const uint32 *seeds = arg;
+
+	return hash_uint32(seeds[n] ^ (uint32) (v * 7919 + 1));
+}
+
 /* The node (index into names) owning a partition. */
 int
 rts_partition_node(int partition, char names[][NAMEDATALEN], int nnodes)
 {
-	uint32		ppoint = hash_uint32((uint32) partition * 2654435761U + 17);
-	uint32		best = PG_UINT32_MAX;
-	uint32		lowest = PG_UINT32_MAX;
-	int			best_node = -1;
-	int			lowest_node = 0;
+	uint32		seeds[RTS_MAX_NODES];
 
 	for (int n = 0; n < nnodes; n++)
-	{
-		uint32		seed = hash_bytes((const unsigned char *) names[n],
-									  strlen(names[n]));
-
-		for (int v = 0; v < RTS_RING_VNODES; v++)
-		{
-			uint32		point = hash_uint32(seed ^ (uint32) (v * 7919 + 1));
-
-			if (point >= ppoint && (best_node < 0 || point < best))
-			{
-				best = point;
-				best_node = n;
-			}
-			if (point < lowest)
-			{
-				lowest = point;
-				lowest_node = n;
-			}
-		}
-	}
-	return best_node >= 0 ? best_node : lowest_node;
+		seeds[n] = hash_bytes((const unsigned char *) names[n], strlen(names[n]));
+	return rts_ring_owner(partition, nnodes, node_point, seeds);
 }
 
 /* Backend cache of stream -> nodes, valid while catalog_gen holds. */
@@ -247,10 +233,23 @@ rts_node_stats(PG_FUNCTION_ARGS)
 Datum
 rts_stream_nodes_changed(PG_FUNCTION_ARGS)
 {
+	TriggerEvent event;
+	RtsDatabaseShared *db;
+
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rtstream._stream_nodes_changed() must be called as a trigger")));
+	event = ((TriggerData *) fcinfo->context)->tg_event;
+	db = rts_my_database(false);
 	rts_ddl_mark_pending();
+	/* a node added: the launcher starts the shipper (idle if rolled back) */
+	if ((TRIGGER_FIRED_BY_INSERT(event) || TRIGGER_FIRED_BY_UPDATE(event)) &&
+		!rts_flag(&db->ship_wanted))
+	{
+		rts_set_flag(&db->ship_wanted, true);
+		if (rts_shared->launcher_latch)
+			SetLatch(rts_shared->launcher_latch);
+	}
 	return PointerGetDatum(NULL);
 }

@@ -28,6 +28,5 @@ typedef struct RtsStreamNodes
 
 extern int	rts_partition_node(int partition, char names[][NAMEDATALEN], int nnodes);
 extern RtsStreamNodes *rts_stream_nodes(Oid relid);
-extern void rts_ddl_mark_pending(void);
 
 #endif							/* RTS_NODES_H */

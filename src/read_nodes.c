@@ -34,6 +34,7 @@
 
 #include "rtstream.h"
 #include "eventtime.h"
+#include "history.h"
 #include "owner.h"
 #include "nodes.h"
 #include "read.h"
@@ -313,9 +314,9 @@ rts_merge_node_states(RtsWindowDef *def, dsa_area *area, List *states)
 static int64
 window_watermark(RtsWindowDef *def, NodeStates *ns)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		vals[1] = {Int32GetDatum(def->id)};
 	int64		wm = ns->min_wm;
+	int64		emitted;
+	XLogRecPtr	lsn;
 
 	if (!OidIsValid(def->history))
 		return ns->max_wm;
@@ -324,19 +325,9 @@ window_watermark(RtsWindowDef *def, NodeStates *ns)
 	 * What the history holds is closed, whatever the lowest node says (a
 	 * node off the ring keeps the watermark of its last row).
 	 */
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT emitted_until FROM rtstream.history_progress WHERE window_id = $1",
-							  1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			wm = wm == RTS_TIME_NONE ? rts_to_unix(DatumGetTimestampTz(d)) :
-				Max(wm, rts_to_unix(DatumGetTimestampTz(d)));
-	}
-	SPI_finish();
+	emitted = rts_history_progress(def->id, &lsn);
+	if (emitted != RTS_TIME_NONE)
+		wm = wm == RTS_TIME_NONE ? emitted : Max(wm, emitted);
 	return wm;
 }
 

@@ -73,33 +73,46 @@ static bool txn_shipped;
  * point changed.
  */
 int
-rts_partition_worker(int partition, int nworkers)
+rts_ring_owner(int partition, int nowners, RtsRingPoint point, const void *arg)
 {
 	uint32		ppoint = hash_uint32((uint32) partition * 2654435761U + 17);
 	uint32		best = PG_UINT32_MAX;
 	uint32		lowest = PG_UINT32_MAX;
-	int			best_worker = -1;
-	int			lowest_worker = 0;
+	int			best_owner = -1;
+	int			lowest_owner = 0;
 
-	for (int w = 0; w < nworkers; w++)
+	for (int o = 0; o < nowners; o++)
 	{
 		for (int v = 0; v < RTS_RING_VNODES; v++)
 		{
-			uint32		point = hash_uint32((uint32) (w * 1009 + v * 7919 + 1));
+			uint32		p = point(o, v, arg);
 
-			if (point >= ppoint && (best_worker < 0 || point < best))
+			if (p >= ppoint && (best_owner < 0 || p < best))
 			{
-				best = point;
-				best_worker = w;
+				best = p;
+				best_owner = o;
 			}
-			if (point < lowest)
+			if (p < lowest)
 			{
-				lowest = point;
-				lowest_worker = w;
+				lowest = p;
+				lowest_owner = o;
 			}
 		}
 	}
-	return best_worker >= 0 ? best_worker : lowest_worker;
+	return best_owner >= 0 ? best_owner : lowest_owner;
+}
+
+/* A worker's points: from its number (they decide where state lives). */
+static uint32
+worker_point(int w, int v, const void *arg)
+{
+	return hash_uint32((uint32) (w * 1009 + v * 7919 + 1));
+}
+
+int
+rts_partition_worker(int partition, int nworkers)
+{
+	return rts_ring_owner(partition, nworkers, worker_point, NULL);
 }
 
 /* The owner of every partition. */
@@ -604,6 +617,8 @@ router_stop(LogicalDecodingContext *ctx)
 					slotname)));
 }
 
+static bool ship_checked = false;
+
 static bool
 router_extension_exists(void)
 {
@@ -615,11 +630,15 @@ router_extension_exists(void)
 	/*
 	 * Distributed streams: the shipper also writes their windows' history,
 	 * which may be due with no new row (the nodes' watermarks move on).
+	 * Once per start of the router; later ones set the flag themselves
+	 * (rts_stream_nodes_changed).
 	 */
-	if (exists && !rts_flag(&router_db->ship_wanted))
+	if (exists && !ship_checked && !rts_flag(&router_db->ship_wanted))
 	{
 		Oid			nsp = get_namespace_oid("rtstream", true);
 		Oid			rel = OidIsValid(nsp) ? get_relname_relid("stream_nodes", nsp) : InvalidOid;
+
+		ship_checked = true;
 
 		if (OidIsValid(rel))
 		{
@@ -758,37 +777,15 @@ rts_router_main(Datum arg)
 static void
 router_failed(void)
 {
-	ErrorData  *edata;
-	TimestampTz now = GetCurrentTimestamp();
-	bool		same;
-	long		delay_ms;
+	ErrorData  *edata = rts_failed(&router_db->router_failures, "router",
+									router_db->dbname);
 
-	MemoryContextSwitchTo(TopMemoryContext);
-	edata = CopyErrorData();
-	same = strcmp(router_db->router_error, edata->message) == 0;
-	if (!same)
-		EmitErrorReport();
-	FlushErrorState();
-	if (TimestampDifferenceExceeds(router_db->router_failed_at, now, 120000))
-		router_db->router_failures = 0;
-	router_db->router_failures = Min(router_db->router_failures + 1, 16);
-	router_db->router_failed_at = now;
-	strlcpy(router_db->router_error, edata->message, sizeof(router_db->router_error));
 	/* no free replication slot: rtstream calls say so, not "retry" */
 	if (edata->sqlerrcode == ERRCODE_CONFIGURATION_LIMIT_EXCEEDED)
 		snprintf(router_db->router_blocked, sizeof(router_db->router_blocked),
 				 "%s; rtstream needs one replication slot in each database where it runs (max_replication_slots = %d)",
 				 edata->message, max_replication_slots);
-	/* the postmaster waits bgw_restart_time (1 s) more */
-	delay_ms = Min(1000L << Min(router_db->router_failures - 1, 6), 60000L) - 1000L;
-	if (!same)
-		ereport(LOG,
-				(errmsg("rtstream router for database \"%s\" failed; it retries with a growing delay, up to a minute, and logs the same error only once",
-						router_db->dbname)));
-	if (delay_ms > 0)
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
-						 PG_WAIT_EXTENSION);
-	proc_exit(1);
+	rts_failed_exit(&router_db->router_failures);
 }
 
 #define ROUTER_CONFIRM_EVERY	(4 * 1024 * 1024)
@@ -912,12 +909,7 @@ router_loop(void)
 		router_confirm(pg_atomic_read_u64(&router_db->decoded_lsn));
 
 		/* running well for a minute: the last error is history */
-		if (router_db->router_error[0] != '\0' &&
-			TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), 60000))
-		{
-			router_db->router_error[0] = '\0';
-			router_db->router_failures = 0;
-		}
+		rts_failures_forget(&router_db->router_failures, started_at);
 
 		/*
 		 * After decoding something, pause before looking again instead of

@@ -45,6 +45,9 @@ extern PGDLLEXPORT void rts_worker_main(Datum arg);
 extern PGDLLEXPORT void rts_shipper_main(Datum arg);
 extern void rts_register_launcher(void);
 extern PGDLLEXPORT void rts_launcher_main(Datum arg);
+typedef uint32 (*RtsRingPoint) (int owner, int v, const void *arg);
+extern int	rts_ring_owner(int partition, int nowners, RtsRingPoint point,
+						   const void *arg);
 extern int	rts_partition_worker(int partition, int nworkers);
 extern void rts_partition_owners(int nworkers, int *owner);
 
@@ -63,5 +66,6 @@ extern void rts_check_started(RtsDatabaseShared *db);
 
 /* checks shared by the SQL functions */
 extern void rts_check_server(void);
+extern void rts_ddl_mark_pending(void);	/* ddl.c */
 
 #endif							/* RTSTREAM_H */

@@ -734,33 +734,36 @@ deliver(ShipNode *n)
 	publish_node(n);
 }
 
-/* Deliver to every node with rows waiting (at least min_rows) and due. */
+/* Whether rows wait for a node (in memory, or dropped from it). */
+static bool
+nodes_waiting(void)
+{
+	for (int i = 0; i < nnodes; i++)
+		if (nodes[i].spilled || nodes[i].pending_rows > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Deliver to every node with rows waiting (at least min_rows) and due; a
+ * node whose rows were dropped from memory is asked whether it answers
+ * again (then the router decodes them again).  Whether rows still wait.
+ */
 static bool
 deliver_due(uint64 min_rows)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	bool		waiting = false;
 
 	for (int i = 0; i < nnodes && !got_sigterm; i++)
 	{
 		ShipNode   *n = &nodes[i];
 
-		if (n->spilled)
-		{
-			/* ask the node whether it answers again (then a replay) */
-			if (!n->recovered && now >= n->next_try && min_rows != UINT64_MAX)
-				deliver(n);
-			waiting = true;
+		if (now < n->next_try)
 			continue;
-		}
-		if (n->pending_rows == 0)
-			continue;
-		if (n->pending_rows >= min_rows && now >= n->next_try)
+		if (n->spilled ? !n->recovered : n->pending_rows >= Max(min_rows, 1))
 			deliver(n);
-		if (n->pending_rows > 0)
-			waiting = true;
 	}
-	return waiting;
+	return nodes_waiting();
 }
 
 void
@@ -822,33 +825,8 @@ rts_shipper_main(Datum arg)
 static void
 shipper_failed(void)
 {
-	ErrorData  *edata;
-	TimestampTz now = GetCurrentTimestamp();
-	bool		same;
-	long		delay_ms;
-
-	MemoryContextSwitchTo(TopMemoryContext);
-	edata = CopyErrorData();
-	same = strcmp(ship_db->ship_error, edata->message) == 0;
-	if (!same)
-	{
-		EmitErrorReport();
-		ereport(LOG,
-				(errmsg("rtstream shipper for database \"%s\" failed; it retries with a growing delay, up to a minute, and logs the same error only once",
-						ship_db->dbname)));
-	}
-	FlushErrorState();
-	if (TimestampDifferenceExceeds(ship_db->ship_failed_at, now, 120000))
-		ship_db->ship_failures = 0;
-	ship_db->ship_failures = Min(ship_db->ship_failures + 1, 16);
-	ship_db->ship_failed_at = now;
-	strlcpy(ship_db->ship_error, edata->message, sizeof(ship_db->ship_error));
-	/* the launcher restarts it a second after it left */
-	delay_ms = Min(1000L << Min(ship_db->ship_failures - 1, 6), 60000L) - 1000L;
-	if (delay_ms > 0)
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
-						 PG_WAIT_EXTENSION);
-	proc_exit(1);
+	(void) rts_failed(&ship_db->ship_failures, "shipper", ship_db->dbname);
+	rts_failed_exit(&ship_db->ship_failures);
 }
 
 static void
@@ -897,18 +875,13 @@ shipper_loop(RtsWorkerShared *me)
 					pg_atomic_write_u64(&me->durable_lsn, decoded);
 			}
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 deliver_due(UINT64_MAX) ? 200L : 1000L, PG_WAIT_EXTENSION);
+							 nodes_waiting() ? 200L : 1000L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
 		else
 			(void) deliver_due(SHIP_ROWS_PER_DELIVERY);
 
 		/* running well for a minute: the last error is history */
-		if (ship_db->ship_error[0] != '\0' &&
-			TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), 60000))
-		{
-			ship_db->ship_error[0] = '\0';
-			ship_db->ship_failures = 0;
-		}
+		rts_failures_forget(&ship_db->ship_failures, started_at);
 	}
 }

@@ -14,7 +14,9 @@
 
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -99,9 +101,7 @@ rts_reset_database(RtsDatabaseShared *db)
 	pg_atomic_fetch_add_u32(&db->catalog_gen, 1);
 	pg_atomic_write_u32(&db->replay_requests, 0);
 	pg_atomic_write_u64(&db->gaps, 0);
-	db->router_failures = 0;
-	db->router_failed_at = 0;
-	db->router_error[0] = '\0';
+	memset(&db->router_failures, 0, sizeof(RtsFailures));
 	db->router_blocked[0] = '\0';
 	db->pending_gap_from = db->pending_gap_to = InvalidXLogRecPtr;
 	db->router_gen = 0;
@@ -131,9 +131,7 @@ rts_reset_database(RtsDatabaseShared *db)
 	}
 	pg_atomic_write_u32(&db->ship_wanted, 0);
 	pg_atomic_write_u64(&db->ship_done_lsn, 0);
-	db->ship_failures = 0;
-	db->ship_failed_at = 0;
-	db->ship_error[0] = '\0';
+	memset(&db->ship_failures, 0, sizeof(RtsFailures));
 	memset(db->ship_nodes, 0, sizeof(db->ship_nodes));
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)
 	{
@@ -324,4 +322,60 @@ rts_claim_database(void)
 	if (rts_shared->launcher_latch)
 		SetLatch(rts_shared->launcher_latch);
 	return db;
+}
+
+/*
+ * A background process failed with the ERROR being handled: it is logged
+ * unless it is the same as last time, and counted (a failure more than two
+ * minutes after the last starts the count again).  Returns a copy of it.
+ */
+ErrorData *
+rts_failed(RtsFailures *f, const char *process, const char *dbname)
+{
+	ErrorData  *edata;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		same;
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	same = strcmp(f->error, edata->message) == 0;
+	if (!same)
+	{
+		EmitErrorReport();
+		ereport(LOG,
+				(errmsg("rtstream %s for database \"%s\" failed; it retries with a growing delay, up to a minute, and logs the same error only once",
+						process, dbname)));
+	}
+	FlushErrorState();
+	if (TimestampDifferenceExceeds(f->failed_at, now, 120000))
+		f->failures = 0;
+	f->failures = Min(f->failures + 1, 16);
+	f->failed_at = now;
+	strlcpy(f->error, edata->message, sizeof(f->error));
+	return edata;
+}
+
+/* Leave after a failure: 1 s, 2 s, 4 s ... up to a minute until restarted. */
+void
+rts_failed_exit(RtsFailures *f)
+{
+	/* the launcher restarts the process a second after it left */
+	long		delay_ms = Min(1000L << Min(f->failures - 1, 6), 60000L) - 1000L;
+
+	if (delay_ms > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
+						 PG_WAIT_EXTENSION);
+	proc_exit(1);
+}
+
+/* Running well for a minute: the last error is history. */
+void
+rts_failures_forget(RtsFailures *f, TimestampTz started_at)
+{
+	if (f->error[0] != '\0' &&
+		TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), 60000))
+	{
+		f->error[0] = '\0';
+		f->failures = 0;
+	}
 }

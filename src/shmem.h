@@ -202,6 +202,18 @@ rts_atomic_raise_time(pg_atomic_uint64 *t, int64 v)
 }
 
 /*
+ * A background process's errors (the router's, the shipper's), written by
+ * that process only: a repeated error is logged once and restarts back off
+ * (rts_failed_exit).
+ */
+typedef struct RtsFailures
+{
+	int			failures;		/* in a row */
+	TimestampTz failed_at;
+	char		error[256];		/* "" once it runs */
+} RtsFailures;
+
+/*
  * The shipper's state for one node (a postgres_fdw server) it delivers to,
  * written by the shipper only, read for rtstream.nodes.
  */
@@ -254,10 +266,7 @@ typedef struct RtsDatabaseShared
 	XLogRecPtr	pending_gap_from;
 	XLogRecPtr	pending_gap_to;
 	char		pending_gap_reason[256];
-	/* the router's errors: repeated ones back off and are logged once */
-	int			router_failures;	/* in a row */
-	TimestampTz router_failed_at;
-	char		router_error[256];	/* "" once it runs */
+	RtsFailures router_failures;	/* the router's errors */
 	char		router_blocked[320];	/* a setting stops the router ("" if
 										 * none): rtstream calls refuse */
 	pg_atomic_uint32 replay_requests;	/* workers: decode again from the
@@ -277,10 +286,7 @@ typedef struct RtsDatabaseShared
 	RtsWorkerShared shipper;
 	pg_atomic_uint32 ship_wanted;
 	pg_atomic_uint64 ship_done_lsn;
-	/* the shipper's errors: repeated ones back off and are logged once */
-	int			ship_failures;	/* in a row */
-	TimestampTz ship_failed_at;
-	char		ship_error[256];	/* "" once it runs */
+	RtsFailures ship_failures;	/* the shipper's own errors */
 	RtsShipNode ship_nodes[RTS_MAX_NODES];
 	RtsWindowSlot windows[RTS_MAX_WINDOWS];
 } RtsDatabaseShared;
@@ -300,6 +306,9 @@ extern RtsShared *rts_shared;
 extern void rts_shmem_request(void);
 extern void rts_shmem_startup(void);
 extern dsa_area *rts_dsa(void);
+extern ErrorData *rts_failed(RtsFailures *f, const char *process, const char *dbname);
+extern void rts_failed_exit(RtsFailures *f) pg_attribute_noreturn();
+extern void rts_failures_forget(RtsFailures *f, TimestampTz started_at);
 extern RtsDatabaseShared *rts_my_database(bool missing_ok);
 extern RtsDatabaseShared *rts_claim_database(void);
 extern void rts_reset_database(RtsDatabaseShared *db);

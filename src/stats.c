@@ -59,9 +59,9 @@ rts_stats(PG_FUNCTION_ARGS)
 	/* why rtstream does not run here, if it does not */
 	values[17] = CStringGetTextDatum(db->start_error[0] != '\0' ? db->start_error :
 									 db->router_blocked[0] != '\0' ? db->router_blocked :
-									 db->router_error);
+									 db->router_failures.error);
 	nulls[17] = db->start_error[0] == '\0' && db->router_blocked[0] == '\0' &&
-		db->router_error[0] == '\0';
+		db->router_failures.error[0] == '\0';
 	{
 		char		slotname[NAMEDATALEN];
 		ReplicationSlot *slot;
@@ -87,7 +87,8 @@ rts_stats(PG_FUNCTION_ARGS)
 	if (rts_flag(&db->ship_wanted))
 	{
 		int64		delivered = 0;
-		const char *error = db->ship_error[0] != '\0' ? db->ship_error : NULL;
+		const char *error = db->ship_failures.error[0] != '\0' ?
+			db->ship_failures.error : NULL;
 
 		memset(nulls, true, sizeof(nulls));
 		for (int i = 0; i < RTS_MAX_NODES; i++)
