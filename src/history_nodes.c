@@ -92,20 +92,18 @@ static MemoryContext tick_cxt = NULL;	/* reset at every tick */
 typedef struct NodesHold
 {
 	List	   *states;			/* of bytea * */
-	int64		wm;				/* lowest watermark of the nodes holding
-								 * anything; RTS_TIME_NONE if one has none */
-	bool		blocked;		/* a node holding groups has no watermark */
+	int64		wm;				/* lowest watermark of the nodes on the ring */
+	bool		blocked;		/* a node on the ring has no watermark */
 }			NodesHold;
 
 static void
 read_node(RtsWindowDef *def, const char *schema, const char *node,
 		  bool draining, NodesHold * h, MemoryContext cxt)
 {
-	char	   *sql = psprintf("SELECT watermark, state, groups FROM %s.%s",
+	char	   *sql = psprintf("SELECT watermark, state FROM %s.%s",
 							   quote_identifier(schema),
 							   quote_identifier(psprintf("%s__%s", def->name, node)));
 	int64		node_wm = RTS_TIME_NONE;
-	int64		groups = 0;
 
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read node \"%s\" of rtstream window \"%s\"", node, def->name);
@@ -118,9 +116,6 @@ read_node(RtsWindowDef *def, const char *schema, const char *node,
 
 		if (!isnull)
 			node_wm = rts_to_unix(DatumGetTimestampTz(d));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
-		if (!isnull)
-			groups += DatumGetInt32(d);
 		d = SPI_getbinval(tup, desc, 2, &isnull);
 		if (!isnull)
 		{
@@ -131,8 +126,6 @@ read_node(RtsWindowDef *def, const char *schema, const char *node,
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
-	if (groups == 0)
-		return;					/* holds nothing: nothing to wait for */
 
 	/*
 	 * A node off the ring gets no more rows (but those written straight
@@ -141,31 +134,15 @@ read_node(RtsWindowDef *def, const char *schema, const char *node,
 	 */
 	if (draining)
 		return;
+
+	/*
+	 * A node on the ring with no watermark has not applied a row yet, maybe
+	 * one already delivered to it: nothing is closed until it has.
+	 */
 	if (node_wm == RTS_TIME_NONE)
 		h->blocked = true;
 	else if (h->wm == RTS_TIME_NONE || node_wm < h->wm)
 		h->wm = node_wm;
-}
-
-static int64
-history_progress(int32 window_id)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		vals[1] = {Int32GetDatum(window_id)};
-	int64		emitted = RTS_TIME_NONE;
-
-	if (SPI_execute_with_args("SELECT emitted_until FROM rtstream.history_progress "
-							  "WHERE window_id = $1", 1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read rtstream.history_progress");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			emitted = rts_to_unix(DatumGetTimestampTz(d));
-	}
-	return emitted;
 }
 
 static TupleDesc
@@ -199,13 +176,14 @@ window_tick(RtsWindowDef *def, const char *schema, int64 *until,
 	NodesHold	h = {NIL, RTS_TIME_NONE, false};
 	RtsOwnerSwitch sw = {0};
 	int64		emitted;
+	XLogRecPtr	lsn;
 	dsa_area   *area;
 	bool		history = OidIsValid(def->history);
 	char	   *relname = NULL;
 
 	*until = *session_keep = RTS_TIME_UNKNOWN;
 	SPI_connect();
-	emitted = history_progress(def->id);
+	emitted = rts_history_progress(def->id, &lsn);
 	if (history)
 	{
 		relname = get_rel_name(def->history);

@@ -60,6 +60,9 @@
 #    time moves on through n2 alone (as one server holding every row would
 #    close them), and remove_node(..., drop => true) succeeds once n3's
 #    windows are in the history.
+# 10. An ordinary role's distributed stream and window with history: the
+#    triggers the shipper fires for it (on its inbox foreign table, on its
+#    history table) run as that role, not as a superuser; results exact.
 use strict;
 use warnings;
 use FindBin;
@@ -919,6 +922,61 @@ SELECT rtstream.create_stream('views', partition_by => 'page', nodes => ARRAY['n
 	$listener->finish;
 }
 elapsed('case 9');
+
+# 10. An ordinary role's distributed stream: what the shipper runs for it
+# (a trigger on its inbox foreign table fired by each delivery, a trigger
+# on its history table fired by the history writer, its window's
+# aggregates) runs as that role, never as a superuser, and its rows and
+# history are exact.
+{
+	my @nodes = qw(n1 n2);
+	sq(q{
+CREATE ROLE alice LOGIN;
+GRANT CREATE ON SCHEMA public TO alice;
+CREATE TABLE who (what text, usr name, superuser boolean);
+GRANT INSERT ON who TO alice;
+} . join('', map { "GRANT USAGE ON FOREIGN SERVER $_ TO alice;
+"
+	  . "CREATE USER MAPPING FOR alice SERVER $_ OPTIONS (user '"
+	  . $node{$_}->safe_psql('postgres', 'SELECT current_user')
+	  . "', password_required 'false');
+" } @nodes));
+	$coord->safe_psql('postgres', q{
+SET ROLE alice;
+CREATE TABLE a_s (ts timestamptz NOT NULL, page text, v int);
+CREATE TABLE a_truth (LIKE a_s);
+SELECT rtstream.create_stream('a_s', partition_by => 'page', nodes => ARRAY['n1', 'n2']);
+SELECT rtstream.create_window('a_w', $$SELECT page, count(*) AS n, sum(v) AS s FROM a_s GROUP BY page$$,
+  size => '1 minute', time_column => 'ts', history => true);
+CREATE FUNCTION a_who() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  INSERT INTO public.who SELECT TG_TABLE_NAME, current_user, r.rolsuper FROM pg_roles r WHERE r.rolname = current_user;
+  RETURN NEW;
+END $f$;
+CREATE TRIGGER a_who BEFORE INSERT ON a_s__n1 FOR EACH ROW EXECUTE FUNCTION a_who();
+CREATE TRIGGER a_who BEFORE INSERT ON a_w_history FOR EACH ROW EXECUTE FUNCTION a_who();
+BEGIN;
+INSERT INTO a_s SELECT '2026-06-01 16:00:00+00'::timestamptz + i * interval '1 second', 'p' || (i % 20), i FROM generate_series(0, 299) i;
+INSERT INTO a_truth SELECT '2026-06-01 16:00:00+00'::timestamptz + i * interval '1 second', 'p' || (i % 20), i FROM generate_series(0, 299) i;
+COMMIT;
+SELECT rtstream.sync();
+});
+	my ($l, $r, $rows) = rts_diff($coord,
+		q{SELECT window_start, window_end, page, n, s FROM rtstream.window_results('a_w', NULL::a_w)},
+		q{SELECT date_trunc('minute', ts), date_trunc('minute', ts) + interval '1 minute', page, count(*), sum(v)
+		    FROM a_truth WHERE ts >= '2026-06-01 16:04:00+00' GROUP BY 1, 2, 3});
+	is("$l $r", '0 0', "10: an ordinary role's distributed window equals the truth") or diag($rows);
+	ok(poll_sq(q{SELECT count(*) > 0 FROM a_w_history}, 15), '10: its history is written');
+	($l, $r, $rows) = rts_diff($coord,
+		q{SELECT window_start, window_end, page, n, s FROM a_w_history},
+		q{SELECT date_trunc('minute', ts), date_trunc('minute', ts) + interval '1 minute', page, count(*), sum(v)
+		    FROM a_truth WHERE ts < (SELECT max(window_end) FROM a_w_history) GROUP BY 1, 2, 3});
+	is("$l $r", '0 0', '10: its history equals the truth') or diag($rows);
+	is(sq(q{SELECT string_agg(DISTINCT what || ':' || usr || ':' || superuser, ',') FROM who}),
+		'a_s__n1:alice:false,a_w_history:alice:false',
+		'10: the shipper fired its triggers as alice, never as a superuser');
+}
+elapsed('case 10');
 
 $coord->stop;
 $node{$_}->stop for sort keys %node;
