@@ -29,6 +29,7 @@ OBJS = \
 	src/launcher.o \
 	src/options.o \
 	src/worker_run.o \
+	src/worker_stream.o \
 	src/geometry.o \
 	src/notify.o \
 	src/worker_keys.o \

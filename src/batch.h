@@ -30,9 +30,14 @@ typedef enum RtsBatchKind
 	RTS_BATCH_DDL = 2,			/* a window was created or dropped */
 	RTS_BATCH_COMMIT = 3,		/* router: the transaction's last batch for
 								 * this worker came before this */
-	RTS_BATCH_SHIP = 4			/* captured rows of a distributed stream for
+	RTS_BATCH_SHIP = 4,			/* captured rows of a distributed stream for
 								 * one node (ddl_op holds its foreign
 								 * server): to the shipper */
+	RTS_BATCH_STREAM_COMMIT = 5,	/* router: a transaction whose batches
+									 * came while it ran committed (item:
+									 * its commit; seq: the batches sent) */
+	RTS_BATCH_STREAM_ABORT = 6	/* router: it, or its subtransaction
+								 * hdr.xid, aborted */
 } RtsBatchKind;
 
 typedef struct RtsBatchHeader
@@ -46,6 +51,9 @@ typedef struct RtsBatchHeader
 	uint32		nrows;			/* rows in the batch; window id for DDL */
 	uint32		ddl_op;			/* RtsDdlOp for DDL batches; the node's
 								 * foreign server for RTS_BATCH_SHIP */
+	TransactionId xid;			/* the (sub)transaction that wrote it (0 in
+								 * format 2): which batches a rolled back
+								 * savepoint takes with it */
 } RtsBatchHeader;
 
 /*
@@ -59,7 +67,8 @@ typedef struct RtsBatchHeader
 #define RTS_ROW_PARTITION(word)			((int) (((word) >> 32) & 0xFFFF))
 
 #define RTS_BATCH_HEADER_SIZE	MAXALIGN(sizeof(RtsBatchHeader))
-#define RTS_BATCH_VERSION		2	/* bumped when the format changes */
+#define RTS_BATCH_VERSION		3	/* bumped when the format changes */
+#define RTS_BATCH_VERSION_MIN	2	/* format 2 lacks xid: still read */
 
 typedef enum RtsDdlOp
 {
@@ -82,7 +91,18 @@ typedef struct RtsQueueItem
 	uint32		len;			/* length of the batch that follows */
 	TransactionId xid;			/* the batch's top-level transaction */
 	uint32		router_gen;		/* bumped at every start of the router */
-	uint32		pad;
+	uint32		flags;			/* RTS_ITEM_* */
+	uint32		seq;			/* streamed: the item's number among its
+								 * transaction's items for this queue; for
+								 * RTS_BATCH_STREAM_COMMIT, how many */
 } RtsQueueItem;
+
+/*
+ * A batch of a transaction still running (the router decodes transactions
+ * larger than rtstream.decoding_memory while they run, when
+ * rtstream.apply_in_progress is on).  commit_lsn is then the message's own
+ * LSN and xid the top-level transaction; the commit or abort follows.
+ */
+#define RTS_ITEM_STREAMED	0x1
 
 #endif							/* RTS_BATCH_H */

@@ -393,6 +393,8 @@ batch_write(CaptureStream *cs, int dest, char *data, Size len, uint32 nrows)
 
 	memset(hdr, 0, RTS_BATCH_HEADER_SIZE);
 	hdr->version = RTS_BATCH_VERSION;
+	/* the rows are the current subtransaction's (batch_flush) */
+	hdr->xid = GetCurrentTransactionId();
 	hdr->stream = cs->relid;
 	hdr->nrows = nrows;
 	if (cs->nodes)

@@ -203,6 +203,7 @@ rts_notify(PG_FUNCTION_ARGS)
 	memset(buf, 0, sizeof(buf));
 	hdr->kind = RTS_BATCH_DDL;
 	hdr->version = RTS_BATCH_VERSION;
+	hdr->xid = GetCurrentTransactionId();
 	hdr->nrows = (uint32) window_id;
 	if (strcmp(op, "create") == 0)
 		hdr->ddl_op = RTS_DDL_CREATE_WINDOW;

@@ -25,6 +25,7 @@ int			rts_checkpoint_wal_size_mb = -1;
 int			rts_max_databases = 4;
 int			rts_stalled_wal_limit_mb = -1;
 bool		rts_allow_partial_results = false;
+bool		rts_apply_in_progress = true;
 
 void		rts_define_gucs(void);
 
@@ -111,13 +112,22 @@ rts_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("rtstream.decoding_memory",
-							"Memory the router may use for a transaction being decoded before it spills to disk.",
-							"The router's logical_decoding_work_mem: rows reach the workers only at commit, so a large COPY is held until then.",
+							"Memory the router may hold for transactions being decoded.",
+							"The router's logical_decoding_work_mem: past it, the largest transaction is applied while it runs (rtstream.apply_in_progress), or spilled to disk.",
 							&rts_decoding_memory_kb,
-							256 * 1024, 64, INT_MAX / 2,
+							8 * 1024, 64, INT_MAX / 2,
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("rtstream.apply_in_progress",
+							 "Apply large transactions while they run, counted only once they commit.",
+							 "Workers aggregate a running transaction's rows aside, merge them into the windows at its commit and drop them at its abort, so that the work left after a large COPY commits is proportional to the groups it touched.",
+							 &rts_apply_in_progress,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("rtstream.checkpoint_wal_size",
 							"WAL a worker may hold back before it checkpoints, whatever the interval.",

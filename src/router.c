@@ -67,6 +67,24 @@ static XLogRecPtr ship_routed_lsn;
 static bool txn_shipped;
 
 /*
+ * Transactions decoded while they run (streamed, see router_stream_message):
+ * per top-level XID, which queues got their batches and how many each.
+ * Emptied at every start of the router (a new generation: workers and the
+ * shipper drop what they hold of them, and everything comes again).
+ */
+typedef struct RouterStreamTxn
+{
+	TransactionId xid;			/* hash key */
+	uint32		workers;		/* bit w: worker w got batches */
+	bool		shipped;		/* the shipper got batches */
+	uint32		seq[RTS_MAX_WORKERS];	/* batches sent to each worker */
+	uint32		ship_seq;		/* ... and to the shipper */
+} RouterStreamTxn;
+
+static HTAB *stream_txns = NULL;
+static RouterStreamTxn *cur_stream = NULL;	/* the one being streamed */
+
+/*
  * Consistent-hash ring: each worker owns RTS_RING_VNODES points; a
  * partition goes to the worker owning the first point at or after its own.
  * Changing the number of workers moves only the partitions whose nearest
@@ -151,6 +169,25 @@ router_forward(int worker, RtsQueueItem *item, const char *batch)
 }
 
 /*
+ * A batch of the transaction in hand for a worker: counted for its commit
+ * marker, or, while the transaction runs, numbered within it.
+ */
+static void
+router_to_worker(int worker, RtsQueueItem *item, const char *batch)
+{
+	if (item->flags & RTS_ITEM_STREAMED)
+	{
+		item->seq = cur_stream->seq[worker]++;
+		cur_stream->workers |= (1U << worker);
+		router_forward(worker, item, batch);
+		return;
+	}
+	router_forward(worker, item, batch);
+	txn_workers |= (1U << worker);
+	routed_lsn[worker] = item->commit_lsn;
+}
+
+/*
  * Rows of a distributed stream go to the shipper.  The launcher starts it
  * once it is wanted; until then its queue fills and we wait.
  */
@@ -162,6 +199,13 @@ router_ship(RtsQueueItem *item, const char *batch)
 		rts_set_flag(&router_db->ship_wanted, true);
 		if (rts_shared->launcher_latch)
 			SetLatch(rts_shared->launcher_latch);
+	}
+	if (item->flags & RTS_ITEM_STREAMED)
+	{
+		item->seq = cur_stream->ship_seq++;
+		cur_stream->shipped = true;
+		router_put(&router_db->shipper, item, batch);
+		return;
 	}
 	router_put(&router_db->shipper, item, batch);
 	txn_shipped = true;
@@ -217,12 +261,70 @@ router_split(RtsQueueItem *item, const char *message, Size sz)
 			hdr->nworkers = router_db->nworkers;
 			hdr->nrows = nrows[w];
 			sub.len = parts[w].len;
-			router_forward(w, &sub, parts[w].data);
-			txn_workers |= (1U << w);
-			routed_lsn[w] = item->commit_lsn;
+			router_to_worker(w, &sub, parts[w].data);
+			if (item->flags & RTS_ITEM_STREAMED)
+				item->seq = sub.seq;
 		}
 		pfree(parts[w].data);
 	}
+}
+
+/*
+ * Whether a message is one of ours that we can read; a warning if it is
+ * ours but not readable.
+ */
+static bool
+router_readable(XLogRecPtr message_lsn, bool transactional, const char *prefix,
+				Size sz, const char *message, RtsBatchHeader *hdr)
+{
+	if (!transactional || strcmp(prefix, RTS_MESSAGE_PREFIX) != 0)
+		return false;
+	if (sz < RTS_BATCH_HEADER_SIZE)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtstream ignores a malformed message at %X/%X",
+						LSN_FORMAT_ARGS(message_lsn))));
+		return false;
+	}
+	memcpy(hdr, message, sizeof(*hdr));
+	if (hdr->version < RTS_BATCH_VERSION_MIN || hdr->version > RTS_BATCH_VERSION)
+	{
+		/* WAL written by another version of rtstream: never guess */
+		ereport(WARNING,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("rtstream ignores a batch of format %u at %X/%X",
+						hdr->version, LSN_FORMAT_ARGS(message_lsn)),
+				 errdetail("This version of rtstream reads batches of formats %u to %u.",
+						   RTS_BATCH_VERSION_MIN, RTS_BATCH_VERSION)));
+		return false;
+	}
+	return true;
+}
+
+/* Route one batch: to its worker, to every worker (DDL), or to the shipper. */
+static void
+router_route(RtsBatchHeader *hdr, RtsQueueItem *item, const char *message, Size sz)
+{
+	if (hdr->kind == RTS_BATCH_SHIP)
+	{
+		router_ship(item, message);
+		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr->nrows);
+	}
+	else if (hdr->kind == RTS_BATCH_ROWS)
+	{
+		if (hdr->nworkers == router_db->nworkers && hdr->worker < hdr->nworkers)
+			router_to_worker(hdr->worker, item, message);
+		else
+			router_split(item, message, sz);
+		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr->nrows);
+	}
+	else
+	{
+		for (int w = 0; w < router_db->nworkers; w++)
+			router_to_worker(w, item, message);
+	}
+	pg_atomic_fetch_add_u64(&router_db->batches_routed, 1);
 }
 
 static void
@@ -233,63 +335,15 @@ router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	RtsBatchHeader hdr;
 	RtsQueueItem item;
 
-	if (!transactional || strcmp(prefix, RTS_MESSAGE_PREFIX) != 0)
+	if (!router_readable(message_lsn, transactional, prefix, sz, message, &hdr))
 		return;
-	if (sz < RTS_BATCH_HEADER_SIZE)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("rtstream ignores a malformed message at %X/%X",
-						LSN_FORMAT_ARGS(message_lsn))));
-		return;
-	}
-	memcpy(&hdr, message, sizeof(hdr));
-	if (hdr.version != RTS_BATCH_VERSION)
-	{
-		/* WAL written by another version of rtstream: never guess */
-		ereport(WARNING,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("rtstream ignores a batch of format %u at %X/%X",
-						hdr.version, LSN_FORMAT_ARGS(message_lsn)),
-				 errdetail("This version of rtstream reads batches of format %u.",
-						   RTS_BATCH_VERSION)));
-		return;
-	}
-
+	memset(&item, 0, sizeof(item));
 	item.commit_lsn = txn->end_lsn;
 	item.commit_time = txn->xact_time.commit_time;
 	item.len = sz;
 	item.xid = txn->xid;
 	item.router_gen = router_db->router_gen;
-	item.pad = 0;
-
-	if (hdr.kind == RTS_BATCH_SHIP)
-	{
-		router_ship(&item, message);
-		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr.nrows);
-	}
-	else if (hdr.kind == RTS_BATCH_ROWS)
-	{
-		if (hdr.nworkers == router_db->nworkers && hdr.worker < hdr.nworkers)
-		{
-			router_forward(hdr.worker, &item, message);
-			txn_workers |= (1U << hdr.worker);
-			routed_lsn[hdr.worker] = item.commit_lsn;
-		}
-		else
-			router_split(&item, message, sz);
-		pg_atomic_fetch_add_u64(&router_db->rows_routed, hdr.nrows);
-	}
-	else
-	{
-		for (int w = 0; w < router_db->nworkers; w++)
-		{
-			router_forward(w, &item, message);
-			txn_workers |= (1U << w);
-			routed_lsn[w] = item.commit_lsn;
-		}
-	}
-	pg_atomic_fetch_add_u64(&router_db->batches_routed, 1);
+	router_route(&hdr, &item, message, sz);
 }
 
 static void
@@ -320,7 +374,8 @@ router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	item.len = sizeof(buf);
 	item.xid = txn->xid;
 	item.router_gen = router_db->router_gen;
-	item.pad = 0;
+	item.flags = 0;
+	item.seq = 0;
 	for (int w = 0; w < router_db->nworkers; w++)
 		if (txn_workers & (1U << w))
 			router_forward(w, &item, buf);
@@ -328,6 +383,162 @@ router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		router_put(&router_db->shipper, &item, buf);
 	txn_workers = 0;
 	txn_shipped = false;
+}
+
+/*
+ * Transactions decoded while they run (rtstream.apply_in_progress).  Once
+ * the transactions being decoded hold more than rtstream.decoding_memory,
+ * the decoder hands us the batches of the largest one so far, between
+ * stream_start and stream_stop, instead of spilling them to disk; its
+ * commit or abort comes later.  We pass each batch on marked
+ * RTS_ITEM_STREAMED and numbered: workers pre-aggregate it aside
+ * (worker_stream.c), the shipper keeps it aside, until our
+ * RTS_BATCH_STREAM_COMMIT or RTS_BATCH_STREAM_ABORT.  PostgreSQL 15 gives
+ * a streamed message only its top-level transaction: the subtransaction
+ * that wrote it is in the batch header, so that a rolled back savepoint
+ * takes its batches with it.
+ */
+static RouterStreamTxn *
+router_stream_txn(TransactionId xid, bool create)
+{
+	RouterStreamTxn *st;
+	bool		found;
+
+	if (stream_txns == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TransactionId);
+		ctl.entrysize = sizeof(RouterStreamTxn);
+		ctl.hcxt = TopMemoryContext;
+		stream_txns = hash_create("rtstream streamed transactions", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	st = hash_search(stream_txns, &xid, create ? HASH_ENTER : HASH_FIND, &found);
+	if (create && !found)
+		memset((char *) st + sizeof(TransactionId), 0,
+			   sizeof(RouterStreamTxn) - sizeof(TransactionId));
+	return st;
+}
+
+static void
+router_stream_start(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	cur_stream = router_stream_txn(txn->xid, true);
+}
+
+static void
+router_stream_stop(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	cur_stream = NULL;
+}
+
+static void
+router_stream_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					  XLogRecPtr message_lsn, bool transactional,
+					  const char *prefix, Size sz, const char *message)
+{
+	RtsBatchHeader hdr;
+	RtsQueueItem item;
+
+	if (!router_readable(message_lsn, transactional, prefix, sz, message, &hdr))
+		return;
+	if (cur_stream == NULL || cur_stream->xid != txn->xid)
+		cur_stream = router_stream_txn(txn->xid, true);
+	memset(&item, 0, sizeof(item));
+	item.commit_lsn = message_lsn;
+	item.len = sz;
+	item.xid = txn->xid;
+	item.router_gen = router_db->router_gen;
+	item.flags = RTS_ITEM_STREAMED;
+	router_route(&hdr, &item, message, sz);
+}
+
+/*
+ * The end of a streamed transaction (kind: commit, or the abort of it or
+ * of its subtransaction subxid) to every queue that got its batches, with
+ * how many it got.
+ */
+static void
+router_stream_end(RouterStreamTxn *st, RtsBatchKind kind,
+				  TransactionId subxid, RtsQueueItem *item)
+{
+	char		buf[RTS_BATCH_HEADER_SIZE];
+	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+
+	memset(buf, 0, sizeof(buf));
+	hdr->kind = kind;
+	hdr->version = RTS_BATCH_VERSION;
+	hdr->xid = subxid;
+	item->len = sizeof(buf);
+	item->xid = st->xid;
+	item->router_gen = router_db->router_gen;
+	item->flags = RTS_ITEM_STREAMED;
+	for (int w = 0; w < router_db->nworkers; w++)
+	{
+		if (!(st->workers & (1U << w)))
+			continue;
+		item->seq = st->seq[w];
+		router_forward(w, item, buf);
+		if (kind == RTS_BATCH_STREAM_COMMIT)
+			routed_lsn[w] = item->commit_lsn;
+	}
+	if (st->shipped)
+	{
+		item->seq = st->ship_seq;
+		router_put(&router_db->shipper, item, buf);
+		if (kind == RTS_BATCH_STREAM_COMMIT)
+			ship_routed_lsn = item->commit_lsn;
+	}
+}
+
+static void
+router_stream_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					 XLogRecPtr commit_lsn)
+{
+	RouterStreamTxn *st = router_stream_txn(txn->xid, false);
+	RtsQueueItem item;
+
+	cur_stream = NULL;
+	if (st == NULL)
+		return;					/* none of its batches were ours */
+	memset(&item, 0, sizeof(item));
+	item.commit_lsn = txn->end_lsn;
+	item.commit_time = txn->xact_time.commit_time;
+	router_stream_end(st, RTS_BATCH_STREAM_COMMIT, txn->xid, &item);
+	(void) hash_search(stream_txns, &txn->xid, HASH_REMOVE, NULL);
+}
+
+/* txn is the transaction or one of its subtransactions. */
+static void
+router_stream_abort(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					XLogRecPtr abort_lsn)
+{
+	TransactionId top = txn->toptxn ? txn->toptxn->xid : txn->xid;
+	RouterStreamTxn *st = router_stream_txn(top, false);
+	RtsQueueItem item;
+
+	cur_stream = NULL;
+	if (st == NULL)
+		return;
+	memset(&item, 0, sizeof(item));
+	item.commit_lsn = abort_lsn;
+	router_stream_end(st, RTS_BATCH_STREAM_ABORT, txn->xid, &item);
+	if (txn->xid == top)
+		(void) hash_search(stream_txns, &top, HASH_REMOVE, NULL);
+}
+
+static void
+router_stream_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					 Relation relation, ReorderBufferChange *change)
+{
+}
+
+static void
+router_stream_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					   int nrelations, Relation relations[],
+					   ReorderBufferChange *change)
+{
 }
 
 static void
@@ -553,6 +764,23 @@ router_start(void)
 	ctx->callbacks.truncate_cb = router_truncate;
 	ctx->callbacks.message_cb = router_message;
 	ctx->callbacks.filter_by_origin_cb = router_filter_origin;
+	ctx->callbacks.stream_start_cb = router_stream_start;
+	ctx->callbacks.stream_stop_cb = router_stream_stop;
+	ctx->callbacks.stream_abort_cb = router_stream_abort;
+	ctx->callbacks.stream_commit_cb = router_stream_commit;
+	ctx->callbacks.stream_change_cb = router_stream_change;
+	ctx->callbacks.stream_message_cb = router_stream_message;
+	ctx->callbacks.stream_truncate_cb = router_stream_truncate;
+
+	/*
+	 * pgoutput turned streaming off (we gave it no "streaming" option);
+	 * the decoder looks at this flag each time its memory is exceeded.
+	 */
+	ctx->streaming = rts_apply_in_progress;
+	if (stream_txns != NULL)
+		hash_destroy(stream_txns);
+	stream_txns = NULL;
+	cur_stream = NULL;
 
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
 	pg_atomic_write_u64(&router_db->decoded_lsn,
@@ -810,6 +1038,9 @@ router_loop(void)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			router_set_decoding_memory();
+			/* decoding starts again with it: never half a transaction */
+			if (ctx != NULL && ctx->streaming != rts_apply_in_progress)
+				pg_atomic_fetch_add_u32(&router_db->replay_requests, 1);
 		}
 
 		/* the slot lives as long as the extension does */

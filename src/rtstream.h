@@ -30,6 +30,7 @@ extern int	rts_checkpoint_wal_size_mb;
 extern int	rts_max_databases;
 extern int	rts_stalled_wal_limit_mb;
 extern bool rts_allow_partial_results;
+extern bool rts_apply_in_progress;
 extern uint64 rts_checkpoint_wal_bytes(void);
 extern uint64 rts_stalled_wal_bytes(void);
 

@@ -46,6 +46,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -133,6 +134,26 @@ static List *txn_batches = NIL;
 static uint32 txn_gen = 0;
 static char source_id[64];
 static volatile sig_atomic_t got_sigterm = false;
+
+/*
+ * Transactions whose batches come while they run (router.c): kept aside,
+ * per top-level transaction, until the router says it committed (then
+ * taken as a whole, as any transaction) or aborted.  A batch missing from
+ * their numbering (we restarted meanwhile) makes one incomplete: we then
+ * ask the router to decode again and skip the rest of its generation.
+ */
+typedef struct ShipStreamed
+{
+	TransactionId xid;			/* hash key */
+	uint32		nitems;
+	bool		broken;
+	MemoryContext cxt;
+	List	   *batches;		/* as txn_batches */
+} ShipStreamed;
+
+static HTAB *streamed = NULL;
+static bool ship_ignoring = false;	/* until the router's replay */
+static TimestampTz streamed_checked_at = 0;
 
 static void shipper_failed(void);
 static void shipper_loop(RtsWorkerShared *me);
@@ -389,6 +410,151 @@ take_transaction(XLogRecPtr lsn)
 }
 
 static void
+streamed_forget_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	ShipStreamed *st;
+
+	if (streamed == NULL)
+		return;
+	hash_seq_init(&seq, streamed);
+	while ((st = hash_seq_search(&seq)) != NULL)
+	{
+		MemoryContextDelete(st->cxt);
+		(void) hash_search(streamed, &st->xid, HASH_REMOVE, NULL);
+	}
+}
+
+static void
+streamed_drop(ShipStreamed *st)
+{
+	MemoryContextDelete(st->cxt);
+	(void) hash_search(streamed, &st->xid, HASH_REMOVE, NULL);
+}
+
+static ShipStreamed *
+streamed_txn(TransactionId xid, bool create)
+{
+	ShipStreamed *st;
+	bool		found;
+
+	if (streamed == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TransactionId);
+		ctl.entrysize = sizeof(ShipStreamed);
+		ctl.hcxt = TopMemoryContext;
+		streamed = hash_create("rtstream shipper transactions in progress", 16,
+							   &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	st = hash_search(streamed, &xid, create ? HASH_ENTER : HASH_FIND, &found);
+	if (create && !found)
+	{
+		st->nitems = 0;
+		st->broken = false;
+		st->batches = NIL;
+		st->cxt = AllocSetContextCreate(TopMemoryContext,
+										"rtstream shipper transaction in progress",
+										ALLOCSET_DEFAULT_SIZES);
+	}
+	return st;
+}
+
+/* A batch copied with its length first, as take_transaction reads it. */
+static char *
+batch_copy(MemoryContext cxt, RtsQueueItem *item, const char *batch)
+{
+	char	   *copy = MemoryContextAlloc(cxt, MAXALIGN(sizeof(uint32)) + item->len);
+
+	memcpy(copy, &item->len, sizeof(uint32));
+	memcpy(copy + MAXALIGN(sizeof(uint32)), batch, item->len);
+	return copy;
+}
+
+static void
+take_streamed(RtsQueueItem *item, const char *batch, RtsBatchHeader *hdr)
+{
+	ShipStreamed *st = streamed_txn(item->xid, hdr->kind != RTS_BATCH_STREAM_COMMIT &&
+									hdr->kind != RTS_BATCH_STREAM_ABORT);
+	ListCell   *lc;
+
+	switch (hdr->kind)
+	{
+		case RTS_BATCH_STREAM_COMMIT:
+			if (st == NULL || st->broken || st->nitems != item->seq)
+			{
+				if (st != NULL)
+					streamed_drop(st);
+				ereport(LOG,
+						(errmsg("rtstream shipper asks the router to decode again: a transaction it was given while it ran is incomplete here")));
+				pg_atomic_fetch_add_u32(&ship_db->replay_requests, 1);
+				if (ship_db->router_latch)
+					SetLatch(ship_db->router_latch);
+				ship_ignoring = true;
+				streamed_forget_all();
+				return;
+			}
+			/* between two transactions: txn_batches is empty */
+			txn_batches = st->batches;
+			st->batches = NIL;
+			take_transaction(item->commit_lsn);
+			streamed_drop(st);
+			break;
+		case RTS_BATCH_STREAM_ABORT:
+			if (st == NULL)
+				break;
+			if (!TransactionIdIsValid(hdr->xid) || hdr->xid == st->xid)
+			{
+				streamed_drop(st);
+				break;
+			}
+			foreach(lc, st->batches)
+			{
+				RtsBatchHeader bh;
+
+				memcpy(&bh, (char *) lfirst(lc) + MAXALIGN(sizeof(uint32)), sizeof(bh));
+				if (bh.version >= 3 && bh.xid == hdr->xid)
+					st->batches = foreach_delete_current(st->batches, lc);
+			}
+			break;
+		default:
+			if (item->seq != st->nitems)
+				st->broken = true;
+			st->nitems = item->seq + 1;
+			if (!st->broken && hdr->kind == RTS_BATCH_SHIP)
+			{
+				MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+				st->batches = lappend(st->batches, batch_copy(st->cxt, item, batch));
+				MemoryContextSwitchTo(old);
+			}
+			break;
+	}
+}
+
+/*
+ * Now and then: drop the transactions that ended without an abort record
+ * (a crash): neither running nor committed.
+ */
+static void
+streamed_check(void)
+{
+	HASH_SEQ_STATUS seq;
+	ShipStreamed *st;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (streamed == NULL || hash_get_num_entries(streamed) == 0 ||
+		!TimestampDifferenceExceeds(streamed_checked_at, now, 5000))
+		return;
+	streamed_checked_at = now;
+	hash_seq_init(&seq, streamed);
+	while ((st = hash_seq_search(&seq)) != NULL)
+		if (!TransactionIdIsInProgress(st->xid) && !TransactionIdDidCommit(st->xid))
+			streamed_drop(st);
+}
+
+static void
 take_item(RtsQueueItem *item, const char *batch)
 {
 	RtsBatchHeader hdr;
@@ -403,18 +569,22 @@ take_item(RtsQueueItem *item, const char *batch)
 		txn_batches = NIL;
 		MemoryContextReset(txn_cxt);
 		txn_gen = item->router_gen;
+		streamed_forget_all();
+		ship_ignoring = false;
 	}
+	if (ship_ignoring)
+		return;					/* the router's replay brings it again */
 	memcpy(&hdr, batch, sizeof(hdr));
-	if (hdr.kind == RTS_BATCH_COMMIT)
+	if (item->flags & RTS_ITEM_STREAMED)
+		take_streamed(item, batch, &hdr);
+	else if (hdr.kind == RTS_BATCH_COMMIT)
 		take_transaction(item->commit_lsn);
 	else if (hdr.kind == RTS_BATCH_SHIP)
 	{
-		char	   *copy = MemoryContextAlloc(txn_cxt,
-											  MAXALIGN(sizeof(uint32)) + item->len);
+		MemoryContext old = MemoryContextSwitchTo(txn_cxt);
 
-		memcpy(copy, &item->len, sizeof(uint32));
-		memcpy(copy + MAXALIGN(sizeof(uint32)), batch, item->len);
-		txn_batches = lappend(txn_batches, copy);
+		txn_batches = lappend(txn_batches, batch_copy(txn_cxt, item, batch));
+		MemoryContextSwitchTo(old);
 	}
 }
 
@@ -867,7 +1037,8 @@ shipper_loop(RtsWorkerShared *me)
 		if (n <= 1024)
 		{
 			/* the queue is empty: deliver all, then say how far we are */
-			if (!deliver_due(1) && txn_batches == NIL)
+			streamed_check();
+			if (!deliver_due(1) && txn_batches == NIL && !ship_ignoring)
 			{
 				if (decoded > pg_atomic_read_u64(&ship_db->ship_done_lsn))
 					pg_atomic_write_u64(&ship_db->ship_done_lsn, decoded);

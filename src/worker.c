@@ -309,6 +309,12 @@ worker_relock(void)
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 }
 
+void
+rts_worker_relock(void)
+{
+	worker_relock();
+}
+
 typedef enum ApplyResult
 {
 	APPLY_DONE,					/* applied, or filtered out */
@@ -318,8 +324,26 @@ typedef enum ApplyResult
 /*
  * Phase 1: the row's time, Unix microseconds, into *tu: its event time, or
  * its transaction's commit time.  False if it has none (a NULL event time:
- * counted and skipped).
+ * counted and skipped by row_time).
  */
+static bool
+row_event_time(WorkerWindow *ww, int64 *tu)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(ww->row, ww->def->time_attno, &isnull);
+	TimestampTz ts;
+
+	if (isnull)
+		return false;
+	ts = DatumGetTimestampTz(d);
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("event time must be finite")));
+	*tu = rts_to_unix(ts);
+	return true;
+}
+
 static bool
 row_time(WorkerWindow *ww, TimestampTz commit_time, int64 *tu)
 {
@@ -328,23 +352,11 @@ row_time(WorkerWindow *ww, TimestampTz commit_time, int64 *tu)
 
 	if (def->time_attno)
 	{
-		bool		isnull;
-		Datum		d = slot_getattr(ww->row, def->time_attno, &isnull);
-		TimestampTz ts;
-
-		if (isnull)
-		{
-			t->null_time_rows++;
-			pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, 1);
-			return false;
-		}
-		ts = DatumGetTimestampTz(d);
-		if (TIMESTAMP_NOT_FINITE(ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("event time must be finite")));
-		*tu = rts_to_unix(ts);
-		return true;
+		if (row_event_time(ww, tu))
+			return true;
+		t->null_time_rows++;
+		pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, 1);
+		return false;
 	}
 
 	/*
@@ -501,36 +513,39 @@ row_evaluate(WorkerWindow *ww, bool key_built)
  * session) in it, made ready for the row.  NULL when memory is exhausted:
  * the group is refused, counted, and warned about once.
  */
-static RtsGroupEntry *
-row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
+/*
+ * The ring slot of the pane (or session) of time tu in a group's entry,
+ * made ready for it; -1 when memory is exhausted.
+ */
+int
+rts_pane_target(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
-	RtsGroupEntry *e;
+	int64		pane_no;
+	int			pane_idx;
+	RtsPane    *pane;
 
-	e = rts_keys_lookup(ww, tu, entry_id);
-	if (e != NULL)
+	if (RTS_IS_SESSION(def))
+		return session_slot(ww, entry_id, e, tu);
+	pane_no = rts_pane_of(&def->geom, tu);
+	pane_idx = rts_ring_slot(t, pane_no);
+	pane = rts_entry_pane(t, e, pane_idx);
+	if (pane->pane_no != pane_no)
 	{
-		if (RTS_IS_SESSION(def))
-			*pane_idx = session_slot(ww, *entry_id, e, tu);
-		else
-		{
-			int64		pane_no = rts_pane_of(&def->geom, tu);
-			RtsPane    *pane;
-
-			*pane_idx = rts_ring_slot(t, pane_no);
-			pane = rts_entry_pane(t, e, *pane_idx);
-			if (pane->pane_no != pane_no)
-			{
-				if (pane_vacate(ww, *entry_id, e, *pane_idx))
-					rts_pane_reset(def, pane, pane_no);
-				else
-					*pane_idx = -1;
-			}
-		}
-		if (*pane_idx >= 0)
-			return e;
+		if (!pane_vacate(ww, entry_id, e, pane_idx))
+			return -1;
+		rts_pane_reset(def, pane, pane_no);
 	}
+	return pane_idx;
+}
+
+/* A group refused for memory: counted, and warned about once. */
+void
+rts_refuse_group(WorkerWindow *ww)
+{
+	RtsPaneTable *t = ww->table;
+
 	t->refused_groups++;
 	pg_atomic_fetch_add_u64(&wstate.shared->refused_groups, 1);
 	if (!t->warned_memory)
@@ -538,10 +553,30 @@ row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
 		t->warned_memory = true;
 		ereport(WARNING,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("rtstream window \"%s\" reached rtstream.memory_limit", def->name),
+				 errmsg("rtstream window \"%s\" reached rtstream.memory_limit", ww->def->name),
 				 errdetail("New groups are refused; the groups held stay exact."),
 				 errhint("Increase rtstream.memory_limit; refused groups are counted in rtstream.stats.")));
 	}
+}
+
+/*
+ * Phase 4: the group's entry and the ring slot of the row's pane (or
+ * session) in it, made ready for the row.  NULL when memory is exhausted:
+ * the group is refused.
+ */
+static RtsGroupEntry *
+row_target(WorkerWindow *ww, int64 tu, uint32 *entry_id, int *pane_idx)
+{
+	RtsGroupEntry *e;
+
+	e = rts_keys_lookup(ww, tu, entry_id);
+	if (e != NULL)
+	{
+		*pane_idx = rts_pane_target(ww, *entry_id, e, tu);
+		if (*pane_idx >= 0)
+			return e;
+	}
+	rts_refuse_group(ww);
 	return NULL;
 }
 
@@ -582,11 +617,33 @@ row_accumulate(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
 }
 
 /*
- * Apply one row to one window, in phases: the WHERE filter, the row's time,
- * lateness, the values, the target pane, the aggregates.
+ * A row of a transaction still running, into its pending states
+ * (worker_stream.c): its time and values now; its lateness and its pane of
+ * commit time, at the commit.
  */
 static ApplyResult
-apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partition)
+apply_row_pending(WorkerWindow *ww, RtsPendingWindow *pw, int partition)
+{
+	int64		tu = RTS_TIME_NONE;
+
+	if (ww->def->time_attno && !row_event_time(ww, &tu))
+	{
+		rts_pending_null_time(pw);
+		return APPLY_DONE;
+	}
+	row_evaluate(ww, false);
+	rts_pending_accumulate(pw, ww, tu, partition);
+	return APPLY_DONE;
+}
+
+/*
+ * Apply one row to one window, in phases: the WHERE filter, the row's time,
+ * lateness, the values, the target pane, the aggregates.  With pw, into the
+ * pending states of a transaction still running instead.
+ */
+static ApplyResult
+apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partition,
+		  RtsPendingWindow *pw)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
@@ -602,6 +659,8 @@ apply_row(WorkerWindow *ww, TimestampTz commit_time, XLogRecPtr lsn, int partiti
 	def->econtext->ecxt_scantuple = ww->row;
 	if (def->qualstate && !ExecQual(def->qualstate, def->econtext))
 		return APPLY_DONE;
+	if (pw != NULL)
+		return apply_row_pending(ww, pw, partition);
 	if (!row_time(ww, commit_time, &tu))
 		return APPLY_DONE;
 	switch (row_fate(ww, tu, lsn, partition, &part_newest, &open_wm, &otherwise))
@@ -675,17 +734,20 @@ late_dead_letter(WorkerWindow *ww, HeapTuple tuple, XLogRecPtr lsn)
 
 /*
  * Apply one row to its windows, all of one owner, as that owner (sw);
- * errors go to the dead letters.
+ * errors go to the dead letters.  With ptxn, a row of a transaction still
+ * running, into its pending states; its dead letters wait for the commit.
  */
 static void
 apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
-			XLogRecPtr lsn, int partition, RtsOwnerSwitch *sw)
+			XLogRecPtr lsn, int partition, RtsOwnerSwitch *sw,
+			RtsPendingTxn *ptxn)
 {
 	MemoryContext outer_cxt = drain_cxt;
 	ResourceOwner outer_owner = drain_owner;
 
 	ListCell   *lc;
 	WorkerWindow *volatile current = NULL;	/* read after a longjmp */
+	RtsPendingWindow *volatile pw = NULL;
 	TupleTableSlot *row = NULL;
 
 	rts_keys_new_call();
@@ -694,8 +756,10 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 		foreach(lc, targets)
 		{
 			current = lfirst(lc);
+			if (ptxn != NULL)
+				pw = rts_pending_window(ptxn, current);
 			/* replayed, and in the state the window was restored with */
-			if (lsn <= current->table->run.skip_lsn[partition])
+			else if (lsn <= current->table->run.skip_lsn[partition])
 				continue;
 
 			/*
@@ -711,7 +775,7 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 			}
 			current->row = row;
 			current->def->econtext->ecxt_per_tuple_memory = row_cxt;
-			if (apply_row(current, commit_time, lsn, partition) == APPLY_LATE &&
+			if (apply_row(current, commit_time, lsn, partition, pw) == APPLY_LATE &&
 				current->def->late_policy == RTS_LATE_DEAD_LETTER)
 				late_dead_letter(current, tuple, lsn);
 		}
@@ -731,7 +795,9 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 		MemoryContextSwitchTo(outer_cxt);
 		CurrentResourceOwner = outer_owner;
 
-		old = MemoryContextSwitchTo(TopTransactionContext);
+		if (ptxn != NULL && pw == NULL && targets != NIL)
+			pw = rts_pending_window(ptxn, linitial(targets));
+		old = MemoryContextSwitchTo(pw ? rts_pending_context(ptxn) : TopTransactionContext);
 		dl = palloc0(sizeof(DeadLetter));
 		if (current)
 		{
@@ -746,15 +812,27 @@ apply_tuple(List *targets, HeapTuple tuple, TimestampTz commit_time,
 		if (current)
 			dl->row = OidOutputFunctionCall(F_RECORD_OUT,
 											heap_copy_tuple_as_datum(tuple, current->def->streamdesc));
-		dead_letters = lappend(dead_letters, dl);
+		if (pw != NULL)
+		{
+			/* counted once its transaction commits (rts_dead_letters_adopt) */
+			List	  **deferred = rts_pending_dead_letters(pw);
+
+			*deferred = lappend(*deferred, dl);
+		}
+		else
+		{
+			dead_letters = lappend(dead_letters, dl);
+			pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
+		}
 		MemoryContextSwitchTo(old);
-		pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
 		FreeErrorData(edata);
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(outer_cxt);
 		CurrentResourceOwner = outer_owner;
-		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+		/* pending states are ours alone: no lock for them */
+		if (ptxn == NULL)
+			LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
 		/* the rollback made us the worker again */
 		{
 			RtsWindowDef *gdef = ((WorkerWindow *) linitial(targets))->def;
@@ -844,12 +922,32 @@ idle_prune(void)
 }
 
 /* After a batch: when the window last had rows, for idle_timeout. */
-static void
-note_arrival(WorkerWindow *ww)
+void
+rts_note_arrival(WorkerWindow *ww)
 {
 	if (ww->batch_rows)
 		pg_atomic_write_u64(&rts_worker_slot(ww)->last_arrival[wstate.index],
 							(uint64) GetCurrentTimestamp());
+}
+
+/*
+ * Before a batch, under our lock: the window's watermark, what its history
+ * holds, and the panes it keeps.  The watermark is read under our lock:
+ * history.c reads it under every worker's lock before it writes the
+ * windows it closed.
+ */
+void
+rts_window_batch_start(WorkerWindow *ww)
+{
+	RtsWindowSlot *slot = rts_worker_slot(ww);
+
+	ww->wm = rts_window_watermark(wstate.db, slot);
+	ww->emitted = rts_atomic_read_time(&slot->emitted_until);
+	ww->emitted_lsn = pg_atomic_read_u64(&slot->emitted_lsn);
+	ww->keep = rts_keep_from(ww->def, keep_watermark(ww), ww->emitted,
+							 rts_atomic_read_time(&slot->session_keep));
+	ww->batch_rows = false;
+	closed_prune(ww);
 }
 
 /* Whether a row of partition p ending at lsn is in every window's state. */
@@ -868,8 +966,8 @@ row_skipped_by_all(List *windows, XLogRecPtr lsn, int p)
  * The windows of a batch in groups that run as one owner with one
  * search_path: each group is applied under one switch to its owner.
  */
-static List *
-owner_groups(List *targets)
+List *
+rts_owner_groups(List *targets)
 {
 	List	   *groups = NIL;
 	ListCell   *lc;
@@ -923,25 +1021,9 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 	{
 		rts_agg_context_set(wstate.batch_cxt);
 		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
-
-		/*
-		 * The watermark is read under our lock: history.c reads it under
-		 * every worker's lock before it writes the windows it closed.
-		 */
 		foreach(lc, targets)
-		{
-			WorkerWindow *ww = lfirst(lc);
-			RtsWindowSlot *slot = rts_worker_slot(ww);
-
-			ww->wm = rts_window_watermark(wstate.db, slot);
-			ww->emitted = rts_atomic_read_time(&slot->emitted_until);
-			ww->emitted_lsn = pg_atomic_read_u64(&slot->emitted_lsn);
-			ww->keep = rts_keep_from(ww->def, keep_watermark(ww), ww->emitted,
-									 rts_atomic_read_time(&slot->session_keep));
-			ww->batch_rows = false;
-			closed_prune(ww);
-		}
-		groups = owner_groups(targets);
+			rts_window_batch_start(lfirst(lc));
+		groups = rts_owner_groups(targets);
 		foreach(lc, groups)
 		{
 			List	   *group = lfirst(lc);
@@ -980,7 +1062,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 				}
 				MemoryContextSwitchTo(row_cxt);
 				apply_tuple(group, &tuple, item->commit_time, item->commit_lsn,
-							partition, &sw);
+							partition, &sw, NULL);
 				MemoryContextSwitchTo(drain_cxt);
 				MemoryContextReset(row_cxt);
 			}
@@ -995,7 +1077,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 		if (LWLockHeldByMe(&wstate.shared->lock))
 			LWLockRelease(&wstate.shared->lock);
 		foreach(lc, targets)
-			note_arrival(lfirst(lc));
+			rts_note_arrival(lfirst(lc));
 		MemoryContextReset(wstate.batch_cxt);
 	}
 	if (skipped > 0)
@@ -1003,6 +1085,94 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, hdr->nrows - skipped);
 	pg_atomic_fetch_add_u64(&wstate.shared->batches_applied, 1);
 	list_free(targets);
+}
+
+/*
+ * A batch of a transaction still running into the pending states of the
+ * windows given (worker_stream.c decided they take it that way).  Nothing
+ * shared changes, so no lock: the rows are evaluated as their windows'
+ * owners, as at a commit, and their errors wait as dead letters.
+ */
+void
+rts_apply_rows_pending(RtsBatchHeader *hdr, char *batch, Size len,
+					   RtsPendingTxn *ptxn, List *windows)
+{
+	List	   *groups;
+	ListCell   *lc;
+	char	   *end = batch + len;
+	HeapTupleData tuple;
+
+	if (windows == NIL)
+		return;
+	rts_agg_context_set(rts_pending_context(ptxn));
+	groups = rts_owner_groups(windows);
+	foreach(lc, groups)
+	{
+		List	   *group = lfirst(lc);
+		RtsWindowDef *gdef = ((WorkerWindow *) linitial(group))->def;
+		RtsOwnerSwitch sw = {0};
+		char	   *p = batch + RTS_BATCH_HEADER_SIZE;
+
+		rts_owner_enter(gdef->owner, gdef->search_path, &sw);
+		while (p < end)
+		{
+			uint64		word;
+
+			memcpy(&word, p, sizeof(uint64));
+			tuple.t_len = RTS_ROW_LEN(word);
+			if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("rtstream ignores the rest of a malformed batch")));
+				break;
+			}
+			tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
+			ItemPointerSetInvalid(&tuple.t_self);
+			tuple.t_tableOid = hdr->stream;
+			p += sizeof(uint64) + MAXALIGN(tuple.t_len);
+			MemoryContextSwitchTo(row_cxt);
+			apply_tuple(group, &tuple, 0, InvalidXLogRecPtr,
+						RTS_ROW_PARTITION(word) % RTS_NPARTITIONS, &sw, ptxn);
+			MemoryContextSwitchTo(drain_cxt);
+			MemoryContextReset(row_cxt);
+		}
+		rts_owner_leave(&sw);
+		list_free(group);
+	}
+	list_free(groups);
+	/* a row's error took the lock again (apply_tuple) */
+	if (LWLockHeldByMe(&wstate.shared->lock))
+		LWLockRelease(&wstate.shared->lock);
+	rts_agg_context_set(wstate.batch_cxt);
+	pg_atomic_fetch_add_u64(&wstate.shared->batches_applied, 1);
+}
+
+/*
+ * The dead letters of a transaction applied while it ran, now that it
+ * committed at lsn: written after the drain like the others.
+ */
+void
+rts_dead_letters_adopt(List *deferred, XLogRecPtr lsn)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	ListCell   *lc;
+
+	foreach(lc, deferred)
+	{
+		DeadLetter *src = lfirst(lc);
+		DeadLetter *dl = palloc(sizeof(DeadLetter));
+
+		*dl = *src;
+		dl->search_path = src->search_path ? pstrdup(src->search_path) : NULL;
+		dl->window = src->window ? pstrdup(src->window) : NULL;
+		dl->error = pstrdup(src->error);
+		dl->row = src->row ? pstrdup(src->row) : NULL;
+		dl->lsn = lsn;
+		dead_letters = lappend(dead_letters, dl);
+		pg_atomic_fetch_add_u64(&wstate.shared->dead_letters, 1);
+	}
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -1116,10 +1286,11 @@ write_dead_letters(void)
 /*
  * Apply one item to the windows that take it: the worker's running windows
  * if it is new to the worker (rts_progress_take), and the windows catching
- * up that it is new to (worker_run.c).
+ * up that it is new to (worker_run.c); rows to none of the windows in
+ * exclude (they have them already, worker_stream.c).
  */
-static void
-apply_item(RtsQueueItem *item, char *batch)
+void
+rts_apply_item(RtsQueueItem *item, char *batch, List *exclude)
 {
 	RtsWorkerShared *me = wstate.shared;
 	RtsBatchHeader hdr;
@@ -1156,6 +1327,8 @@ apply_item(RtsQueueItem *item, char *batch)
 				if (ww->table->run.state == RTS_RUN_RUNNING)
 					windows = lappend(windows, ww);
 			}
+		foreach(lc, exclude)
+			windows = list_delete_ptr(windows, lfirst(lc));
 		apply_rows(&hdr, batch, item->len, item, windows);
 		list_free(windows);
 		me->last_commit_lsn = item->commit_lsn;
@@ -1255,7 +1428,9 @@ drain_queue(char **buf, Size *bufsize)
 
 		PG_TRY();
 		{
-			apply_item(&item, batch);
+			/* a transaction still running, or its end: worker_stream.c */
+			if (!rts_stream_item(&item, batch))
+				rts_apply_item(&item, batch, NIL);
 		}
 		PG_CATCH();
 		{
@@ -1286,8 +1461,11 @@ drain_queue(char **buf, Size *bufsize)
 	write_dead_letters();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	/* applied, dead letters included: rtstream.sync() may return */
-	if (applied_pos != 0)
+	/*
+	 * Applied, dead letters included: rtstream.sync() may return.  Not
+	 * items skipped until the router decodes again (worker_stream.c).
+	 */
+	if (applied_pos != 0 && !rts_stream_waiting())
 		pg_atomic_write_u64(&me->applied_pos, applied_pos);
 	return true;
 }
@@ -1482,6 +1660,7 @@ rts_worker_main(Datum arg)
 		idle_prune();
 		maybe_checkpoint(false);
 		history_tick();
+		rts_stream_tick();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

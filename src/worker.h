@@ -15,6 +15,7 @@
 
 #include "rtstream.h"
 #include "aggstate.h"
+#include "batch.h"
 
 /* Local states of one (group, pane) during a batch. */
 typedef struct LocalCell
@@ -29,6 +30,8 @@ typedef struct WorkerWindow
 {
 	RtsWindowDef *def;
 	MemoryContext cxt;			/* holds def */
+	uint32		load_no;		/* wstate.loads when it was loaded: a window
+								 * altered or loaded again has a new one */
 	int			slot;			/* index in db->windows */
 	RtsPaneTable *table;
 	TupleTableSlot *tts;
@@ -82,6 +85,7 @@ typedef struct WorkerState
 	XLogRecPtr	skip_lsn[RTS_NPARTITIONS];
 	int			owner[RTS_NPARTITIONS];	/* worker of each partition */
 	TimestampTz last_checkpoint;
+	uint32		loads;			/* windows loaded so far (load_no) */
 } WorkerState;
 
 extern WorkerState wstate;
@@ -107,6 +111,33 @@ extern void rts_run_settle(void);
 extern bool rts_run_mid_transaction(void);
 extern XLogRecPtr rts_run_durable(XLogRecPtr lsn);
 extern void rts_run_restored(WorkerWindow *ww, const XLogRecPtr *worker_skip);
+
+/* worker.c, for worker_stream.c */
+typedef struct RtsPendingTxn RtsPendingTxn;
+typedef struct RtsPendingWindow RtsPendingWindow;
+extern List *rts_owner_groups(List *targets);
+extern void rts_window_batch_start(WorkerWindow *ww);
+extern int	rts_pane_target(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e,
+							int64 tu);
+extern void rts_refuse_group(WorkerWindow *ww);
+extern void rts_note_arrival(WorkerWindow *ww);
+extern void rts_apply_rows_pending(RtsBatchHeader *hdr, char *batch, Size len,
+								   RtsPendingTxn *ptxn, List *windows);
+extern void rts_apply_item(RtsQueueItem *item, char *batch, List *exclude);
+extern void rts_dead_letters_adopt(List *deferred, XLogRecPtr lsn);
+extern void rts_worker_relock(void);
+
+/* worker_stream.c: transactions applied while they run */
+extern bool rts_stream_item(RtsQueueItem *item, char *batch);
+extern void rts_stream_forget_all(void);
+extern void rts_stream_tick(void);
+extern bool rts_stream_waiting(void);
+extern RtsPendingWindow *rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww);
+extern void rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww,
+								   int64 tu, int partition);
+extern void rts_pending_null_time(RtsPendingWindow *pw);
+extern List **rts_pending_dead_letters(RtsPendingWindow *pw);
+extern MemoryContext rts_pending_context(RtsPendingTxn *ptxn);
 
 /* idle.c */
 extern void rts_idle_advance(WorkerWindow *ww, RtsWindowSlot *slot, TimestampTz now);

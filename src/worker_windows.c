@@ -137,6 +137,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	ww = palloc0(sizeof(WorkerWindow));
 	ww->def = def;
 	ww->cxt = cxt;
+	ww->load_no = ++wstate.loads;
 	ww->tts = MakeSingleTupleTableSlot(def->streamdesc, &TTSOpsHeapTuple);
 	{
 		int			nargs = 0;
@@ -350,6 +351,7 @@ rts_worker_window_drop(int32 id)
 void
 rts_worker_forget_all(void)
 {
+	rts_stream_forget_all();
 	while (wstate.windows != NIL)
 		rts_worker_window_drop(((WorkerWindow *) linitial(wstate.windows))->def->id);
 	for (int s = 0; s < RTS_MAX_WINDOWS; s++)

@@ -1,0 +1,802 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_stream.c
+ *	  Transactions applied while they run (rtstream.apply_in_progress).
+ *
+ *	  The router hands a worker the batches of a large transaction before it
+ *	  commits (router.c, RTS_ITEM_STREAMED), numbered, then its commit or the
+ *	  abort of it or of one of its subtransactions.  The worker aggregates
+ *	  each such batch aside, in private memory: per window and per
+ *	  subtransaction that wrote the rows, one cell of partial states per
+ *	  (pane, group) -- the rows of a batch with the same pane and group are
+ *	  pre-aggregated there before they touch shared memory.  At the commit
+ *	  it merges the cells into the window's panes with the aggregates'
+ *	  combine functions (every rtstream aggregate has one), so the work left
+ *	  after a large COPY commits is proportional to the groups it touched,
+ *	  not to its rows; at an abort it drops the cells of what aborted.
+ *	  Nothing shared changes before the commit: readers, checkpoints and
+ *	  the history see committed transactions only, as before.
+ *
+ *	  A row's time and values are evaluated when it arrives, as the
+ *	  window's owner; its fate at the commit, pane by pane, against the
+ *	  window's watermark and the panes it keeps then: all rows of a pane
+ *	  are late or none (eventtime.h), so a cell is merged or counted late as
+ *	  a whole.  The rows of a commit-time window take their pane from the
+ *	  commit, so its cells are per group only.
+ *
+ *	  Windows that need the rows themselves at the commit keep the batches
+ *	  instead, and apply them at the commit by the ordinary path: session
+ *	  windows, windows keeping late rows as dead letters, windows not
+ *	  running (stalled, catching up) and windows that a replay after a
+ *	  restart may hold part of already.  DDL batches of the transaction are
+ *	  kept the same way.
+ *
+ *	  What this worker holds of running transactions is in its private
+ *	  memory: a new router generation drops it (everything comes again), and
+ *	  a batch missing from the numbering (this worker restarted meanwhile),
+ *	  a window loaded or altered while the transaction ran, or an error in
+ *	  the middle of a batch makes the transaction incomplete here.  At its
+ *	  commit the worker then asks the router to decode again and ignores
+ *	  the rest of the generation: the replay brings the transaction whole.
+ *	  A transaction that ended without an abort record (a crash) is dropped
+ *	  once it is neither running nor committed (rts_stream_tick).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/procarray.h"
+#include "utils/memutils.h"
+
+#include "eventtime.h"
+#include "owner.h"
+#include "worker.h"
+
+/* A cell: a window's partial states of one (pane, group) of a transaction. */
+typedef struct PendingKey
+{
+	int64		pane_no;		/* RTS_PANE_EMPTY for commit-time windows */
+	uint32		hash;			/* of the group key and the pane */
+	uint32		len;
+	const char *bytes;			/* the group key (rts_groupkey_build) */
+} PendingKey;
+
+typedef struct PendingCell
+{
+	PendingKey	key;
+	uint32		group_hash;		/* the group key's own hash, for the table */
+	uint64		nrows;
+	int64		tu;				/* a row's time: the cell's pane */
+	RtsState   *states;			/* catalog-path aggregates */
+	RtsPane		pane;			/* native aggregates; nwords words follow */
+} PendingCell;
+
+/* A window's pending states from one subtransaction. */
+struct RtsPendingWindow
+{
+	int32		window_id;
+	uint32		load_no;
+	TransactionId subxid;
+	MemoryContext cxt;			/* its transaction's */
+	HTAB	   *cells;
+	uint64		null_time_rows;
+	int64	   *part_newest;	/* newest time per partition; for a
+								 * commit-time window, whether it had rows */
+	List	   *dead_letters;	/* rows that failed, written at the commit */
+};
+
+/* How a window takes a transaction, decided at its first batch. */
+typedef struct PendingMode
+{
+	int32		window_id;
+	uint32		load_no;
+	bool		cells;			/* pre-aggregated; else from the kept batches */
+} PendingMode;
+
+/* A batch kept for the commit. */
+typedef struct PendingBatch
+{
+	TransactionId subxid;
+	uint32		len;
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} PendingBatch;
+
+struct RtsPendingTxn
+{
+	TransactionId xid;			/* hash key: the top-level transaction */
+	uint32		router_gen;
+	uint32		nitems;			/* batches received: the next one's seq */
+	bool		broken;			/* incomplete here: decode it again */
+	MemoryContext cxt;			/* everything of it */
+	TransactionId subxid;		/* of the batch being applied */
+	List	   *windows;		/* of RtsPendingWindow */
+	List	   *modes;			/* of PendingMode */
+	List	   *streams;		/* OIDs of the streams it wrote to */
+	List	   *kept;			/* of PendingBatch, in order */
+};
+
+static HTAB *pending = NULL;
+static uint32 pending_gen = 0;
+static bool ignoring = false;	/* items of generation pending_gen wait for
+								 * the router's replay */
+static TimestampTz last_tick = 0;
+
+static uint32
+pendingkey_hash(const void *key, Size keysize)
+{
+	return ((const PendingKey *) key)->hash;
+}
+
+static int
+pendingkey_match(const void *key1, const void *key2, Size keysize)
+{
+	const PendingKey *a = key1;
+	const PendingKey *b = key2;
+
+	if (a->hash != b->hash || a->pane_no != b->pane_no || a->len != b->len)
+		return 1;
+	return memcmp(a->bytes, b->bytes, a->len);
+}
+
+MemoryContext
+rts_pending_context(RtsPendingTxn *ptxn)
+{
+	return ptxn->cxt;
+}
+
+List **
+rts_pending_dead_letters(RtsPendingWindow *pw)
+{
+	return &pw->dead_letters;
+}
+
+static void
+pending_drop(RtsPendingTxn *ptxn)
+{
+	MemoryContextDelete(ptxn->cxt);
+	(void) hash_search(pending, &ptxn->xid, HASH_REMOVE, NULL);
+}
+
+/* Forget every transaction in progress (a new generation, a new catalog). */
+void
+rts_stream_forget_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	RtsPendingTxn *ptxn;
+
+	if (pending == NULL)
+		return;
+	hash_seq_init(&seq, pending);
+	while ((ptxn = hash_seq_search(&seq)) != NULL)
+	{
+		MemoryContextDelete(ptxn->cxt);
+		(void) hash_search(pending, &ptxn->xid, HASH_REMOVE, NULL);
+	}
+}
+
+static RtsPendingTxn *
+pending_txn(TransactionId xid, uint32 router_gen, bool create)
+{
+	RtsPendingTxn *ptxn;
+	bool		found;
+
+	if (pending == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(TransactionId);
+		ctl.entrysize = sizeof(RtsPendingTxn);
+		ctl.hcxt = TopMemoryContext;
+		pending = hash_create("rtstream transactions in progress", 16, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ptxn = hash_search(pending, &xid, create ? HASH_ENTER : HASH_FIND, &found);
+	if (create && !found)
+	{
+		memset((char *) ptxn + sizeof(TransactionId), 0,
+			   sizeof(RtsPendingTxn) - sizeof(TransactionId));
+		ptxn->router_gen = router_gen;
+		ptxn->cxt = AllocSetContextCreate(TopMemoryContext,
+										  "rtstream transaction in progress",
+										  ALLOCSET_DEFAULT_SIZES);
+	}
+	return ptxn;
+}
+
+/*
+ * Whether a window pre-aggregates a running transaction whose batch is at
+ * msg_lsn (its commit comes later): not if it needs the rows at the commit,
+ * is not running, or may hold the transaction already (a window created
+ * after it started, or restored from a checkpoint it may be in: its
+ * skip_lsn is at or past the batch).
+ */
+static bool
+window_pre_aggregates(WorkerWindow *ww, XLogRecPtr msg_lsn)
+{
+	RtsPaneTable *t = ww->table;
+
+	if (t->run.state != RTS_RUN_RUNNING || RTS_IS_SESSION(ww->def) ||
+		ww->def->late_policy == RTS_LATE_DEAD_LETTER ||
+		t->created_lsn >= msg_lsn)
+		return false;
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		if (t->run.skip_lsn[p] >= msg_lsn)
+			return false;
+	return true;
+}
+
+static PendingMode *
+pending_mode(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
+{
+	ListCell   *lc;
+	PendingMode *mode;
+	MemoryContext old;
+
+	foreach(lc, ptxn->modes)
+	{
+		mode = lfirst(lc);
+		if (mode->window_id == ww->def->id)
+			return mode;
+	}
+	mode = MemoryContextAlloc(ptxn->cxt, sizeof(PendingMode));
+	mode->window_id = ww->def->id;
+	mode->load_no = ww->load_no;
+	mode->cells = window_pre_aggregates(ww, msg_lsn);
+	old = MemoryContextSwitchTo(ptxn->cxt);
+	ptxn->modes = lappend(ptxn->modes, mode);
+	MemoryContextSwitchTo(old);
+	return mode;
+}
+
+/* The pending states of a window for the subtransaction being applied. */
+RtsPendingWindow *
+rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
+{
+	ListCell   *lc;
+	RtsPendingWindow *pw;
+	MemoryContext old;
+	HASHCTL		ctl;
+
+	foreach(lc, ptxn->windows)
+	{
+		pw = lfirst(lc);
+		if (pw->window_id == ww->def->id && pw->subxid == ptxn->subxid)
+			return pw;
+	}
+	old = MemoryContextSwitchTo(ptxn->cxt);
+	pw = palloc0(sizeof(RtsPendingWindow));
+	pw->window_id = ww->def->id;
+	pw->load_no = ww->load_no;
+	pw->subxid = ptxn->subxid;
+	pw->cxt = ptxn->cxt;
+	pw->part_newest = palloc(sizeof(int64) * RTS_NPARTITIONS);
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+		pw->part_newest[p] = RTS_TIME_NONE;
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = offsetof(PendingCell, pane) + offsetof(RtsPane, words) +
+		sizeof(Datum) * Max(ww->def->nwords, 1);
+	ctl.hash = pendingkey_hash;
+	ctl.match = pendingkey_match;
+	ctl.hcxt = ptxn->cxt;
+	pw->cells = hash_create("rtstream pending states", 256, &ctl,
+							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ptxn->windows = lappend(ptxn->windows, pw);
+	MemoryContextSwitchTo(old);
+	return pw;
+}
+
+void
+rts_pending_null_time(RtsPendingWindow *pw)
+{
+	pw->null_time_rows++;
+}
+
+/*
+ * The current row (its key built by rts_keys_build, its arguments by
+ * row_evaluate) into its cell: the transitions of worker.c's row path, on
+ * private states.  tu is its event time, RTS_TIME_NONE for a commit-time
+ * window.
+ */
+void
+rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
+					   int partition)
+{
+	RtsWindowDef *def = ww->def;
+	uint32		group_hash;
+	StringInfo	keybuf = rts_keys_build(ww, &group_hash);
+	PendingKey	key;
+	PendingCell *cell;
+	bool		found;
+
+	key.pane_no = def->time_attno ? rts_pane_of(&def->geom, tu) : RTS_PANE_EMPTY;
+	key.hash = hash_combine(group_hash, hash_bytes_uint32((uint32) key.pane_no));
+	key.len = keybuf->len;
+	key.bytes = keybuf->data;
+	cell = hash_search(pw->cells, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pw->cxt);
+		char	   *copy = palloc(Max(key.len, 1));
+
+		memcpy(copy, key.bytes, key.len);
+		cell->key.bytes = copy;
+		cell->group_hash = group_hash;
+		cell->nrows = 0;
+		cell->tu = tu;
+		rts_pane_reset(def, &cell->pane, key.pane_no);
+		MemoryContextSwitchTo(old);
+		cell->states = MemoryContextAlloc(pw->cxt, sizeof(RtsState) * Max(def->naggs, 1));
+		/* initial values are copied into the aggregate context: ours */
+		for (int a = 0; a < def->naggs; a++)
+			if (def->aggs[a].fast == RTS_FAST_NONE)
+				cell->states[a] = rts_state_initial(&def->aggs[a]);
+	}
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+		Datum	   *args = &ww->args[ww->argoff[a]];
+		bool	   *argnulls = &ww->argnulls[ww->argoff[a]];
+
+		if (!ww->pass[a])
+			continue;
+		if (agg->fast != RTS_FAST_NONE)
+			rts_fast_accum(agg, a, &cell->pane, agg->nargs ? args[0] : (Datum) 0,
+						   agg->nargs ? argnulls[0] : false);
+		else
+			rts_state_transition(agg, &cell->states[a], args, argnulls);
+	}
+	cell->nrows++;
+	if (def->time_attno == 0)
+		pw->part_newest[partition] = PG_INT64_MAX;	/* had rows */
+	else if (pw->part_newest[partition] == RTS_TIME_NONE ||
+			 tu > pw->part_newest[partition])
+		pw->part_newest[partition] = tu;
+}
+
+/* A batch kept for the commit, with the subtransaction that wrote it. */
+static void
+pending_keep(RtsPendingTxn *ptxn, const char *batch, uint32 len)
+{
+	PendingBatch *pb = MemoryContextAlloc(ptxn->cxt,
+										  offsetof(PendingBatch, data) + len);
+
+	MemoryContext old;
+
+	pb->subxid = ptxn->subxid;
+	pb->len = len;
+	memcpy(pb->data, batch, len);
+	/* the list lives as long as the transaction, not the drain */
+	old = MemoryContextSwitchTo(ptxn->cxt);
+	ptxn->kept = lappend(ptxn->kept, pb);
+	MemoryContextSwitchTo(old);
+}
+
+/* A batch of a running transaction. */
+static void
+pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
+{
+	RtsPendingTxn *ptxn = pending_txn(item->xid, item->router_gen, true);
+	List	   *cells = NIL;
+	bool		keep = false;
+	ListCell   *lc;
+
+	if (item->seq != ptxn->nitems)
+		ptxn->broken = true;	/* we missed batches: restarted meanwhile */
+	ptxn->nitems = item->seq + 1;
+	if (ptxn->broken)
+		return;
+	/* format 2 batches do not say: then its top level (see router.c) */
+	ptxn->subxid = hdr->version >= 3 && TransactionIdIsValid(hdr->xid) ?
+		hdr->xid : item->xid;
+	if (hdr->kind != RTS_BATCH_ROWS)
+	{
+		pending_keep(ptxn, batch, item->len);
+		return;
+	}
+	if (!list_member_oid(ptxn->streams, hdr->stream))
+	{
+		MemoryContext old = MemoryContextSwitchTo(ptxn->cxt);
+
+		ptxn->streams = lappend_oid(ptxn->streams, hdr->stream);
+		MemoryContextSwitchTo(old);
+	}
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+
+		if (ww->def->stream != hdr->stream)
+			continue;
+		if (pending_mode(ptxn, ww, item->commit_lsn)->cells)
+			cells = lappend(cells, ww);
+		else
+			keep = true;
+	}
+	if (keep)
+		pending_keep(ptxn, batch, item->len);
+	PG_TRY();
+	{
+		rts_apply_rows_pending(hdr, batch, item->len, ptxn, cells);
+	}
+	PG_CATCH();
+	{
+		/* part of the batch is in the cells: not this way, then */
+		ptxn->broken = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	list_free(cells);
+}
+
+/* A subtransaction (or the transaction) aborted: drop what it wrote. */
+static void
+pending_abort(RtsPendingTxn *ptxn, TransactionId subxid)
+{
+	ListCell   *lc;
+
+	if (subxid == ptxn->xid)
+	{
+		pending_drop(ptxn);
+		return;
+	}
+	foreach(lc, ptxn->windows)
+	{
+		RtsPendingWindow *pw = lfirst(lc);
+
+		if (pw->subxid == subxid)
+			ptxn->windows = foreach_delete_current(ptxn->windows, lc);
+	}
+	foreach(lc, ptxn->kept)
+	{
+		PendingBatch *pb = lfirst(lc);
+
+		if (pb->subxid == subxid)
+			ptxn->kept = foreach_delete_current(ptxn->kept, lc);
+	}
+	/* the memory goes with the transaction */
+}
+
+/*
+ * The transaction is incomplete here: have the router decode again from
+ * its slot (the transaction is after it: not applied, so not in a
+ * checkpoint) and take nothing more of this generation meanwhile.
+ */
+static void
+pending_replay(RtsQueueItem *item, const char *why)
+{
+	ereport(LOG,
+			(errmsg("rtstream worker %d asks the router to decode again: %s",
+					wstate.index, why)));
+	pg_atomic_fetch_add_u32(&wstate.db->replay_requests, 1);
+	if (wstate.db->router_latch)
+		SetLatch(wstate.db->router_latch);
+	ignoring = true;
+	pending_gen = item->router_gen;
+	rts_stream_forget_all();
+}
+
+static WorkerWindow *
+pending_window_now(int32 id, uint32 load_no)
+{
+	WorkerWindow *ww = rts_worker_find_window(id);
+
+	return (ww != NULL && ww->load_no == load_no) ? ww : NULL;
+}
+
+/*
+ * Whether every window that takes the transaction took all of its batches:
+ * one loaded (created, altered, restored) while it ran did not.
+ */
+static bool
+pending_complete(RtsPendingTxn *ptxn, XLogRecPtr commit_lsn)
+{
+	ListCell   *lc;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		ListCell   *mc;
+		bool		decided = false;
+
+		if (!list_member_oid(ptxn->streams, ww->def->stream) ||
+			commit_lsn <= ww->table->created_lsn)
+			continue;
+		foreach(mc, ptxn->modes)
+		{
+			PendingMode *mode = lfirst(mc);
+
+			if (mode->window_id == ww->def->id)
+			{
+				if (mode->load_no != ww->load_no)
+					return false;
+				decided = true;
+			}
+		}
+		if (!decided)
+			return false;
+	}
+	return true;
+}
+
+/* Fold one cell into its group's pane; late cells are counted. */
+static void
+merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
+		   XLogRecPtr commit_lsn)
+{
+	RtsWindowDef *def = ww->def;
+	RtsPaneTable *t = ww->table;
+	dsa_area   *area = rts_dsa();
+	int64		tu = def->time_attno ? cell->tu : commit_tu;
+	int64		hist = RTS_TIME_NONE;
+	bool		late;
+	uint32		entry_id;
+	RtsGroupEntry *e;
+	int			pane_idx;
+	RtsPane    *pane;
+
+	/* the rules of row_fate, for a whole pane (eventtime.h) */
+	late = rts_row_late(def, tu, ww->wm) ||
+		(ww->keep != PG_INT64_MIN && rts_pane_of(&def->geom, tu) < ww->keep);
+	if (ww->emitted != RTS_TIME_NONE && ww->emitted != RTS_TIME_UNKNOWN)
+		hist = rts_history_watermark(def, ww->emitted);
+	if (!late && hist != RTS_TIME_NONE && rts_row_late(def, tu, hist))
+	{
+		if (commit_lsn <= ww->emitted_lsn)
+			return;				/* replayed, and in the history already */
+		late = true;
+	}
+	if (late)
+	{
+		t->late_rows += cell->nrows;
+		pg_atomic_fetch_add_u64(&wstate.shared->late_rows, cell->nrows);
+		return;
+	}
+	e = rts_table_lookup(area, t, cell->group_hash, cell->key.bytes,
+						 cell->key.len, &entry_id);
+	pane_idx = e ? rts_pane_target(ww, entry_id, e, tu) : -1;
+	if (pane_idx < 0)
+	{
+		rts_refuse_group(ww);
+		return;
+	}
+	pane = rts_entry_pane(t, e, pane_idx);
+	for (int a = 0; a < def->naggs; a++)
+	{
+		RtsAggDef  *agg = &def->aggs[a];
+
+		if (agg->fast != RTS_FAST_NONE)
+			rts_fast_combine(agg, a, pane->words, &pane->flags, &cell->pane);
+		else
+		{
+			RtsState	acc = rts_state_from_pane(area, agg, a, pane);
+
+			rts_state_combine(agg, &acc, cell->states[a]);
+			rts_worker_relock();
+			rts_state_to_pane(area, t, agg, a, pane, acc);
+		}
+	}
+	if (!t->has_time || rts_from_unix(tu) > t->max_time)
+		t->max_time = rts_from_unix(tu);
+	t->has_time = true;
+	t->rows += cell->nrows;
+	ww->batch_rows = true;
+	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, cell->nrows);
+}
+
+/* A window's pending states of one subtransaction into its panes. */
+static void
+merge_window(WorkerWindow *ww, RtsPendingWindow *pw, RtsQueueItem *item)
+{
+	RtsPaneTable *t = ww->table;
+	HASH_SEQ_STATUS seq;
+	PendingCell *cell;
+	int64		commit_tu = rts_to_unix(item->commit_time);
+
+	/* a commit time is never late: as row_time */
+	if (t->has_time && commit_tu < rts_to_unix(t->max_time))
+		commit_tu = rts_to_unix(t->max_time);
+	hash_seq_init(&seq, pw->cells);
+	while ((cell = hash_seq_search(&seq)) != NULL)
+		merge_cell(ww, cell, commit_tu, item->commit_lsn);
+	if (pw->null_time_rows > 0)
+	{
+		t->null_time_rows += pw->null_time_rows;
+		pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, pw->null_time_rows);
+	}
+	for (int p = 0; p < RTS_NPARTITIONS; p++)
+	{
+		int64		newest = pw->part_newest[p];
+
+		if (newest == RTS_TIME_NONE)
+			continue;
+		if (ww->def->time_attno == 0)
+			newest = commit_tu;
+		if (ww->part_newest[p] == RTS_TIME_NONE || newest > ww->part_newest[p])
+			ww->part_newest[p] = newest;
+	}
+	rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
+}
+
+/*
+ * The pending states of the windows that pre-aggregated the transaction
+ * into their panes, under our lock, each window's as its owner.
+ */
+static void
+pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
+{
+	List	   *groups;
+	ListCell   *lc;
+
+	if (windows == NIL)
+		return;
+	rts_agg_context_set(wstate.batch_cxt);
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	foreach(lc, windows)
+		rts_window_batch_start(lfirst(lc));
+	groups = rts_owner_groups(windows);
+	foreach(lc, groups)
+	{
+		List	   *group = lfirst(lc);
+		RtsWindowDef *gdef = ((WorkerWindow *) linitial(group))->def;
+		RtsOwnerSwitch sw = {0};
+		ListCell   *wc;
+
+		/* combine functions are the owner's code */
+		rts_owner_enter(gdef->owner, gdef->search_path, &sw);
+		foreach(wc, group)
+		{
+			WorkerWindow *ww = lfirst(wc);
+			ListCell   *pc;
+
+			foreach(pc, ptxn->windows)
+			{
+				RtsPendingWindow *pw = lfirst(pc);
+
+				if (pw->window_id == ww->def->id)
+					merge_window(ww, pw, item);
+			}
+		}
+		rts_worker_relock();
+		rts_owner_leave(&sw);
+		list_free(group);
+	}
+	list_free(groups);
+	LWLockRelease(&wstate.shared->lock);
+	foreach(lc, windows)
+		rts_note_arrival(lfirst(lc));
+	MemoryContextReset(wstate.batch_cxt);
+}
+
+/*
+ * The transaction committed: its kept batches by the ordinary path, as the
+ * batches of a committed transaction (the windows that pre-aggregated it
+ * excluded), then the pre-aggregated states, then its commit marker.
+ */
+static void
+pending_commit(RtsPendingTxn *ptxn, RtsQueueItem *item)
+{
+	RtsQueueItem citem = *item;
+	char		buf[RTS_BATCH_HEADER_SIZE];
+	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+	List	   *merged = NIL;
+	bool		took;
+	ListCell   *lc;
+
+	if (ptxn == NULL || ptxn->broken || ptxn->nitems != item->seq ||
+		!pending_complete(ptxn, item->commit_lsn))
+	{
+		if (ptxn != NULL)
+			pending_drop(ptxn);
+		pending_replay(item, "a transaction it was given while it ran is incomplete here");
+		return;
+	}
+	citem.flags = 0;
+	citem.seq = 0;
+
+	/* the windows that take its states: still the same, and running */
+	foreach(lc, ptxn->modes)
+	{
+		PendingMode *mode = lfirst(lc);
+		WorkerWindow *ww;
+
+		if (!mode->cells)
+			continue;
+		ww = pending_window_now(mode->window_id, mode->load_no);
+		if (ww != NULL && ww->table->run.state == RTS_RUN_RUNNING)
+			merged = lappend(merged, ww);
+	}
+
+	took = item->commit_lsn > wstate.shared->progress.applied_lsn;
+	foreach(lc, ptxn->kept)
+	{
+		PendingBatch *pb = lfirst(lc);
+
+		citem.len = pb->len;
+		rts_apply_item(&citem, pb->data, merged);
+	}
+	if (took)
+		pending_merge(ptxn, item, merged);
+
+	memset(buf, 0, sizeof(buf));
+	hdr->kind = RTS_BATCH_COMMIT;
+	hdr->version = RTS_BATCH_VERSION;
+	citem.len = sizeof(buf);
+	rts_apply_item(&citem, buf, NIL);
+	list_free(merged);
+	pending_drop(ptxn);
+}
+
+/*
+ * An item of a transaction still running, or its end: true if it was one
+ * (handled here), false for an ordinary item.
+ */
+bool
+rts_stream_item(RtsQueueItem *item, char *batch)
+{
+	RtsBatchHeader hdr;
+	RtsPendingTxn *ptxn;
+
+	if (item->router_gen != pending_gen)
+	{
+		/* the router started again: whatever was running comes again */
+		rts_stream_forget_all();
+		pending_gen = item->router_gen;
+		ignoring = false;
+	}
+	if (ignoring)
+		return true;			/* the replay brings it again */
+	if (!(item->flags & RTS_ITEM_STREAMED))
+		return false;
+	memcpy(&hdr, batch, sizeof(hdr));
+	switch (hdr.kind)
+	{
+		case RTS_BATCH_STREAM_COMMIT:
+			pending_commit(pending_txn(item->xid, 0, false), item);
+			break;
+		case RTS_BATCH_STREAM_ABORT:
+			ptxn = pending_txn(item->xid, 0, false);
+			if (ptxn != NULL)
+				pending_abort(ptxn, TransactionIdIsValid(hdr.xid) ? hdr.xid : item->xid);
+			break;
+		default:
+			pending_batch(item, batch, &hdr);
+			break;
+	}
+	return true;
+}
+
+/* Whether the items queued are being skipped until the router's replay. */
+bool
+rts_stream_waiting(void)
+{
+	return ignoring;
+}
+
+/*
+ * Now and then, with nothing queued: drop the transactions that ended
+ * without an abort record (a crash; the decoder forgets them without a
+ * word): neither running nor committed.
+ */
+void
+rts_stream_tick(void)
+{
+	HASH_SEQ_STATUS seq;
+	RtsPendingTxn *ptxn;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (pending == NULL || hash_get_num_entries(pending) == 0 ||
+		!TimestampDifferenceExceeds(last_tick, now, 5000))
+		return;
+	last_tick = now;
+	hash_seq_init(&seq, pending);
+	while ((ptxn = hash_seq_search(&seq)) != NULL)
+	{
+		/* in this order: a committing transaction is in the clog first */
+		if (!TransactionIdIsInProgress(ptxn->xid) &&
+			!TransactionIdDidCommit(ptxn->xid))
+			pending_drop(ptxn);
+	}
+}
