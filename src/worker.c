@@ -1286,8 +1286,8 @@ write_dead_letters(void)
 /*
  * Apply one item to the windows that take it: the worker's running windows
  * if it is new to the worker (rts_progress_take), and the windows catching
- * up that it is new to (worker_run.c); rows to none of the windows in
- * exclude (they have them already, worker_stream.c).
+ * up that it is new to (worker_run.c); rows to none of the windows whose
+ * ids are in exclude (they have them already, worker_stream.c).
  */
 void
 rts_apply_item(RtsQueueItem *item, char *batch, List *exclude)
@@ -1327,8 +1327,11 @@ rts_apply_item(RtsQueueItem *item, char *batch, List *exclude)
 				if (ww->table->run.state == RTS_RUN_RUNNING)
 					windows = lappend(windows, ww);
 			}
-		foreach(lc, exclude)
-			windows = list_delete_ptr(windows, lfirst(lc));
+		foreach(lc, windows)
+		{
+			if (list_member_int(exclude, ((WorkerWindow *) lfirst(lc))->def->id))
+				windows = foreach_delete_current(windows, lc);
+		}
 		apply_rows(&hdr, batch, item->len, item, windows);
 		list_free(windows);
 		me->last_commit_lsn = item->commit_lsn;

@@ -29,7 +29,11 @@
  *	  windows, windows keeping late rows as dead letters, windows not
  *	  running (stalled, catching up) and windows that a replay after a
  *	  restart may hold part of already.  DDL batches of the transaction are
- *	  kept the same way.
+ *	  kept the same way.  A window whose rows do not aggregate (more than
+ *	  one cell for two rows: about one row per group and pane) or whose
+ *	  cells of the transaction outgrow PENDING_CELLS_MEMORY switches to
+ *	  keeping the rest of its batches: cells would cost more than rows.
+ *	  Kept batches past rtstream.decoding_memory go to a temporary file.
  *
  *	  What this worker holds of running transactions is in its private
  *	  memory: a new router generation drops it (everything comes again), and
@@ -49,6 +53,7 @@
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "storage/buffile.h"
 #include "storage/procarray.h"
 #include "utils/memutils.h"
 
@@ -69,15 +74,27 @@ typedef struct PendingCell
 {
 	PendingKey	key;
 	uint32		group_hash;		/* the group key's own hash, for the table */
-	uint64		nrows;
+	uint32		nrows;
 	int64		tu;				/* a row's time: the cell's pane */
-	RtsState   *states;			/* catalog-path aggregates */
+	RtsState   *states;			/* catalog-path aggregates, NULL if none */
 	RtsPane		pane;			/* native aggregates; nwords words follow */
 } PendingCell;
 
+/* Keys of up to this many bytes live in the cell (after the words). */
+#define PENDING_INLINE_KEY	16
+
+/* A window's cells of one transaction may take this much memory at most. */
+#define PENDING_CELLS_MEMORY	((Size) rts_decoding_memory_kb * 1024 * 16)
+
+/* Rows a window takes as cells before its aggregation is judged. */
+#define PENDING_JUDGE_ROWS	65536
+
 /* A window's pending states from one subtransaction. */
+typedef struct PendingMode PendingMode;
+
 struct RtsPendingWindow
 {
+	PendingMode *mode;			/* its window's, for the whole transaction */
 	int32		window_id;
 	uint32		load_no;
 	TransactionId subxid;
@@ -89,20 +106,35 @@ struct RtsPendingWindow
 	List	   *dead_letters;	/* rows that failed, written at the commit */
 };
 
-/* How a window takes a transaction, decided at its first batch. */
-typedef struct PendingMode
+/*
+ * How a window takes a transaction: decided at its first batch, and
+ * changed once at most, from cells to kept batches.
+ */
+struct PendingMode
 {
 	int32		window_id;
 	uint32		load_no;
-	bool		cells;			/* pre-aggregated; else from the kept batches */
-} PendingMode;
+	bool		cells;			/* its batches go to cells now ... */
+	bool		had_cells;		/* ... or did before */
+	uint64		rows;			/* rows into cells */
+	uint64		ncells;
+	Size		cell_size;		/* bytes per cell */
+	bool		any_catalog;	/* an aggregate without a native state */
+};
 
-/* A batch kept for the commit. */
+/*
+ * A batch kept for the commit, with the windows that took it as cells
+ * (the batches go to every other window then).  In memory, or in the
+ * transaction's file (data not set, its place in the file instead).
+ */
 typedef struct PendingBatch
 {
 	TransactionId subxid;
 	uint32		len;
-	char		data[FLEXIBLE_ARRAY_MEMBER];
+	int			nexclude;
+	int32	   *exclude;
+	bool		in_file;
+	char	   *data;
 } PendingBatch;
 
 struct RtsPendingTxn
@@ -117,6 +149,8 @@ struct RtsPendingTxn
 	List	   *modes;			/* of PendingMode */
 	List	   *streams;		/* OIDs of the streams it wrote to */
 	List	   *kept;			/* of PendingBatch, in order */
+	Size		kept_bytes;		/* in memory */
+	BufFile    *file;			/* kept batches past rtstream.decoding_memory */
 };
 
 static HTAB *pending = NULL;
@@ -157,6 +191,8 @@ rts_pending_dead_letters(RtsPendingWindow *pw)
 static void
 pending_drop(RtsPendingTxn *ptxn)
 {
+	if (ptxn->file)
+		BufFileClose(ptxn->file);
 	MemoryContextDelete(ptxn->cxt);
 	(void) hash_search(pending, &ptxn->xid, HASH_REMOVE, NULL);
 }
@@ -172,10 +208,7 @@ rts_stream_forget_all(void)
 		return;
 	hash_seq_init(&seq, pending);
 	while ((ptxn = hash_seq_search(&seq)) != NULL)
-	{
-		MemoryContextDelete(ptxn->cxt);
-		(void) hash_search(pending, &ptxn->xid, HASH_REMOVE, NULL);
-	}
+		pending_drop(ptxn);
 }
 
 static RtsPendingTxn *
@@ -242,10 +275,14 @@ pending_mode(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
 		if (mode->window_id == ww->def->id)
 			return mode;
 	}
-	mode = MemoryContextAlloc(ptxn->cxt, sizeof(PendingMode));
+	mode = MemoryContextAllocZero(ptxn->cxt, sizeof(PendingMode));
 	mode->window_id = ww->def->id;
 	mode->load_no = ww->load_no;
 	mode->cells = window_pre_aggregates(ww, msg_lsn);
+	mode->had_cells = mode->cells;
+	for (int a = 0; a < ww->def->naggs; a++)
+		if (ww->def->aggs[a].fast == RTS_FAST_NONE)
+			mode->any_catalog = true;
 	old = MemoryContextSwitchTo(ptxn->cxt);
 	ptxn->modes = lappend(ptxn->modes, mode);
 	MemoryContextSwitchTo(old);
@@ -269,6 +306,7 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 	}
 	old = MemoryContextSwitchTo(ptxn->cxt);
 	pw = palloc0(sizeof(RtsPendingWindow));
+	pw->mode = pending_mode(ptxn, ww, InvalidXLogRecPtr);
 	pw->window_id = ww->def->id;
 	pw->load_no = ww->load_no;
 	pw->subxid = ptxn->subxid;
@@ -278,7 +316,8 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 		pw->part_newest[p] = RTS_TIME_NONE;
 	ctl.keysize = sizeof(PendingKey);
 	ctl.entrysize = offsetof(PendingCell, pane) + offsetof(RtsPane, words) +
-		sizeof(Datum) * Max(ww->def->nwords, 1);
+		sizeof(Datum) * ww->def->nwords + PENDING_INLINE_KEY;
+	pw->mode->cell_size = ctl.entrysize + 32;	/* with dynahash's share */
 	ctl.hash = pendingkey_hash;
 	ctl.match = pendingkey_match;
 	ctl.hcxt = ptxn->cxt;
@@ -319,22 +358,31 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 	cell = hash_search(pw->cells, &key, HASH_ENTER, &found);
 	if (!found)
 	{
-		MemoryContext old = MemoryContextSwitchTo(pw->cxt);
-		char	   *copy = palloc(Max(key.len, 1));
+		char	   *copy = (char *) &cell->pane.words[def->nwords];
 
+		if (key.len > PENDING_INLINE_KEY)
+		{
+			copy = MemoryContextAlloc(pw->cxt, key.len);
+			pw->mode->ncells++;	/* about a cell's worth more */
+		}
 		memcpy(copy, key.bytes, key.len);
 		cell->key.bytes = copy;
 		cell->group_hash = group_hash;
 		cell->nrows = 0;
 		cell->tu = tu;
 		rts_pane_reset(def, &cell->pane, key.pane_no);
-		MemoryContextSwitchTo(old);
-		cell->states = MemoryContextAlloc(pw->cxt, sizeof(RtsState) * Max(def->naggs, 1));
-		/* initial values are copied into the aggregate context: ours */
-		for (int a = 0; a < def->naggs; a++)
-			if (def->aggs[a].fast == RTS_FAST_NONE)
-				cell->states[a] = rts_state_initial(&def->aggs[a]);
+		cell->states = NULL;
+		if (pw->mode->any_catalog)
+		{
+			cell->states = MemoryContextAlloc(pw->cxt, sizeof(RtsState) * def->naggs);
+			/* initial values are copied into the aggregate context: ours */
+			for (int a = 0; a < def->naggs; a++)
+				if (def->aggs[a].fast == RTS_FAST_NONE)
+					cell->states[a] = rts_state_initial(&def->aggs[a]);
+		}
+		pw->mode->ncells++;
 	}
+	pw->mode->rows++;
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -357,22 +405,58 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 		pw->part_newest[partition] = tu;
 }
 
-/* A batch kept for the commit, with the subtransaction that wrote it. */
+/*
+ * A batch kept for the commit, with the subtransaction that wrote it and
+ * the windows that took it as cells; past rtstream.decoding_memory of
+ * them, into the transaction's temporary file.
+ */
 static void
-pending_keep(RtsPendingTxn *ptxn, const char *batch, uint32 len)
+pending_keep(RtsPendingTxn *ptxn, const char *batch, uint32 len, List *cells)
 {
-	PendingBatch *pb = MemoryContextAlloc(ptxn->cxt,
-										  offsetof(PendingBatch, data) + len);
-
-	MemoryContext old;
+	MemoryContext old = MemoryContextSwitchTo(ptxn->cxt);
+	PendingBatch *pb = palloc(sizeof(PendingBatch));
+	ListCell   *lc;
+	int			i = 0;
 
 	pb->subxid = ptxn->subxid;
 	pb->len = len;
-	memcpy(pb->data, batch, len);
-	/* the list lives as long as the transaction, not the drain */
-	old = MemoryContextSwitchTo(ptxn->cxt);
+	pb->nexclude = list_length(cells);
+	pb->exclude = palloc(sizeof(int32) * Max(pb->nexclude, 1));
+	foreach(lc, cells)
+		pb->exclude[i++] = ((WorkerWindow *) lfirst(lc))->def->id;
+	pb->in_file = ptxn->file != NULL ||
+		ptxn->kept_bytes + len > (Size) rts_decoding_memory_kb * 1024;
+	pb->data = NULL;
+	if (pb->in_file)
+	{
+		/* in order: each is read back after the ones before */
+		if (ptxn->file == NULL)
+			ptxn->file = BufFileCreateTemp(true);
+		BufFileWrite(ptxn->file, (void *) batch, len);
+	}
+	else
+	{
+		pb->data = palloc(len);
+		memcpy(pb->data, batch, len);
+		ptxn->kept_bytes += len;
+	}
 	ptxn->kept = lappend(ptxn->kept, pb);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Whether a window's cells pay: once it has taken enough rows, it must
+ * have one cell for two rows at most, and stay within
+ * PENDING_CELLS_MEMORY.  If not, it keeps the rest of its batches.
+ */
+static void
+pending_judge(PendingMode *mode)
+{
+	if (!mode->cells || mode->rows < PENDING_JUDGE_ROWS)
+		return;
+	if (mode->ncells * 2 > mode->rows ||
+		mode->ncells * mode->cell_size > PENDING_CELLS_MEMORY)
+		mode->cells = false;
 }
 
 /* A batch of a running transaction. */
@@ -394,7 +478,7 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 		hdr->xid : item->xid;
 	if (hdr->kind != RTS_BATCH_ROWS)
 	{
-		pending_keep(ptxn, batch, item->len);
+		pending_keep(ptxn, batch, item->len, NIL);
 		return;
 	}
 	if (!list_member_oid(ptxn->streams, hdr->stream))
@@ -407,16 +491,19 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	foreach(lc, wstate.windows)
 	{
 		WorkerWindow *ww = lfirst(lc);
+		PendingMode *mode;
 
 		if (ww->def->stream != hdr->stream)
 			continue;
-		if (pending_mode(ptxn, ww, item->commit_lsn)->cells)
+		mode = pending_mode(ptxn, ww, item->commit_lsn);
+		pending_judge(mode);
+		if (mode->cells)
 			cells = lappend(cells, ww);
 		else
 			keep = true;
 	}
 	if (keep)
-		pending_keep(ptxn, batch, item->len);
+		pending_keep(ptxn, batch, item->len, cells);
 	PG_TRY();
 	{
 		rts_apply_rows_pending(hdr, batch, item->len, ptxn, cells);
@@ -453,8 +540,9 @@ pending_abort(RtsPendingTxn *ptxn, TransactionId subxid)
 	{
 		PendingBatch *pb = lfirst(lc);
 
+		/* one in the file stays there, unread (pending_commit) */
 		if (pb->subxid == subxid)
-			ptxn->kept = foreach_delete_current(ptxn->kept, lc);
+			pb->subxid = InvalidTransactionId;
 	}
 	/* the memory goes with the transaction */
 }
@@ -671,9 +759,12 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 }
 
 /*
- * The transaction committed: its kept batches by the ordinary path, as the
- * batches of a committed transaction (the windows that pre-aggregated it
- * excluded), then the pre-aggregated states, then its commit marker.
+ * The transaction committed: the pre-aggregated states into their
+ * windows, then its kept batches by the ordinary path, as the batches of a
+ * committed transaction (not to the windows that pre-aggregated it), then
+ * its commit marker.  The states go first: a kept DDL batch may drop or
+ * alter their window (ALTER keeps its table, and the states were made
+ * with the definition before).
  */
 static void
 pending_commit(RtsPendingTxn *ptxn, RtsQueueItem *item)
@@ -682,8 +773,9 @@ pending_commit(RtsPendingTxn *ptxn, RtsQueueItem *item)
 	char		buf[RTS_BATCH_HEADER_SIZE];
 	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
 	List	   *merged = NIL;
-	bool		took;
 	ListCell   *lc;
+	char	   *filebuf = NULL;
+	Size		filebuf_size = 0;
 
 	if (ptxn == NULL || ptxn->broken || ptxn->nitems != item->seq ||
 		!pending_complete(ptxn, item->commit_lsn))
@@ -702,30 +794,55 @@ pending_commit(RtsPendingTxn *ptxn, RtsQueueItem *item)
 		PendingMode *mode = lfirst(lc);
 		WorkerWindow *ww;
 
-		if (!mode->cells)
+		if (!mode->had_cells)
 			continue;
 		ww = pending_window_now(mode->window_id, mode->load_no);
 		if (ww != NULL && ww->table->run.state == RTS_RUN_RUNNING)
 			merged = lappend(merged, ww);
 	}
+	/* new to this worker, as rts_progress_take will find at the marker */
+	if (item->commit_lsn > wstate.shared->progress.applied_lsn)
+		pending_merge(ptxn, item, merged);
+	list_free(merged);
 
-	took = item->commit_lsn > wstate.shared->progress.applied_lsn;
+	if (ptxn->file != NULL && BufFileSeek(ptxn->file, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind a temporary file of rtstream: %m")));
 	foreach(lc, ptxn->kept)
 	{
 		PendingBatch *pb = lfirst(lc);
+		List	   *exclude = NIL;
+		char	   *data = pb->data;
 
+		if (pb->in_file)
+		{
+			if (pb->len > filebuf_size)
+			{
+				filebuf_size = Max(pb->len, 2 * filebuf_size);
+				filebuf = filebuf ? repalloc(filebuf, filebuf_size) :
+					MemoryContextAlloc(ptxn->cxt, filebuf_size);
+			}
+			if (BufFileRead(ptxn->file, filebuf, pb->len) != pb->len)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read a temporary file of rtstream: %m")));
+			data = filebuf;
+		}
+		if (!TransactionIdIsValid(pb->subxid))
+			continue;			/* its subtransaction aborted */
+		for (int i = 0; i < pb->nexclude; i++)
+			exclude = lappend_int(exclude, pb->exclude[i]);
 		citem.len = pb->len;
-		rts_apply_item(&citem, pb->data, merged);
+		rts_apply_item(&citem, data, exclude);
+		list_free(exclude);
 	}
-	if (took)
-		pending_merge(ptxn, item, merged);
 
 	memset(buf, 0, sizeof(buf));
 	hdr->kind = RTS_BATCH_COMMIT;
 	hdr->version = RTS_BATCH_VERSION;
 	citem.len = sizeof(buf);
 	rts_apply_item(&citem, buf, NIL);
-	list_free(merged);
 	pending_drop(ptxn);
 }
 
