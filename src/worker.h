@@ -152,6 +152,8 @@ extern void rts_keys_invalidate(void);
 extern void rts_keys_new_call(void);
 extern StringInfo rts_keys_build(WorkerWindow *ww, uint32 *hash);
 extern RtsGroupEntry *rts_keys_lookup(WorkerWindow *ww, int64 tu, uint32 *id);
+extern uint64 rts_keys_call(void);
+extern int	rts_keys_members(WorkerWindow *ww, int *member);
 
 /* notify.c */
 extern void rts_notify_closed(RtsWindowDef *def, int64 from, int64 to);

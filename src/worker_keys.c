@@ -197,6 +197,21 @@ rts_keys_build(WorkerWindow *ww, uint32 *hash)
 	return &kc->key;
 }
 
+/* The row being applied, for caches keyed by it (worker_stream.c). */
+uint64
+rts_keys_call(void)
+{
+	return call_no;
+}
+
+/* Members in ww's key class, and ww's place among them. */
+int
+rts_keys_members(WorkerWindow *ww, int *member)
+{
+	*member = ww->key_member;
+	return ww->keys->nmembers;
+}
+
 /*
  * The other members will update their pane of this row next: ask the CPU
  * for those cache lines now, so that they arrive while this window works

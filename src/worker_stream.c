@@ -94,6 +94,7 @@ typedef struct PendingMode PendingMode;
 
 struct RtsPendingWindow
 {
+	RtsPendingTxn *ptxn;
 	PendingMode *mode;			/* its window's, for the whole transaction */
 	int32		window_id;
 	uint32		load_no;
@@ -137,6 +138,29 @@ typedef struct PendingBatch
 	char	   *data;
 } PendingBatch;
 
+/*
+ * Windows with the same GROUP BY (a key class, worker_keys.c) look their
+ * cells up once per row: per key, each member's last cell, which a row of
+ * the same key usually hits again (rows come roughly in time order).  A
+ * cache over the windows' cell tables, per transaction and subtransaction;
+ * dropped when windows are loaded (key classes are made again).
+ */
+typedef struct PendingClassEntry
+{
+	PendingKey	key;			/* pane_no unused */
+	PendingCell *last[FLEXIBLE_ARRAY_MEMBER];	/* per member */
+} PendingClassEntry;
+
+typedef struct PendingClass
+{
+	const void *kc;				/* the key class (by its first member) */
+	TransactionId subxid;
+	int			nmembers;
+	HTAB	   *map;
+	uint64		call;			/* the row of entry */
+	PendingClassEntry *entry;
+} PendingClass;
+
 struct RtsPendingTxn
 {
 	TransactionId xid;			/* hash key: the top-level transaction */
@@ -151,6 +175,8 @@ struct RtsPendingTxn
 	List	   *kept;			/* of PendingBatch, in order */
 	Size		kept_bytes;		/* in memory */
 	BufFile    *file;			/* kept batches past rtstream.decoding_memory */
+	List	   *classes;		/* of PendingClass */
+	uint32		classes_loads;	/* wstate.loads they were made at */
 };
 
 static HTAB *pending = NULL;
@@ -306,6 +332,7 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 	}
 	old = MemoryContextSwitchTo(ptxn->cxt);
 	pw = palloc0(sizeof(RtsPendingWindow));
+	pw->ptxn = ptxn;
 	pw->mode = pending_mode(ptxn, ww, InvalidXLogRecPtr);
 	pw->window_id = ww->def->id;
 	pw->load_no = ww->load_no;
@@ -334,6 +361,90 @@ rts_pending_null_time(RtsPendingWindow *pw)
 	pw->null_time_rows++;
 }
 
+static uint32
+classkey_hash(const void *key, Size keysize)
+{
+	return ((const PendingKey *) key)->hash;
+}
+
+static int
+classkey_match(const void *key1, const void *key2, Size keysize)
+{
+	const PendingKey *a = key1;
+	const PendingKey *b = key2;
+
+	if (a->hash != b->hash || a->len != b->len)
+		return 1;
+	return memcmp(a->bytes, b->bytes, a->len);
+}
+
+/* The current row's entry in the cache of ww's key class. */
+static PendingClassEntry *
+class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
+			uint32 group_hash, int *member)
+{
+	int			nmembers = rts_keys_members(ww, member);
+	const void *kc = ww->keys;
+	PendingClass *pc = NULL;
+	ListCell   *lc;
+	PendingKey	key;
+	bool		found;
+
+	if (ptxn->classes_loads != wstate.loads)
+	{
+		/* key classes were made again: the caches are stale */
+		ptxn->classes = NIL;	/* their memory goes with the transaction */
+		ptxn->classes_loads = wstate.loads;
+	}
+	foreach(lc, ptxn->classes)
+	{
+		PendingClass *c = lfirst(lc);
+
+		if (c->kc == kc && c->subxid == ptxn->subxid)
+		{
+			pc = c;
+			break;
+		}
+	}
+	if (pc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ptxn->cxt);
+		HASHCTL		ctl;
+
+		pc = palloc0(sizeof(PendingClass));
+		pc->kc = kc;
+		pc->subxid = ptxn->subxid;
+		pc->nmembers = nmembers;
+		ctl.keysize = sizeof(PendingKey);
+		ctl.entrysize = offsetof(PendingClassEntry, last) +
+			sizeof(PendingCell *) * nmembers;
+		ctl.hash = classkey_hash;
+		ctl.match = classkey_match;
+		ctl.hcxt = ptxn->cxt;
+		pc->map = hash_create("rtstream pending key class", 256, &ctl,
+							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		ptxn->classes = lappend(ptxn->classes, pc);
+		MemoryContextSwitchTo(old);
+	}
+	if (pc->call == rts_keys_call() && pc->entry != NULL)
+		return pc->entry;
+	key.pane_no = 0;
+	key.hash = group_hash;
+	key.len = keybuf->len;
+	key.bytes = keybuf->data;
+	pc->entry = hash_search(pc->map, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		char	   *copy = MemoryContextAlloc(ptxn->cxt, Max(key.len, 1));
+
+		memcpy(copy, key.bytes, key.len);
+		pc->entry->key.bytes = copy;
+		memset(pc->entry->last, 0, sizeof(PendingCell *) * nmembers);
+	}
+	pc->call = rts_keys_call();
+	return pc->entry;
+}
+
 /*
  * The current row (its key built by rts_keys_build, its arguments by
  * row_evaluate) into its cell: the transitions of worker.c's row path, on
@@ -347,40 +458,48 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 	RtsWindowDef *def = ww->def;
 	uint32		group_hash;
 	StringInfo	keybuf = rts_keys_build(ww, &group_hash);
+	PendingClassEntry *ce;
+	int			member;
 	PendingKey	key;
 	PendingCell *cell;
 	bool		found;
 
 	key.pane_no = def->time_attno ? rts_pane_of(&def->geom, tu) : RTS_PANE_EMPTY;
-	key.hash = hash_combine(group_hash, hash_bytes_uint32((uint32) key.pane_no));
-	key.len = keybuf->len;
-	key.bytes = keybuf->data;
-	cell = hash_search(pw->cells, &key, HASH_ENTER, &found);
-	if (!found)
+	ce = class_entry(pw->ptxn, ww, keybuf, group_hash, &member);
+	cell = ce->last[member];
+	if (cell == NULL || cell->key.pane_no != key.pane_no)
 	{
-		char	   *copy = (char *) &cell->pane.words[def->nwords];
+		key.hash = hash_combine(group_hash, hash_bytes_uint32((uint32) key.pane_no));
+		key.len = keybuf->len;
+		key.bytes = keybuf->data;
+		cell = hash_search(pw->cells, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			char	   *copy = (char *) &cell->pane.words[def->nwords];
 
-		if (key.len > PENDING_INLINE_KEY)
-		{
-			copy = MemoryContextAlloc(pw->cxt, key.len);
-			pw->mode->ncells++;	/* about a cell's worth more */
+			if (key.len > PENDING_INLINE_KEY)
+			{
+				copy = MemoryContextAlloc(pw->cxt, key.len);
+				pw->mode->ncells++; /* about a cell's worth more */
+			}
+			memcpy(copy, key.bytes, key.len);
+			cell->key.bytes = copy;
+			cell->group_hash = group_hash;
+			cell->nrows = 0;
+			cell->tu = tu;
+			rts_pane_reset(def, &cell->pane, key.pane_no);
+			cell->states = NULL;
+			if (pw->mode->any_catalog)
+			{
+				cell->states = MemoryContextAlloc(pw->cxt, sizeof(RtsState) * def->naggs);
+				/* initial values are copied into the aggregate context: ours */
+				for (int a = 0; a < def->naggs; a++)
+					if (def->aggs[a].fast == RTS_FAST_NONE)
+						cell->states[a] = rts_state_initial(&def->aggs[a]);
+			}
+			pw->mode->ncells++;
 		}
-		memcpy(copy, key.bytes, key.len);
-		cell->key.bytes = copy;
-		cell->group_hash = group_hash;
-		cell->nrows = 0;
-		cell->tu = tu;
-		rts_pane_reset(def, &cell->pane, key.pane_no);
-		cell->states = NULL;
-		if (pw->mode->any_catalog)
-		{
-			cell->states = MemoryContextAlloc(pw->cxt, sizeof(RtsState) * def->naggs);
-			/* initial values are copied into the aggregate context: ours */
-			for (int a = 0; a < def->naggs; a++)
-				if (def->aggs[a].fast == RTS_FAST_NONE)
-					cell->states[a] = rts_state_initial(&def->aggs[a]);
-		}
-		pw->mode->ncells++;
+		ce->last[member] = cell;
 	}
 	pw->mode->rows++;
 	for (int a = 0; a < def->naggs; a++)
@@ -753,6 +872,8 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 	}
 	list_free(groups);
 	LWLockRelease(&wstate.shared->lock);
+	/* rows of it are in our state: a checkpoint is due by WAL too */
+	wstate.shared->last_commit_lsn = item->commit_lsn;
 	foreach(lc, windows)
 		rts_note_arrival(lfirst(lc));
 	MemoryContextReset(wstate.batch_cxt);
