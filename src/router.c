@@ -1086,7 +1086,7 @@ router_loop(void)
 		if (ctx != NULL && pg_atomic_exchange_u32(&router_db->replay_requests, 0) != 0)
 		{
 			ereport(LOG,
-					(errmsg("rtstream router replays WAL from %X/%X for windows catching up or for the shipper",
+					(errmsg("rtstream router decodes again from %X/%X, as asked (windows catching up, a worker or the shipper missing part of a transaction, a change of rtstream.apply_in_progress)",
 							LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush))));
 			FreeDecodingContext(ctx);
 			ReplicationSlotRelease();
