@@ -29,6 +29,8 @@ port = $PORT
 unix_socket_directories = '$D'
 listen_addresses = ''
 fsync = off
+# transactions of more than 64kB of rows are applied while they run
+rtstream.decoding_memory = '64kB'
 CONF
 as_pg bash -c "cd '$D' && valgrind --quiet --trace-children=yes --error-limit=no \
   --num-callers=30 --log-file='$D/vg.%p.log' $PGBIN/postgres -D '$D/data' >'$D/server.log' 2>&1 &"

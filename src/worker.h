@@ -32,6 +32,9 @@ typedef struct WorkerWindow
 	MemoryContext cxt;			/* holds def */
 	uint32		load_no;		/* wstate.loads when it was loaded: a window
 								 * altered or loaded again has a new one */
+	struct RtsPendingWindow *pending;	/* worker_stream.c: its pending
+										 * states last used, for ... */
+	uint64		pending_for;	/* ... this transaction and subtransaction */
 	int			slot;			/* index in db->windows */
 	RtsPaneTable *table;
 	TupleTableSlot *tts;

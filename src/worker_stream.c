@@ -164,6 +164,9 @@ typedef struct PendingClass
 struct RtsPendingTxn
 {
 	TransactionId xid;			/* hash key: the top-level transaction */
+	uint64		serial;			/* never reused, unlike xid (a replay) */
+	uint64		subserial;		/* serial of the subtransaction being
+								 * applied, for WorkerWindow.pending_for */
 	uint32		router_gen;
 	uint32		nitems;			/* batches received: the next one's seq */
 	bool		broken;			/* incomplete here: decode it again */
@@ -180,6 +183,7 @@ struct RtsPendingTxn
 };
 
 static HTAB *pending = NULL;
+static uint64 pending_serials = 0;
 static uint32 pending_gen = 0;
 static bool ignoring = false;	/* items of generation pending_gen wait for
 								 * the router's replay */
@@ -259,6 +263,7 @@ pending_txn(TransactionId xid, uint32 router_gen, bool create)
 		memset((char *) ptxn + sizeof(TransactionId), 0,
 			   sizeof(RtsPendingTxn) - sizeof(TransactionId));
 		ptxn->router_gen = router_gen;
+		ptxn->serial = ++pending_serials;
 		ptxn->cxt = AllocSetContextCreate(TopMemoryContext,
 										  "rtstream transaction in progress",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -324,11 +329,17 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 	MemoryContext old;
 	HASHCTL		ctl;
 
+	if (ww->pending_for == ptxn->subserial && ww->pending != NULL)
+		return ww->pending;
 	foreach(lc, ptxn->windows)
 	{
 		pw = lfirst(lc);
 		if (pw->window_id == ww->def->id && pw->subxid == ptxn->subxid)
+		{
+			ww->pending = pw;
+			ww->pending_for = ptxn->subserial;
 			return pw;
+		}
 	}
 	old = MemoryContextSwitchTo(ptxn->cxt);
 	pw = palloc0(sizeof(RtsPendingWindow));
@@ -352,6 +363,8 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	ptxn->windows = lappend(ptxn->windows, pw);
 	MemoryContextSwitchTo(old);
+	ww->pending = pw;
+	ww->pending_for = ptxn->subserial;
 	return pw;
 }
 
@@ -595,6 +608,8 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	/* format 2 batches do not say: then its top level (see router.c) */
 	ptxn->subxid = hdr->version >= 3 && TransactionIdIsValid(hdr->xid) ?
 		hdr->xid : item->xid;
+	/* a new serial per batch: cheap, and never stale after an abort */
+	ptxn->subserial = ++pending_serials;
 	if (hdr->kind != RTS_BATCH_ROWS)
 	{
 		pending_keep(ptxn, batch, item->len, NIL);
