@@ -187,6 +187,8 @@ static uint64 pending_serials = 0;
 static uint32 pending_gen = 0;
 static bool ignoring = false;	/* items of generation pending_gen wait for
 								 * the router's replay */
+static XLogRecPtr replay_until = InvalidXLogRecPtr;	/* ... which must bring
+													 * the commit at this LSN */
 static TimestampTz last_tick = 0;
 
 static uint32
@@ -294,18 +296,26 @@ window_pre_aggregates(WorkerWindow *ww, XLogRecPtr msg_lsn)
 }
 
 static PendingMode *
-pending_mode(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
+pending_mode_find(RtsPendingTxn *ptxn, WorkerWindow *ww)
 {
 	ListCell   *lc;
-	PendingMode *mode;
-	MemoryContext old;
 
 	foreach(lc, ptxn->modes)
 	{
-		mode = lfirst(lc);
+		PendingMode *mode = lfirst(lc);
+
 		if (mode->window_id == ww->def->id)
 			return mode;
 	}
+	return NULL;
+}
+
+static PendingMode *
+pending_mode_new(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
+{
+	PendingMode *mode;
+	MemoryContext old;
+
 	mode = MemoryContextAllocZero(ptxn->cxt, sizeof(PendingMode));
 	mode->window_id = ww->def->id;
 	mode->load_no = ww->load_no;
@@ -344,7 +354,7 @@ rts_pending_window(RtsPendingTxn *ptxn, WorkerWindow *ww)
 	old = MemoryContextSwitchTo(ptxn->cxt);
 	pw = palloc0(sizeof(RtsPendingWindow));
 	pw->ptxn = ptxn;
-	pw->mode = pending_mode(ptxn, ww, InvalidXLogRecPtr);
+	pw->mode = pending_mode_find(ptxn, ww);	/* pending_batch made it */
 	pw->window_id = ww->def->id;
 	pw->load_no = ww->load_no;
 	pw->subxid = ptxn->subxid;
@@ -598,6 +608,7 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	RtsPendingTxn *ptxn = pending_txn(item->xid, item->router_gen, true);
 	List	   *cells = NIL;
 	bool		keep = false;
+	bool		seen;
 	ListCell   *lc;
 
 	if (item->seq != ptxn->nitems)
@@ -615,7 +626,8 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 		pending_keep(ptxn, batch, item->len, NIL);
 		return;
 	}
-	if (!list_member_oid(ptxn->streams, hdr->stream))
+	seen = list_member_oid(ptxn->streams, hdr->stream);
+	if (!seen)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ptxn->cxt);
 
@@ -629,7 +641,20 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 
 		if (ww->def->stream != hdr->stream)
 			continue;
-		mode = pending_mode(ptxn, ww, item->commit_lsn);
+		mode = pending_mode_find(ptxn, ww);
+		if (mode == NULL && !seen)
+			mode = pending_mode_new(ptxn, ww, item->commit_lsn);
+		else if (mode == NULL || mode->load_no != ww->load_no)
+		{
+			/*
+			 * Loaded (created, altered) since this worker had batches of
+			 * the stream in this transaction: it missed them, or its
+			 * states have another layout.  The replay brings them.
+			 */
+			ptxn->broken = true;
+			list_free(cells);
+			return;
+		}
 		pending_judge(mode);
 		if (mode->cells)
 			cells = lappend(cells, ww);
@@ -697,6 +722,7 @@ pending_replay(RtsQueueItem *item, const char *why)
 		SetLatch(wstate.db->router_latch);
 	ignoring = true;
 	pending_gen = item->router_gen;
+	replay_until = Max(replay_until, item->commit_lsn);
 	rts_stream_forget_all();
 }
 
@@ -1021,11 +1047,20 @@ rts_stream_item(RtsQueueItem *item, char *batch)
 	return true;
 }
 
-/* Whether the items queued are being skipped until the router's replay. */
+/*
+ * Whether this worker waits for the router's replay of a transaction it
+ * holds incompletely: until it has applied it, what it took from its queue
+ * is not all applied (rtstream.sync() must wait).
+ */
 bool
 rts_stream_waiting(void)
 {
-	return ignoring;
+	if (ignoring)
+		return true;
+	if (replay_until != InvalidXLogRecPtr &&
+		wstate.shared->progress.applied_lsn >= replay_until)
+		replay_until = InvalidXLogRecPtr;
+	return replay_until != InvalidXLogRecPtr;
 }
 
 /*
