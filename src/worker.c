@@ -998,6 +998,35 @@ rts_owner_groups(List *targets)
 	return groups;
 }
 
+/*
+ * The next row of a batch, from *p (moved past it): the tuple (pointing
+ * into the batch) and its partition.  False at the end, or at a row that
+ * does not fit (the rest is ignored, with a warning).
+ */
+static bool
+batch_next_row(char **p, char *end, Oid stream, HeapTuple tuple, int *partition)
+{
+	uint64		word;
+
+	if (*p >= end)
+		return false;
+	memcpy(&word, *p, sizeof(uint64));
+	tuple->t_len = RTS_ROW_LEN(word);
+	if (sizeof(uint64) + MAXALIGN(tuple->t_len) > (Size) (end - *p))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtstream ignores the rest of a malformed batch")));
+		return false;
+	}
+	tuple->t_data = (HeapTupleHeader) (*p + sizeof(uint64));
+	ItemPointerSetInvalid(&tuple->t_self);
+	tuple->t_tableOid = stream;
+	*p += sizeof(uint64) + MAXALIGN(tuple->t_len);
+	*partition = RTS_ROW_PARTITION(word) % RTS_NPARTITIONS;
+	return true;
+}
+
 /* Apply a batch of rows to the windows given (those that take it). */
 static void
 apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
@@ -1031,27 +1060,11 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 			RtsOwnerSwitch sw = {0};
 			char	   *p = batch + RTS_BATCH_HEADER_SIZE;
 			ListCell   *wc;
+			int			partition;
 
 			rts_owner_enter(gdef->owner, gdef->search_path, &sw);
-			while (p < end)
+			while (batch_next_row(&p, end, hdr->stream, &tuple, &partition))
 			{
-				uint64		word;
-				int			partition;
-
-				memcpy(&word, p, sizeof(uint64));
-				tuple.t_len = RTS_ROW_LEN(word);
-				if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
-				{
-					ereport(WARNING,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("rtstream ignores the rest of a malformed batch")));
-					break;
-				}
-				tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
-				ItemPointerSetInvalid(&tuple.t_self);
-				tuple.t_tableOid = hdr->stream;
-				p += sizeof(uint64) + MAXALIGN(tuple.t_len);
-				partition = RTS_ROW_PARTITION(word) % RTS_NPARTITIONS;
 
 				/* replayed, and its partition is already in a checkpoint */
 				if (row_skipped_by_all(group, item->commit_lsn, partition))
@@ -1112,28 +1125,13 @@ rts_apply_rows_pending(RtsBatchHeader *hdr, char *batch, Size len,
 		RtsWindowDef *gdef = ((WorkerWindow *) linitial(group))->def;
 		RtsOwnerSwitch sw = {0};
 		char	   *p = batch + RTS_BATCH_HEADER_SIZE;
+		int			partition;
 
 		rts_owner_enter(gdef->owner, gdef->search_path, &sw);
-		while (p < end)
+		while (batch_next_row(&p, end, hdr->stream, &tuple, &partition))
 		{
-			uint64		word;
-
-			memcpy(&word, p, sizeof(uint64));
-			tuple.t_len = RTS_ROW_LEN(word);
-			if (sizeof(uint64) + MAXALIGN(tuple.t_len) > (Size) (end - p))
-			{
-				ereport(WARNING,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("rtstream ignores the rest of a malformed batch")));
-				break;
-			}
-			tuple.t_data = (HeapTupleHeader) (p + sizeof(uint64));
-			ItemPointerSetInvalid(&tuple.t_self);
-			tuple.t_tableOid = hdr->stream;
-			p += sizeof(uint64) + MAXALIGN(tuple.t_len);
 			MemoryContextSwitchTo(row_cxt);
-			apply_tuple(group, &tuple, 0, InvalidXLogRecPtr,
-						RTS_ROW_PARTITION(word) % RTS_NPARTITIONS, &sw, ptxn);
+			apply_tuple(group, &tuple, 0, InvalidXLogRecPtr, partition, &sw, ptxn);
 			MemoryContextSwitchTo(drain_cxt);
 			MemoryContextReset(row_cxt);
 		}
