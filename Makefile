@@ -30,6 +30,7 @@ OBJS = \
 	src/options.o \
 	src/worker_run.o \
 	src/worker_stream.o \
+	src/priority.o \
 	src/geometry.o \
 	src/notify.o \
 	src/worker_keys.o \

@@ -26,6 +26,7 @@ int			rts_max_databases = 4;
 int			rts_stalled_wal_limit_mb = -1;
 bool		rts_allow_partial_results = false;
 bool		rts_apply_in_progress = true;
+int			rts_background_nice = 10;
 
 void		rts_define_gucs(void);
 
@@ -128,6 +129,15 @@ rts_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("rtstream.background_nice",
+							"Nice value of rtstream's router, workers and shipper.",
+							"Higher lets the sessions writing rows go first on a busy machine; the workers catch up when they pause. 0 gives them the priority of a backend.",
+							&rts_background_nice,
+							10, 0, 19,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("rtstream.checkpoint_wal_size",
 							"WAL a worker may hold back before it checkpoints, whatever the interval.",

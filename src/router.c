@@ -965,6 +965,7 @@ rts_router_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	rts_set_background_priority();
 
 	router_db = &rts_shared->dbs[dbidx];
 	router_set_decoding_memory();
@@ -1037,6 +1038,7 @@ router_loop(void)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			rts_set_background_priority();
 			router_set_decoding_memory();
 			/* decoding starts again with it: never half a transaction */
 			if (ctx != NULL && ctx->streaming != rts_apply_in_progress)
@@ -1141,6 +1143,7 @@ router_loop(void)
 
 		/* running well for a minute: the last error is history */
 		rts_failures_forget(&router_db->router_failures, started_at);
+		rts_set_background_priority();	/* a refused change again */
 
 		/*
 		 * After decoding something, pause before looking again instead of

@@ -31,6 +31,10 @@ extern int	rts_max_databases;
 extern int	rts_stalled_wal_limit_mb;
 extern bool rts_allow_partial_results;
 extern bool rts_apply_in_progress;
+extern int	rts_background_nice;
+
+/* priority.c */
+extern void rts_set_background_priority(void);
 extern uint64 rts_checkpoint_wal_bytes(void);
 extern uint64 rts_stalled_wal_bytes(void);
 

@@ -945,6 +945,7 @@ rts_shipper_main(Datum arg)
 	pqsignal(SIGTERM, shipper_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	rts_set_background_priority();
 
 	ship_db = &rts_shared->dbs[dbidx];
 	me = &ship_db->shipper;
@@ -1019,6 +1020,7 @@ shipper_loop(RtsWorkerShared *me)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			rts_set_background_priority();
 		}
 
 		/* everything the router decoded up to here is in the queue */
@@ -1054,5 +1056,6 @@ shipper_loop(RtsWorkerShared *me)
 
 		/* running well for a minute: the last error is history */
 		rts_failures_forget(&ship_db->ship_failures, started_at);
+		rts_set_background_priority();	/* a refused change again */
 	}
 }

@@ -1592,6 +1592,7 @@ rts_worker_main(Datum arg)
 	pqsignal(SIGTERM, worker_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	rts_set_background_priority();
 
 	memset(&wstate, 0, sizeof(wstate));
 	wstate.db = &rts_shared->dbs[code / RTS_MAX_WORKERS];
@@ -1642,6 +1643,8 @@ rts_worker_main(Datum arg)
 	{
 		CHECK_FOR_INTERRUPTS();
 
+		rts_set_background_priority();	/* a refused change again */
+
 		/* every switch to a window's owner was undone (owner.c) */
 		if (InSecurityRestrictedOperation())
 			elog(FATAL, "rtstream worker still runs as a window's owner");
@@ -1649,6 +1652,7 @@ rts_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			rts_set_background_priority();
 			dsa_set_size_limit(rts_dsa(), (Size) rts_memory_limit_kb * 1024);
 		}
 		if (drain_queue(&buf, &bufsize))
