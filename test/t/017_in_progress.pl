@@ -911,6 +911,35 @@ SELECT count(*) FROM rtstream.window_stats WHERE window_name = 'r_w' AND (state 
 }
 elapsed('case 7');
 
+# rtstream.background_nice (10 by default): the router and the workers run
+# at that nice value, and on Linux with autogroups their autogroups too
+# (the scheduler shares the CPU among autogroups first).  A refused change
+# of an autogroup (one per 100 ms across the machine) is tried again from
+# the main loops: give them a few seconds.
+{
+	my %want = ('router' => 10, 'worker 0' => 10, 'worker 1' => 10);
+	for my $process (sort keys %want)
+	{
+		my $pid = sq("SELECT pid FROM rtstream.stats WHERE process = '$process'");
+		my $stat = slurp_file("/proc/$pid/stat");
+		# the fields after the command (in parentheses): nice is field 19
+		my @f = split(/ /, substr($stat, rindex($stat, ')') + 2));
+		is($f[16], $want{$process}, "background_nice: $process runs at nice 10");
+		SKIP:
+		{
+			skip 'no autogroups on this kernel', 1 unless -r "/proc/$pid/autogroup";
+			my $ag = '';
+			for (1 .. 50)
+			{
+				$ag = slurp_file("/proc/$pid/autogroup");
+				last if $ag =~ /nice 10\b/;
+				select(undef, undef, undef, 0.2);
+			}
+			like($ag, qr/nice 10\b/, "background_nice: ${process}'s autogroup at nice 10");
+		}
+	}
+}
+
 # no process crashed (SIGTERM makes a process exit, not crash)
 my $log = slurp_file($node->logfile);
 my @bad = ($log =~ /^.*(?:terminated by signal|TRAP:|PANIC:).*$/mg);
