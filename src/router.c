@@ -83,6 +83,7 @@ typedef struct RouterStreamTxn
 
 static HTAB *stream_txns = NULL;
 static RouterStreamTxn *cur_stream = NULL;	/* the one being streamed */
+static RouterStreamTxn *router_stream_txn(TransactionId xid, bool create);
 
 /*
  * Consistent-hash ring: each worker owns RTS_RING_VNODES points; a
@@ -327,23 +328,38 @@ router_route(RtsBatchHeader *hdr, RtsQueueItem *item, const char *message, Size 
 	pg_atomic_fetch_add_u64(&router_db->batches_routed, 1);
 }
 
+/*
+ * A message: if it is one of ours, to its queues.  Streamed (its
+ * transaction still runs): marked, numbered, with its own LSN in place of
+ * the commit's (see below).
+ */
 static void
-router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
-			   XLogRecPtr message_lsn, bool transactional,
-			   const char *prefix, Size sz, const char *message)
+router_take(ReorderBufferTXN *txn, XLogRecPtr message_lsn, bool transactional,
+			const char *prefix, Size sz, const char *message, bool streamed)
 {
 	RtsBatchHeader hdr;
 	RtsQueueItem item;
 
 	if (!router_readable(message_lsn, transactional, prefix, sz, message, &hdr))
 		return;
+	if (streamed && (cur_stream == NULL || cur_stream->xid != txn->xid))
+		cur_stream = router_stream_txn(txn->xid, true);
 	memset(&item, 0, sizeof(item));
-	item.commit_lsn = txn->end_lsn;
-	item.commit_time = txn->xact_time.commit_time;
+	item.commit_lsn = streamed ? message_lsn : txn->end_lsn;
+	item.commit_time = streamed ? 0 : txn->xact_time.commit_time;
 	item.len = sz;
 	item.xid = txn->xid;
 	item.router_gen = router_db->router_gen;
+	item.flags = streamed ? RTS_ITEM_STREAMED : 0;
 	router_route(&hdr, &item, message, sz);
+}
+
+static void
+router_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   XLogRecPtr message_lsn, bool transactional,
+			   const char *prefix, Size sz, const char *message)
+{
+	router_take(txn, message_lsn, transactional, prefix, sz, message, false);
 }
 
 static void
@@ -438,20 +454,7 @@ router_stream_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 					  XLogRecPtr message_lsn, bool transactional,
 					  const char *prefix, Size sz, const char *message)
 {
-	RtsBatchHeader hdr;
-	RtsQueueItem item;
-
-	if (!router_readable(message_lsn, transactional, prefix, sz, message, &hdr))
-		return;
-	if (cur_stream == NULL || cur_stream->xid != txn->xid)
-		cur_stream = router_stream_txn(txn->xid, true);
-	memset(&item, 0, sizeof(item));
-	item.commit_lsn = message_lsn;
-	item.len = sz;
-	item.xid = txn->xid;
-	item.router_gen = router_db->router_gen;
-	item.flags = RTS_ITEM_STREAMED;
-	router_route(&hdr, &item, message, sz);
+	router_take(txn, message_lsn, transactional, prefix, sz, message, true);
 }
 
 /*
