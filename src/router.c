@@ -370,6 +370,44 @@ router_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 }
 
 /*
+ * A marker to the queues of a transaction: bit w of workers for worker w
+ * (with seq[w], the batches it got, if the transaction was streamed), and
+ * the shipper.  A commit (kind RTS_BATCH_COMMIT or RTS_BATCH_STREAM_COMMIT)
+ * makes their WAL needed until they hold it (router_confirm).
+ */
+static void
+router_marker(RtsBatchKind kind, TransactionId subxid, RtsQueueItem *item,
+			  uint32 workers, const uint32 *seq, bool shipped, uint32 ship_seq)
+{
+	char		buf[RTS_BATCH_HEADER_SIZE];
+	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
+	bool		commit = kind != RTS_BATCH_STREAM_ABORT;
+
+	memset(buf, 0, sizeof(buf));
+	hdr->kind = kind;
+	hdr->version = RTS_BATCH_VERSION;
+	hdr->xid = subxid;
+	item->len = sizeof(buf);
+	item->router_gen = router_db->router_gen;
+	for (int w = 0; w < router_db->nworkers; w++)
+	{
+		if (!(workers & (1U << w)))
+			continue;
+		item->seq = seq ? seq[w] : 0;
+		router_forward(w, item, buf);
+		if (commit)
+			routed_lsn[w] = item->commit_lsn;
+	}
+	if (shipped)
+	{
+		item->seq = ship_seq;
+		router_put(&router_db->shipper, item, buf);
+		if (commit)
+			ship_routed_lsn = item->commit_lsn;
+	}
+}
+
+/*
  * Tell each worker that got batches of this transaction that it has them
  * all: only between transactions may a worker checkpoint.
  */
@@ -377,26 +415,16 @@ static void
 router_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			  XLogRecPtr commit_lsn)
 {
-	char		buf[RTS_BATCH_HEADER_SIZE];
-	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
 	RtsQueueItem item;
 
 	if (txn_workers == 0 && !txn_shipped)
 		return;
-	memset(buf, 0, sizeof(buf));
-	hdr->kind = RTS_BATCH_COMMIT;
+	memset(&item, 0, sizeof(item));
 	item.commit_lsn = txn->end_lsn;
 	item.commit_time = txn->xact_time.commit_time;
-	item.len = sizeof(buf);
 	item.xid = txn->xid;
-	item.router_gen = router_db->router_gen;
-	item.flags = 0;
-	item.seq = 0;
-	for (int w = 0; w < router_db->nworkers; w++)
-		if (txn_workers & (1U << w))
-			router_forward(w, &item, buf);
-	if (txn_shipped)
-		router_put(&router_db->shipper, &item, buf);
+	router_marker(RTS_BATCH_COMMIT, txn->xid, &item, txn_workers, NULL,
+				  txn_shipped, 0);
 	txn_workers = 0;
 	txn_shipped = false;
 }
@@ -466,33 +494,10 @@ static void
 router_stream_end(RouterStreamTxn *st, RtsBatchKind kind,
 				  TransactionId subxid, RtsQueueItem *item)
 {
-	char		buf[RTS_BATCH_HEADER_SIZE];
-	RtsBatchHeader *hdr = (RtsBatchHeader *) buf;
-
-	memset(buf, 0, sizeof(buf));
-	hdr->kind = kind;
-	hdr->version = RTS_BATCH_VERSION;
-	hdr->xid = subxid;
-	item->len = sizeof(buf);
 	item->xid = st->xid;
-	item->router_gen = router_db->router_gen;
 	item->flags = RTS_ITEM_STREAMED;
-	for (int w = 0; w < router_db->nworkers; w++)
-	{
-		if (!(st->workers & (1U << w)))
-			continue;
-		item->seq = st->seq[w];
-		router_forward(w, item, buf);
-		if (kind == RTS_BATCH_STREAM_COMMIT)
-			routed_lsn[w] = item->commit_lsn;
-	}
-	if (st->shipped)
-	{
-		item->seq = st->ship_seq;
-		router_put(&router_db->shipper, item, buf);
-		if (kind == RTS_BATCH_STREAM_COMMIT)
-			ship_routed_lsn = item->commit_lsn;
-	}
+	router_marker(kind, subxid, item, st->workers, st->seq, st->shipped,
+				  st->ship_seq);
 }
 
 static void

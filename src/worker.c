@@ -922,8 +922,8 @@ idle_prune(void)
 }
 
 /* After a batch: when the window last had rows, for idle_timeout. */
-void
-rts_note_arrival(WorkerWindow *ww)
+static void
+note_arrival(WorkerWindow *ww)
 {
 	if (ww->batch_rows)
 		pg_atomic_write_u64(&rts_worker_slot(ww)->last_arrival[wstate.index],
@@ -936,8 +936,8 @@ rts_note_arrival(WorkerWindow *ww)
  * history.c reads it under every worker's lock before it writes the
  * windows it closed.
  */
-void
-rts_window_batch_start(WorkerWindow *ww)
+static void
+window_batch_start(WorkerWindow *ww)
 {
 	RtsWindowSlot *slot = rts_worker_slot(ww);
 
@@ -948,6 +948,36 @@ rts_window_batch_start(WorkerWindow *ww)
 							 rts_atomic_read_time(&slot->session_keep));
 	ww->batch_rows = false;
 	closed_prune(ww);
+}
+
+/*
+ * Changing windows' panes, by a batch (apply_rows) or a transaction's
+ * pending states (worker_stream.c): our lock, each window made ready, and
+ * the windows in groups of one owner, each to be applied as that owner.
+ */
+List *
+rts_batch_begin(List *windows)
+{
+	ListCell   *lc;
+
+	rts_agg_context_set(wstate.batch_cxt);
+	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
+	foreach(lc, windows)
+		window_batch_start(lfirst(lc));
+	return rts_owner_groups(windows);
+}
+
+/* The end of rts_batch_begin: the lock given back, the arrivals noted. */
+void
+rts_batch_end(List *windows)
+{
+	ListCell   *lc;
+
+	if (LWLockHeldByMe(&wstate.shared->lock))
+		LWLockRelease(&wstate.shared->lock);
+	foreach(lc, windows)
+		note_arrival(lfirst(lc));
+	MemoryContextReset(wstate.batch_cxt);
 }
 
 /* Whether a row of partition p ending at lsn is in every window's state. */
@@ -1048,11 +1078,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 	}
 	if (targets != NIL)
 	{
-		rts_agg_context_set(wstate.batch_cxt);
-		LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
-		foreach(lc, targets)
-			rts_window_batch_start(lfirst(lc));
-		groups = rts_owner_groups(targets);
+		groups = rts_batch_begin(targets);
 		foreach(lc, groups)
 		{
 			List	   *group = lfirst(lc);
@@ -1087,11 +1113,7 @@ apply_rows(RtsBatchHeader *hdr, char *batch, Size len, RtsQueueItem *item,
 			list_free(group);
 		}
 		list_free(groups);
-		if (LWLockHeldByMe(&wstate.shared->lock))
-			LWLockRelease(&wstate.shared->lock);
-		foreach(lc, targets)
-			rts_note_arrival(lfirst(lc));
-		MemoryContextReset(wstate.batch_cxt);
+		rts_batch_end(targets);
 	}
 	if (skipped > 0)
 		pg_atomic_fetch_add_u64(&wstate.shared->replayed_skipped, 1);

@@ -119,11 +119,11 @@ extern void rts_run_restored(WorkerWindow *ww, const XLogRecPtr *worker_skip);
 typedef struct RtsPendingTxn RtsPendingTxn;
 typedef struct RtsPendingWindow RtsPendingWindow;
 extern List *rts_owner_groups(List *targets);
-extern void rts_window_batch_start(WorkerWindow *ww);
+extern List *rts_batch_begin(List *windows);
+extern void rts_batch_end(List *windows);
 extern int	rts_pane_target(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e,
 							int64 tu);
 extern void rts_refuse_group(WorkerWindow *ww);
-extern void rts_note_arrival(WorkerWindow *ww);
 extern void rts_apply_rows_pending(RtsBatchHeader *hdr, char *batch, Size len,
 								   RtsPendingTxn *ptxn, List *windows);
 extern void rts_apply_item(RtsQueueItem *item, char *batch, List *exclude);

@@ -384,23 +384,6 @@ rts_pending_null_time(RtsPendingWindow *pw)
 	pw->null_time_rows++;
 }
 
-static uint32
-classkey_hash(const void *key, Size keysize)
-{
-	return ((const PendingKey *) key)->hash;
-}
-
-static int
-classkey_match(const void *key1, const void *key2, Size keysize)
-{
-	const PendingKey *a = key1;
-	const PendingKey *b = key2;
-
-	if (a->hash != b->hash || a->len != b->len)
-		return 1;
-	return memcmp(a->bytes, b->bytes, a->len);
-}
-
 /* The current row's entry in the cache of ww's key class. */
 static PendingClassEntry *
 class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
@@ -441,8 +424,9 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 		ctl.keysize = sizeof(PendingKey);
 		ctl.entrysize = offsetof(PendingClassEntry, last) +
 			sizeof(PendingCell *) * nmembers;
-		ctl.hash = classkey_hash;
-		ctl.match = classkey_match;
+		/* class keys carry pane_no 0: the cells' functions serve */
+		ctl.hash = pendingkey_hash;
+		ctl.match = pendingkey_match;
 		ctl.hcxt = ptxn->cxt;
 		pc->map = hash_create("rtstream pending key class", 256, &ctl,
 							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -880,11 +864,7 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 
 	if (windows == NIL)
 		return;
-	rts_agg_context_set(wstate.batch_cxt);
-	LWLockAcquire(&wstate.shared->lock, LW_EXCLUSIVE);
-	foreach(lc, windows)
-		rts_window_batch_start(lfirst(lc));
-	groups = rts_owner_groups(windows);
+	groups = rts_batch_begin(windows);
 	foreach(lc, groups)
 	{
 		List	   *group = lfirst(lc);
@@ -912,12 +892,9 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 		list_free(group);
 	}
 	list_free(groups);
-	LWLockRelease(&wstate.shared->lock);
+	rts_batch_end(windows);
 	/* rows of it are in our state: a checkpoint is due by WAL too */
 	wstate.shared->last_commit_lsn = item->commit_lsn;
-	foreach(lc, windows)
-		rts_note_arrival(lfirst(lc));
-	MemoryContextReset(wstate.batch_cxt);
 }
 
 /*
