@@ -109,3 +109,14 @@ DROP TABLE e;
 SELECT rtstream.drop_stream('e2');
 DROP TABLE e2;
 DROP AGGREGATE no_combine(int);
+
+-- the settings of transactions applied while they run: out of range, or
+-- set in a session, an ERROR that changes nothing
+ALTER SYSTEM SET rtstream.background_nice = 20;
+ALTER SYSTEM SET rtstream.decoding_memory = '1kB';
+SET rtstream.apply_in_progress = off;
+SET rtstream.background_nice = 0;
+SELECT count(*) AS ours_in_auto_conf FROM pg_file_settings
+ WHERE name IN ('rtstream.background_nice', 'rtstream.decoding_memory', 'rtstream.apply_in_progress')
+   AND sourcefile LIKE '%postgresql.auto.conf';
+SHOW rtstream.apply_in_progress;
