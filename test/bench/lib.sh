@@ -77,14 +77,12 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # Server lifecycle ----------------------------------------------------------
 
-server_init() {
-  as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-    { cat "$WORK/initdb.log" >&2; return 1; }
-  cat >>"$PGDATA/postgresql.conf" <<CONF
-# --- rtstream benchmark (test/bench/run.sh) ---
-port = $PORT
+# The benchmark servers' settings, on a port and socket directory
+server_settings() {  # port sockdir
+  cat <<CONF
+port = $1
 listen_addresses = ''
-unix_socket_directories = '$SOCKDIR'
+unix_socket_directories = '$2'
 shared_preload_libraries = 'rtstream'
 wal_level = logical
 max_replication_slots = 8
@@ -102,6 +100,32 @@ log_line_prefix = '%m [%p] '
 # fsync, synchronous_commit, full_page_writes, checkpoint_timeout,
 # work_mem, max_parallel_workers_per_gather: PostgreSQL defaults.
 CONF
+}
+
+# SQL of bench_exec_ms(q, reps): median execution time (ms) of reps runs of
+# a query, after one warm-up
+exec_ms_sql() {
+  cat <<'SQL'
+CREATE OR REPLACE FUNCTION bench_exec_ms(q text, reps int) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE j json; t float8[] := '{}';
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
+  FOR i IN 1 .. reps LOOP
+    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
+    t := t || (j -> 0 ->> 'Execution Time')::float8;
+  END LOOP;
+  RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(t) x);
+END $$;
+SQL
+}
+
+server_init() {
+  as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
+    { cat "$WORK/initdb.log" >&2; return 1; }
+  {
+    echo "# --- rtstream benchmark (test/bench/run.sh) ---"
+    server_settings "$PORT" "$SOCKDIR"
+  } >>"$PGDATA/postgresql.conf"
 }
 
 server_start() {

@@ -131,18 +131,8 @@ BEGIN EXECUTE format('SELECT sum(%I) FROM %I', col, rel) INTO r; RETURN r; END $
 CREATE FUNCTION bench_window_start(rel text) RETURNS timestamptz LANGUAGE plpgsql AS $$
 DECLARE r timestamptz;
 BEGIN EXECUTE format('SELECT min(window_start) FROM %I', rel) INTO r; RETURN r; END $$;
--- median execution time (ms) of reps runs of a query, after one warm-up
-CREATE FUNCTION bench_exec_ms(q text, reps int) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE j json; t float8[] := '{}';
-BEGIN
-  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-  FOR i IN 1 .. reps LOOP
-    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    t := t || (j -> 0 ->> 'Execution Time')::float8;
-  END LOOP;
-  RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(t) x);
-END $$;
 SQL
+  exec_ms_sql | sqlf "$d" >/dev/null
 done
 sql "$DB" 'CREATE EXTENSION rtstream' >/dev/null
 sqlf "$DB" >/dev/null <<'SQL'

@@ -55,26 +55,10 @@ node_start() {
   as_pg "$PGBIN/initdb" -D "$d/data" -A trust --no-sync -E UTF8 --locale=C >"$d.initdb.log" 2>&1 ||
     { cat "$d.initdb.log" >&2; return 1; }
   # the bench server's settings (lib.sh server_init), on a port and socket of its own
-  cat >>"$d/data/postgresql.conf" <<CONF
-# --- rtstream benchmark W9 node $i (test/bench/w9_scale_out.sh) ---
-port = $(node_port "$i")
-listen_addresses = ''
-unix_socket_directories = '$d'
-shared_preload_libraries = 'rtstream'
-wal_level = logical
-max_replication_slots = 8
-max_wal_senders = 8
-max_worker_processes = 16
-rtstream.databases = '$DB'
-rtstream.workers = 2
-rtstream.memory_limit = '4GB'
-shared_buffers = 1GB
-max_wal_size = 8GB
-max_connections = 50
-timezone = 'UTC'
-log_min_messages = warning
-log_line_prefix = '%m [%p] '
-CONF
+  {
+    echo "# --- rtstream benchmark W9 node $i (test/bench/w9_scale_out.sh) ---"
+    server_settings "$(node_port "$i")" "$d"
+  } >>"$d/data/postgresql.conf"
   as_pg "$PGBIN/pg_ctl" -D "$d/data" -l "$(node_log "$i")" -w -t 120 start >/dev/null ||
     { tail -n 20 "$(node_log "$i")" >&2; return 1; }
   as_pg "$PGBIN/createdb" -h "$d" -p "$(node_port "$i")" "$DB"
@@ -335,20 +319,9 @@ done
 # w9_n1, its window_state() of the 1-node window and a read of its own view
 # of that window; on the coordinator, the fetch of the node's state through
 # the foreign table alone (no combining) and the bytes it carries.
-nq 1 >/dev/null <<'SQL'
-CREATE OR REPLACE FUNCTION w9_exec_ms(q text, reps int) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE j json; t float8[] := '{}';
-BEGIN
-  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-  FOR i IN 1 .. reps LOOP
-    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    t := t || (j -> 0 ->> 'Execution Time')::float8;
-  END LOOP;
-  RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(t) x);
-END $$;
-SQL
-d_state=$(nq 1 -c "SELECT round(w9_exec_ms('SELECT * FROM public.w9_r1_w__state', 10)::numeric, 1)")
-d_local=$(nq 1 -c "SELECT round(w9_exec_ms('SELECT * FROM public.w9_r1_w', 10)::numeric, 1)")
+exec_ms_sql | nq 1 >/dev/null
+d_state=$(nq 1 -c "SELECT round(bench_exec_ms('SELECT * FROM public.w9_r1_w__state', 10)::numeric, 1)")
+d_local=$(nq 1 -c "SELECT round(bench_exec_ms('SELECT * FROM public.w9_r1_w', 10)::numeric, 1)")
 d_fetch=$(sql "$DB" "SELECT round(p50::numeric, 1) FROM w9_exec_ms('SELECT * FROM w9_r1_w__w9_n1', 10)")
 d_view=$(sql "$DB" "SELECT round(p50::numeric, 1) FROM w9_exec_ms('SELECT * FROM w9_r1_w', 10)")
 d_bytes=$(sql "$DB" "SELECT sum(octet_length(state)) || ' bytes in ' || count(*) || ' states' FROM w9_r1_w__w9_n1")
