@@ -11,6 +11,7 @@ OBJS = \
 	src/worker.o \
 	src/windef.o \
 	src/panes.o \
+	src/pane_layout.o \
 	src/read.o \
 	src/ddl.o \
 	src/stats.o \

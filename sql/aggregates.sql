@@ -163,3 +163,48 @@ SELECT v.page, abs(v.p50 - t.p50) < 10 AS p50_close, abs(v.p99 - t.p99) < 10 AS 
           FROM lat_cur GROUP BY page) t USING (page)
  ORDER BY page;
 SELECT count(*) FROM lat_w;
+
+-- Pane layout (pane_layout.c).  avg(x) keeps no sum or count of its own
+-- when a sum(x) or count(x) of the same input and FILTER holds them; with
+-- another FILTER or argument it keeps its own.  A group whose x are all -0
+-- has sum(x) -0 and avg(x) 0, as in PostgreSQL, though they share a word.
+-- sh_w's panes hold their number beside the flags; sh_tiny's 10 us panes
+-- are too narrow for that, so their number takes a word.
+CREATE TABLE sh (ts timestamptz, g int, i4 int4, d float8);
+CREATE TABLE sh_truth (LIKE sh);
+SELECT rtstream.create_stream('sh', partition_by => 'g');
+SELECT rtstream.create_window('sh_w', $$
+    SELECT g, sum(d) AS sd, avg(d) AS ad, count(d) AS cd,
+           avg(d) FILTER (WHERE i4 > 0) AS adp, sum(d) FILTER (WHERE i4 > 0) AS sdp,
+           avg(d) FILTER (WHERE i4 < 0) AS adn, count(d) FILTER (WHERE i4 < 0) AS cdn,
+           sum(i4) AS s4, avg(i4) AS a4, avg(i4 + 1) AS a41, count(*) AS c, avg(d) AS ad2
+      FROM sh GROUP BY g$$, size => '1 hour', slide => '10 minutes', time_column => 'ts');
+SELECT rtstream.create_window('sh_tiny', $$
+    SELECT g, sum(d) AS sd, avg(d) AS ad, count(*) AS c
+      FROM sh GROUP BY g$$, size => '5 milliseconds', slide => '10 microseconds', time_column => 'ts');
+WITH r AS (
+    SELECT timestamptz '2026-05-01 00:00:00+00' + i * interval '1 microsecond' AS ts,
+           i % 7 AS g,
+           CASE WHEN i % 13 = 0 THEN NULL ELSE i % 200 - 100 END AS i4,
+           CASE WHEN i % 11 = 0 THEN NULL WHEN i % 7 = 6 THEN float8 '-0'
+                ELSE (i % 512) * 0.125 - 20 END AS d
+      FROM generate_series(1, 5000) i),
+     s AS (INSERT INTO sh SELECT * FROM r RETURNING 1)
+INSERT INTO sh_truth SELECT * FROM r;
+SELECT * FROM rt_diff('sh_w', $$
+    SELECT b.ws, b.we, g, sum(d), avg(d), count(d),
+           avg(d) FILTER (WHERE i4 > 0), sum(d) FILTER (WHERE i4 > 0),
+           avg(d) FILTER (WHERE i4 < 0), count(d) FILTER (WHERE i4 < 0),
+           sum(i4), avg(i4), avg(i4 + 1), count(*), avg(d)
+      FROM sh_truth, rt_bounds((SELECT max(ts) FROM sh_truth), '1 hour', '10 minutes') b
+     WHERE ts >= b.ws AND ts < b.we GROUP BY 1, 2, 3$$);
+SELECT * FROM rt_diff('sh_tiny', $$
+    SELECT b.we - interval '5 milliseconds', b.we, g, sum(d), avg(d), count(*)
+      FROM sh_truth, (SELECT max(ts) + interval '10 microseconds' AS we FROM sh_truth) b
+     WHERE ts >= b.we - interval '5 milliseconds' AND ts < b.we GROUP BY 1, 2, 3$$);
+SELECT g, sd::text AS sum_text, ad::text AS avg_text, adp::text AS avg_pos_text,
+       (SELECT sum(d)::text FROM sh_truth WHERE g = 6) AS sql_sum,
+       (SELECT avg(d)::text FROM sh_truth WHERE g = 6) AS sql_avg
+  FROM sh_w WHERE g = 6;
+SELECT g, sd::text AS sum_text, ad::text AS avg_text FROM sh_tiny WHERE g = 6;
+SELECT count(*) AS groups, sum(c) AS rows_in_window FROM sh_w;

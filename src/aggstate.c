@@ -83,9 +83,9 @@ rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
 	RtsState	st;
 	char	   *image;
 
-	if (pane->flags & RTS_FLAG_UNSET(a))
+	if (pane->flags & agg->unset_bit)
 		return rts_state_initial(agg);
-	st.isnull = (pane->flags & RTS_FLAG_NULL(a)) != 0;
+	st.isnull = (pane->flags & agg->null_bit) != 0;
 	st.value = (Datum) 0;
 	if (st.isnull)
 		return st;
@@ -128,9 +128,9 @@ rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
 		*word = st.isnull ? (Datum) 0 : st.value;
 	else
 		store_image(area, t, agg, word, st);
-	pane->flags &= ~(RTS_FLAG_UNSET(a) | RTS_FLAG_NULL(a));
+	pane->flags &= ~(agg->unset_bit | agg->null_bit);
 	if (st.isnull)
-		pane->flags |= RTS_FLAG_NULL(a);
+		pane->flags |= agg->null_bit;
 }
 
 /* Replace the out-of-line image a word points to. */
@@ -304,9 +304,9 @@ rts_state_final(RtsAggDef *agg, RtsState *st, bool *isnull)
 void
 rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no)
 {
-	pane->pane_no = pane_no;
 	pane->flags = 0;
 	memset(pane->words, 0, sizeof(Datum) * def->nwords);
+	rts_pane_set_no(def, pane, pane_no);
 	for (int a = 0; a < def->naggs; a++)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
@@ -319,14 +319,14 @@ rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no)
 				break;
 			case RTS_FAST_NONE:
 				if (agg->state_local)
-					pane->flags |= RTS_FLAG_UNSET(a);
+					pane->flags |= agg->unset_bit;
 				else if (agg->init_isnull)
-					pane->flags |= RTS_FLAG_NULL(a);
+					pane->flags |= agg->null_bit;
 				else
 					pane->words[agg->word] = agg->init_value;
 				break;
 			default:
-				pane->flags |= RTS_FLAG_NULL(a);	/* no input yet */
+				pane->flags |= agg->null_bit;	/* no input yet */
 				break;
 		}
 	}
@@ -362,7 +362,7 @@ void
 rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
 {
 	Datum	   *w = &pane->words[agg->word];
-	bool		first = (pane->flags & RTS_FLAG_NULL(a)) != 0;
+	bool		first = (pane->flags & agg->null_bit) != 0;
 
 	if (agg->fast == RTS_FAST_COUNT)
 	{
@@ -372,7 +372,7 @@ rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
 	}
 	if (isnull)
 		return;
-	pane->flags &= ~RTS_FLAG_NULL(a);
+	pane->flags &= ~agg->null_bit;
 
 	switch (agg->fast)
 	{
@@ -389,12 +389,19 @@ rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
 								float8_pl(DatumGetFloat8(*w), DatumGetFloat8(value)));
 			break;
 		case RTS_FAST_AVG_INT:
-			w[0] = Int64GetDatum(DatumGetInt64(w[0]) + int_arg(agg, value));
-			w[1] = Int64GetDatum(DatumGetInt64(w[1]) + 1);
+			/* words shared with a sum or a count are theirs to add to */
+			if (agg->owns_word)
+				*w = Int64GetDatum(DatumGetInt64(*w) + int_arg(agg, value));
+			if (agg->owns_count)
+				pane->words[agg->count_word] =
+					Int64GetDatum(DatumGetInt64(pane->words[agg->count_word]) + 1);
 			break;
 		case RTS_FAST_AVG_FLOAT:
-			w[0] = Float8GetDatum(float8_pl(DatumGetFloat8(w[0]), float_arg(agg, value)));
-			w[1] = Int64GetDatum(DatumGetInt64(w[1]) + 1);
+			if (agg->owns_word)
+				*w = Float8GetDatum(float8_pl(DatumGetFloat8(*w), float_arg(agg, value)));
+			if (agg->owns_count)
+				pane->words[agg->count_word] =
+					Int64GetDatum(DatumGetInt64(pane->words[agg->count_word]) + 1);
 			break;
 		case RTS_FAST_MIN_INT:
 			if (first || int_arg(agg, value) < DatumGetInt64(*w))
@@ -426,28 +433,34 @@ rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 {
 	Datum	   *acc = &accwords[agg->word];
 	Datum	   *in = &pane->words[agg->word];
-	bool		acc_first = (*accflags & RTS_FLAG_NULL(a)) != 0;
+	bool		acc_first = (*accflags & agg->null_bit) != 0;
 	int64		sum;
 
 	if (agg->fast == RTS_FAST_COUNT || agg->fast == RTS_FAST_AVG_INT ||
 		agg->fast == RTS_FAST_AVG_FLOAT)
 	{
-		if (agg->fast == RTS_FAST_AVG_FLOAT)
-			acc[0] = Float8GetDatum(float8_pl(DatumGetFloat8(acc[0]),
-											  DatumGetFloat8(in[0])));
-		else if (pg_add_s64_overflow(DatumGetInt64(acc[0]), DatumGetInt64(in[0]), &sum))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("bigint out of range")));
-		else
-			acc[0] = Int64GetDatum(sum);
-		if (agg->nwords == 2)
-			acc[1] = Int64GetDatum(DatumGetInt64(acc[1]) + DatumGetInt64(in[1]));
+		/* an avg's sum shared with a sum(x) is combined by that one */
+		if (agg->owns_word)
+		{
+			if (agg->fast == RTS_FAST_AVG_FLOAT)
+				acc[0] = Float8GetDatum(float8_pl(DatumGetFloat8(acc[0]),
+												  DatumGetFloat8(in[0])));
+			else if (pg_add_s64_overflow(DatumGetInt64(acc[0]), DatumGetInt64(in[0]), &sum))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("bigint out of range")));
+			else
+				acc[0] = Int64GetDatum(sum);
+		}
+		if (agg->owns_count)
+			accwords[agg->count_word] =
+				Int64GetDatum(DatumGetInt64(accwords[agg->count_word]) +
+							  DatumGetInt64(pane->words[agg->count_word]));
 		return;
 	}
-	if (pane->flags & RTS_FLAG_NULL(a))
+	if (pane->flags & agg->null_bit)
 		return;
-	*accflags &= ~RTS_FLAG_NULL(a);
+	*accflags &= ~agg->null_bit;
 	if (acc_first)
 	{
 		*acc = *in;
@@ -490,6 +503,19 @@ rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 	}
 }
 
+/* The count words of an avg it owns, over several panes. */
+static void
+combine_counts(RtsAggDef *agg, Datum *accwords, RtsPane **panes, int npanes)
+{
+	int			c = agg->count_word;
+
+	if (!agg->owns_count)
+		return;
+	for (int i = 0; i < npanes; i++)
+		accwords[c] = Int64GetDatum(DatumGetInt64(accwords[c]) +
+									DatumGetInt64(panes[i]->words[c]));
+}
+
 /*
  * rts_fast_combine of several panes, in their order: the kind of the
  * aggregate is looked at once, not once per pane (reads combine every
@@ -509,7 +535,7 @@ rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 	{
 		case RTS_FAST_COUNT:
 		case RTS_FAST_AVG_INT:
-			for (; i < npanes; i++)
+			for (; i < npanes && agg->owns_word; i++)
 			{
 				if (pg_add_s64_overflow(DatumGetInt64(acc[0]),
 										DatumGetInt64(panes[i]->words[w]), &sum))
@@ -517,19 +543,14 @@ rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("bigint out of range")));
 				acc[0] = Int64GetDatum(sum);
-				if (agg->nwords == 2)
-					acc[1] = Int64GetDatum(DatumGetInt64(acc[1]) +
-										   DatumGetInt64(panes[i]->words[w + 1]));
 			}
+			combine_counts(agg, accwords, panes, npanes);
 			return;
 		case RTS_FAST_AVG_FLOAT:
-			for (; i < npanes; i++)
-			{
+			for (; i < npanes && agg->owns_word; i++)
 				acc[0] = Float8GetDatum(float8_pl(DatumGetFloat8(acc[0]),
 												  DatumGetFloat8(panes[i]->words[w])));
-				acc[1] = Int64GetDatum(DatumGetInt64(acc[1]) +
-									   DatumGetInt64(panes[i]->words[w + 1]));
-			}
+			combine_counts(agg, accwords, panes, npanes);
 			return;
 		case RTS_FAST_SUM_INT:
 		case RTS_FAST_SUM_FLOAT4:
@@ -544,21 +565,21 @@ rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 	}
 
 	/* the first pane with an input starts the accumulator */
-	if (*accflags & RTS_FLAG_NULL(a))
+	if (*accflags & agg->null_bit)
 	{
 		for (; i < npanes; i++)
-			if (!(panes[i]->flags & RTS_FLAG_NULL(a)))
+			if (!(panes[i]->flags & agg->null_bit))
 				break;
 		if (i == npanes)
 			return;
-		*accflags &= ~RTS_FLAG_NULL(a);
+		*accflags &= ~agg->null_bit;
 		*acc = panes[i++]->words[w];
 	}
 	for (; i < npanes; i++)
 	{
 		Datum		in = panes[i]->words[w];
 
-		if (panes[i]->flags & RTS_FLAG_NULL(a))
+		if (panes[i]->flags & agg->null_bit)
 			continue;
 		switch (agg->fast)
 		{
@@ -611,21 +632,26 @@ rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
 			return acc[0];
 		case RTS_FAST_AVG_INT:
 		case RTS_FAST_AVG_FLOAT:
-			if (DatumGetInt64(acc[1]) == 0)
+			if (DatumGetInt64(accwords[agg->count_word]) == 0)
 			{
 				*isnull = true;
 				return (Datum) 0;
 			}
+
+			/*
+			 * + 0.0: PostgreSQL's sum for avg starts at +0, a sum(x) at the
+			 * first x, so a shared sum can be -0 where avg's is +0.
+			 */
 			if (agg->fast == RTS_FAST_AVG_FLOAT)
-				return Float8GetDatum(DatumGetFloat8(acc[0]) /
-									  (float8) DatumGetInt64(acc[1]));
+				return Float8GetDatum((DatumGetFloat8(acc[0]) + 0.0) /
+									  (float8) DatumGetInt64(accwords[agg->count_word]));
 			return DirectFunctionCall2(numeric_div,
 									   NumericGetDatum(int64_to_numeric(DatumGetInt64(acc[0]))),
-									   NumericGetDatum(int64_to_numeric(DatumGetInt64(acc[1]))));
+									   NumericGetDatum(int64_to_numeric(DatumGetInt64(accwords[agg->count_word]))));
 		default:
 			break;
 	}
-	if (accflags & RTS_FLAG_NULL(a))
+	if (accflags & agg->null_bit)
 	{
 		*isnull = true;
 		return (Datum) 0;

@@ -87,7 +87,7 @@ rts_combine_init(RtsWindowDef *def, RtsCombineGroup *g)
 			g->states[a] = rts_state_initial(agg);
 		else if (agg->fast != RTS_FAST_COUNT && agg->fast != RTS_FAST_AVG_INT &&
 				 agg->fast != RTS_FAST_AVG_FLOAT)
-			g->flags |= RTS_FLAG_NULL(a);
+			g->flags |= agg->null_bit;
 	}
 }
 
@@ -220,8 +220,9 @@ rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 static int
 pane_start_cmp(const ListCell *a, const ListCell *b)
 {
-	int64		x = ((RtsPane *) lfirst(a))->pane_no;
-	int64		y = ((RtsPane *) lfirst(b))->pane_no;
+	/* sessions only: their pane number is their start */
+	int64		x = DatumGetInt64(((RtsPane *) lfirst(a))->words[RTS_SESSION_START_WORD]);
+	int64		y = DatumGetInt64(((RtsPane *) lfirst(b))->words[RTS_SESSION_START_WORD]);
 
 	return x < y ? -1 : x > y ? 1 : 0;
 }
@@ -269,7 +270,7 @@ rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 	{
 		RtsPane    *p = lfirst(lc);
 
-		if (i > first && p->pane_no > end)
+		if (i > first && rts_pane_no(def, p) > end)
 		{
 			session_done(def, area, g, first, i, start, end, after, until, out,
 						 open_start);
@@ -277,7 +278,7 @@ rts_combine_sessions(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 		}
 		if (i == first)
 		{
-			start = p->pane_no;
+			start = rts_pane_no(def, p);
 			end = rts_session_end(def, p);
 		}
 		else

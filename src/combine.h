@@ -28,7 +28,7 @@ typedef struct RtsCombineKey
 typedef struct RtsCombineGroup
 {
 	RtsCombineKey key;
-	uint64		flags;			/* native states: RTS_FLAG_NULL bits */
+	uint64		flags;			/* native states: their null_bit */
 	Datum	   *words;			/* native states */
 	RtsState   *states;			/* catalog-path states */
 	List	   *panes;			/* of RtsPane *, for rts_combine_collect */

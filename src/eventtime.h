@@ -159,11 +159,13 @@ rts_keep_from(const RtsWindowDef *def, int64 wm, int64 emitted, int64 session_ke
 static inline bool
 rts_pane_kept(const RtsWindowDef *def, const RtsPane *pane, int64 keep)
 {
-	if (pane->pane_no == RTS_PANE_EMPTY)
+	int64		no = rts_pane_no(def, pane);
+
+	if (no == RTS_PANE_EMPTY)
 		return false;
 	if (RTS_IS_SESSION(def))
 		return rts_session_end(def, pane) > keep;
-	return pane->pane_no >= keep;
+	return no >= keep;
 }
 
 /* eventtime.c */

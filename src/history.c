@@ -123,7 +123,7 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 	/* the ends of the windows holding each pane, within (after, upto] */
 	foreach(lc, g->panes)
 	{
-		int64		q = ((RtsPane *) lfirst(lc))->pane_no;
+		int64		q = rts_pane_no(def, (RtsPane *) lfirst(lc));
 		int64		e = rts_end_oldest_holding(geom, q);
 		int64		last = Min(rts_end_newest_holding(geom, q), upto);
 
@@ -153,8 +153,9 @@ emit_group_windows(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 		foreach(lc, g->panes)
 		{
 			RtsPane    *p = lfirst(lc);
+			int64		no = rts_pane_no(def, p);
 
-			if (p->pane_no >= first && p->pane_no < ends[i])
+			if (no >= first && no < ends[i])
 				rts_combine_add(def, area, g, p);
 		}
 		rts_combine_emit(def, g, out, rts_pane_start(geom, first),

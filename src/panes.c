@@ -14,6 +14,7 @@
 
 #include "rtstream.h"
 #include "panes.h"
+#include "windef.h"
 
 #define ENTRY_HEADER	MAXALIGN(sizeof(RtsGroupEntry))
 
@@ -37,7 +38,7 @@ table_free(dsa_area *area, RtsPaneTable *t, dsa_pointer dp, Size size)
 }
 
 dsa_pointer
-rts_table_create(dsa_area *area, int32 window_id, int npanes, int nwords)
+rts_table_create(dsa_area *area, const RtsWindowDef *def)
 {
 	dsa_pointer tp = dsa_allocate_extended(area, sizeof(RtsPaneTable),
 										   DSA_ALLOC_ZERO | DSA_ALLOC_NO_OOM);
@@ -49,11 +50,13 @@ rts_table_create(dsa_area *area, int32 window_id, int npanes, int nwords)
 				 errmsg("rtstream.memory_limit reached"),
 				 errhint("Increase rtstream.memory_limit.")));
 	t = dsa_get_address(area, tp);
-	t->window_id = window_id;
-	t->npanes = npanes;
-	t->nwords = nwords;
-	t->pane_size = MAXALIGN(offsetof(RtsPane, words) + sizeof(Datum) * nwords);
-	t->entry_size = ENTRY_HEADER + t->pane_size * npanes;
+	t->window_id = def->id;
+	t->npanes = def->npanes;
+	t->nwords = def->nwords;
+	t->pane_shift = def->pane_shift;
+	t->pane_no_word = def->pane_no_word;
+	t->pane_size = MAXALIGN(offsetof(RtsPane, words) + sizeof(Datum) * def->nwords);
+	t->entry_size = ENTRY_HEADER + t->pane_size * def->npanes;
 	t->index = InvalidDsaPointer;
 	t->chunks = InvalidDsaPointer;
 	t->closed = InvalidDsaPointer;
@@ -212,7 +215,12 @@ rts_table_lookup(dsa_area *area, RtsPaneTable *t, uint32 hash,
 	if (keylen <= RTS_INLINE_KEY)
 		memcpy(&e->key, key, keylen);
 	for (int p = 0; p < t->npanes; p++)
-		rts_entry_pane(t, e, p)->pane_no = RTS_PANE_EMPTY;
+	{
+		RtsPane    *pane = rts_entry_pane(t, e, p);
+
+		pane->flags = 0;
+		rts_pane_set_no(t, pane, RTS_PANE_EMPTY);
+	}
 	index_insert(dsa_get_address(area, t->index), t->index_size - 1, hash, *id);
 	return e;
 }
@@ -234,8 +242,8 @@ rts_closed_add(dsa_area *area, RtsPaneTable *t, uint32 entry_id, RtsPane *pane)
 	rec->entry_id = entry_id;
 	memcpy(&rec->pane, pane, t->pane_size);
 	memset(pane->words, 0, sizeof(Datum) * t->nwords);
-	pane->pane_no = RTS_PANE_EMPTY;
 	pane->flags = 0;
+	rts_pane_set_no(t, pane, RTS_PANE_EMPTY);
 	return true;
 }
 

@@ -24,21 +24,64 @@
 #define RTS_CHUNK_ENTRIES	1024
 
 /*
- * One pane of one group.  flags bit a: the state of aggregate a is NULL;
- * bit 32 + a: it was never set, so it is the aggregate's initial value.
- * A word is the state itself (by value and native states) or a
- * dsa_pointer to its flat image (serialized for internal states).
+ * One pane of one group.  flags holds a bit per aggregate saying its state
+ * is NULL (RtsAggDef.null_bit) and, for states kept out of line, one
+ * saying it was never set, so that it is the aggregate's initial value
+ * (unset_bit).  A word is the state itself (by value and native states) or
+ * a dsa_pointer to its flat image (serialized for internal states).
+ *
+ * Where the pane number lives depends on the window (pane_layout.c): in a
+ * compact pane it is held above the flag bits of flags (pane_shift of
+ * them), in the others in word pane_no_word.  Use rts_pane_no and
+ * rts_pane_set_no; both take a window definition or a pane table, which
+ * carry the same two fields.
  */
 typedef struct RtsPane
 {
-	int64		pane_no;		/* pane number, RTS_PANE_EMPTY if none */
 	uint64		flags;
 	Datum		words[FLEXIBLE_ARRAY_MEMBER];
 } RtsPane;
 
 #define RTS_PANE_EMPTY		PG_INT64_MIN
-#define RTS_FLAG_NULL(a)	(UINT64CONST(1) << (a))
-#define RTS_FLAG_UNSET(a)	(UINT64CONST(1) << (32 + (a)))
+
+static inline int64
+rts_pane_no_of(int shift, int no_word, const RtsPane *p)
+{
+	int64		n;
+
+	if (no_word >= 0)
+		return DatumGetInt64(p->words[no_word]);
+	/* an arithmetic shift; the most negative number means empty */
+	n = ((int64) p->flags) >> shift;
+	return n == (PG_INT64_MIN >> shift) ? RTS_PANE_EMPTY : n;
+}
+
+/*
+ * Set a pane's number, keeping its flags.  A compact window's pane numbers
+ * fit by construction (pane_layout.c: its panes are wide enough); a
+ * number that does not is an error rather than a wrong pane.
+ */
+static inline void
+rts_pane_set_no_of(int shift, int no_word, RtsPane *p, int64 n)
+{
+	uint64		low;
+
+	if (no_word >= 0)
+	{
+		p->words[no_word] = Int64GetDatum(n);
+		return;
+	}
+	low = p->flags & ((UINT64CONST(1) << shift) - 1);
+	if (n == RTS_PANE_EMPTY)
+		n = PG_INT64_MIN >> shift;
+	else if (unlikely((((int64) ((uint64) n << shift)) >> shift) != n ||
+					  n == (PG_INT64_MIN >> shift)))
+		elog(ERROR, "rtstream pane number " INT64_FORMAT " does not fit a compact pane", n);
+	p->flags = ((uint64) n << shift) | low;
+}
+
+#define rts_pane_no(l, p)		rts_pane_no_of((l)->pane_shift, (l)->pane_no_word, (p))
+#define rts_pane_set_no(l, p, n) rts_pane_set_no_of((l)->pane_shift, (l)->pane_no_word, (p), (n))
 
 typedef struct RtsGroupEntry
 {
@@ -103,7 +146,9 @@ typedef struct RtsPaneTable
 	XLogRecPtr	created_lsn;	/* the window counts transactions ending
 								 * after it (kept for a restarted worker) */
 	int			npanes;
-	int			nwords;
+	int			nwords;			/* words of a pane (RtsWindowDef.nwords) */
+	int			pane_shift;		/* as in the window's definition */
+	int			pane_no_word;
 	Size		pane_size;
 	Size		entry_size;
 	uint32		ngroups;
@@ -174,8 +219,8 @@ rts_entry_pane(RtsPaneTable *t, RtsGroupEntry *e, int i)
 						t->pane_size * i);
 }
 
-extern dsa_pointer rts_table_create(dsa_area *area, int32 window_id,
-									int npanes, int nwords);
+struct RtsWindowDef;
+extern dsa_pointer rts_table_create(dsa_area *area, const struct RtsWindowDef *def);
 extern RtsGroupEntry *rts_table_entry(dsa_area *area, RtsPaneTable *t,
 									  uint32 id);
 extern RtsGroupEntry *rts_table_find(dsa_area *area, RtsPaneTable *t,

@@ -99,7 +99,7 @@ entry_live(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane)
 {
 	for (int p = 0; p < t->npanes; p++)
 	{
-		int64		n = rts_entry_pane(t, e, p)->pane_no;
+		int64		n = rts_pane_no(t, rts_entry_pane(t, e, p));
 
 		if (n >= first_pane && n < end_pane)
 			return true;
@@ -117,8 +117,9 @@ entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
 	for (int p = 0; p < t->npanes; p++)
 	{
 		RtsPane    *pane = rts_entry_pane(t, e, p);
+		int64		no = rts_pane_no(t, pane);
 
-		if (pane->pane_no >= first_pane && pane->pane_no < end_pane)
+		if (no >= first_pane && no < end_pane)
 			panes[n++] = pane;
 	}
 	if (n > 0)
@@ -197,9 +198,10 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 		for (uint32 c = 0; c < t->nclosed; c++)
 		{
 			RtsClosedPane *rec = rts_closed_pane(area, t, c);
+			int64		no = rts_pane_no(t, &rec->pane);
 			RtsGroupEntry *e;
 
-			if (rec->pane.pane_no < first_pane || rec->pane.pane_no >= end_pane)
+			if (no < first_pane || no >= end_pane)
 				continue;
 			e = rts_table_entry(area, t, rec->entry_id);
 			rts_combine_add(def, area,

@@ -285,8 +285,7 @@ rts_merge_node_states(RtsWindowDef *def, dsa_area *area, List *states)
 	ListCell   *lc;
 
 	keep_all.history = def->view;
-	t = dsa_get_address(area, rts_table_create(area, def->id, def->npanes,
-											   def->nwords));
+	t = dsa_get_address(area, rts_table_create(area, def));
 	foreach(lc, states)
 	{
 		bytea	   *b = lfirst(lc);

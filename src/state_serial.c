@@ -48,14 +48,20 @@ typedef struct CkptHeader
 	uint64		refused_groups;
 } CkptHeader;
 
+/* A pane in the portable layout (pane_layout.c). */
 static void
 write_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsPane *pane,
 		   StringInfo out)
 {
-	appendBinaryStringInfo(out, (char *) &pane->pane_no, sizeof(int64));
-	appendBinaryStringInfo(out, (char *) &pane->flags, sizeof(uint64));
-	for (int w = 0; w < t->nwords; w++)
+	int64		pane_no = rts_pane_no(t, pane);
+	uint64		flags = rts_flags_to_canon(def, pane->flags);
+
+	appendBinaryStringInfo(out, (char *) &pane_no, sizeof(int64));
+	appendBinaryStringInfo(out, (char *) &flags, sizeof(uint64));
+	for (int i = 0; i < def->canon_nwords; i++)
 	{
+		int			w = def->canon_word[i];
+
 		if (def->word_typlen[w] == 0)
 			appendBinaryStringInfo(out, (char *) &pane->words[w], sizeof(Datum));
 		else
@@ -103,7 +109,7 @@ rts_table_serialize(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = RTS_CKPT_MAGIC;
 	hdr.npanes = t->npanes;
-	hdr.nwords = t->nwords;
+	hdr.nwords = def->canon_nwords;
 	hdr.max_time = t->max_time;
 	hdr.has_time = t->has_time;
 	hdr.rows = t->rows;
@@ -178,10 +184,10 @@ place_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, uint32 id,
 	}
 	else
 	{
-		int64		n = in->pane_no;
+		int64		n = rts_pane_no(t, in);
 		RtsPane    *p = rts_entry_pane(t, e, rts_ring_slot(t, n));
 
-		if (p->pane_no == n)
+		if (rts_pane_no(t, p) == n)
 		{
 			rts_pane_combine(def, area, t, p, in);
 			rts_pane_free_words(area, t, in, def->word_typlen);
@@ -191,7 +197,7 @@ place_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, uint32 id,
 		{
 			RtsClosedPane *rec = rts_closed_pane(area, t, i);
 
-			if (rec->entry_id == id && rec->pane.pane_no == n)
+			if (rec->entry_id == id && rts_pane_no(t, &rec->pane) == n)
 			{
 				rts_pane_combine(def, area, t, &rec->pane, in);
 				rts_pane_free_words(area, t, in, def->word_typlen);
@@ -200,7 +206,7 @@ place_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, uint32 id,
 		}
 		if (!rts_pane_kept(def, p, keep))
 			into = p;
-		else if (p->pane_no < n)
+		else if (rts_pane_no(t, p) < n)
 		{
 			/* ours is older but still needed: it moves out */
 			if (!rts_closed_add(area, t, id, p))
@@ -244,7 +250,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 
 	read_bytes(&p, end, &hdr, sizeof(hdr));
 	if ((hdr.magic != RTS_CKPT_MAGIC && hdr.magic != RTS_CKPT_MAGIC_V1) ||
-		hdr.nwords != t->nwords)
+		hdr.nwords != def->canon_nwords)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -305,12 +311,26 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 
 		for (uint32 pi = 0; pi < npanes; pi++)
 		{
-			read_bytes(&p, end, &in->pane_no, sizeof(int64));
-			read_bytes(&p, end, &in->flags, sizeof(uint64));
-			for (int w = 0; w < t->nwords; w++)
+			int64		pane_no;
+			uint64		flags;
+
+			read_bytes(&p, end, &pane_no, sizeof(int64));
+			read_bytes(&p, end, &flags, sizeof(uint64));
+			memset(in, 0, t->pane_size);
+			in->flags = rts_flags_from_canon(def, flags);
+			rts_pane_set_no(t, in, pane_no);
+			for (int i = 0; i < def->canon_nwords; i++)
 			{
+				int			w = def->canon_word[i];
+				Datum		value;
+
 				if (def->word_typlen[w] == 0)
-					read_bytes(&p, end, &in->words[w], sizeof(Datum));
+				{
+					/* a shared word comes again with its owner */
+					read_bytes(&p, end, &value, sizeof(Datum));
+					if (def->canon_owned[i])
+						in->words[w] = value;
+				}
 				else
 				{
 					uint32		ilen;

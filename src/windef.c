@@ -302,7 +302,7 @@ check_values_aggregate(RtsAggDef *agg, bool topk, bool rewritten)
 }
 
 static int
-add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
+add_aggregate(RtsWindowDef *def, Aggref *aggref)
 {
 	RtsAggDef  *agg;
 	ListCell   *lc;
@@ -343,12 +343,8 @@ add_aggregate(RtsWindowDef *def, Aggref *aggref, int *nwords)
 	else if (is_rtstream_aggregate(aggref->aggfnoid, "topk"))
 		check_values_aggregate(agg, true, false);
 	agg->fast = fast_kind(aggref, agg->nargs > 0 ? agg->argtypes[0] : InvalidOid);
-	agg->word = *nwords;
-	agg->nwords = (agg->fast == RTS_FAST_AVG_INT ||
-				   agg->fast == RTS_FAST_AVG_FLOAT) ? 2 : 1;
 	if (agg->fast != RTS_FAST_NONE)
 		agg->state_local = false;
-	*nwords += agg->nwords;
 	if (agg->state_local)
 		def->any_local = true;
 	return def->naggs++;
@@ -415,7 +411,7 @@ rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us)
  * zone; geometry.c), or from the gap of a session window.
  */
 static void
-analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nwords)
+analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nextra)
 {
 	if (shape->gap_us > 0)
 	{
@@ -425,9 +421,9 @@ analyse_geometry(RtsWindowDef *def, const RtsShapeOptions *shape, int *nwords)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a session window takes no step, origin or time zone"),
 					 errhint("Sessions start at their first row and end a gap after their last.")));
-		/* a session window keeps its last event time in word 0 of each pane */
+		/* a session window keeps its last event time in word 0 */
 		def->gap_us = shape->gap_us;
-		*nwords = 1;
+		*nextra = 1;
 		rts_windef_set_lateness(def, 0);
 		return;
 	}
@@ -549,7 +545,7 @@ analyse_groups(RtsWindowDef *def, Query *q)
 
 /* Phase 5: the output columns, each a group key or an aggregate. */
 static void
-analyse_outputs(RtsWindowDef *def, Query *q, int *nwords)
+analyse_outputs(RtsWindowDef *def, Query *q)
 {
 	ListCell   *lc;
 
@@ -570,7 +566,7 @@ analyse_outputs(RtsWindowDef *def, Query *q, int *nwords)
 		if (IsA(tle->expr, Aggref))
 		{
 			out->is_group = false;
-			out->index = add_aggregate(def, (Aggref *) tle->expr, nwords);
+			out->index = add_aggregate(def, (Aggref *) tle->expr);
 			continue;
 		}
 		out->is_group = true;
@@ -593,12 +589,6 @@ analyse_outputs(RtsWindowDef *def, Query *q, int *nwords)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window query must output at least one aggregate")));
-	def->nwords = *nwords;
-	def->word_typlen = palloc0(sizeof(int16) * Max(*nwords, 1));
-	for (int i = 0; i < def->naggs; i++)
-		if (def->aggs[i].state_local)
-			def->word_typlen[def->aggs[i].word] =
-				def->aggs[i].transtype == INTERNALOID ? -1 : def->aggs[i].transtyplen;
 }
 
 /* Phase 6: the time column of an event-time window. */
@@ -633,10 +623,10 @@ rts_windef_analyse(const char *query, const RtsShapeOptions *shape,
 {
 	RtsWindowDef *def = palloc0(sizeof(RtsWindowDef));
 	Query	   *q;
-	int			nwords = 0;
+	int			nextra = 0;
 	int			save_nestlevel = -1;
 
-	analyse_geometry(def, shape, &nwords);
+	analyse_geometry(def, shape, &nextra);
 	if (search_path)
 	{
 		save_nestlevel = NewGUCNestLevel();
@@ -646,7 +636,8 @@ rts_windef_analyse(const char *query, const RtsShapeOptions *shape,
 	q = analyse_query(query);
 	analyse_shape(def, q);
 	analyse_groups(def, q);
-	analyse_outputs(def, q, &nwords);
+	analyse_outputs(def, q);
+	rts_pane_layout(def, nextra);
 	if (time_column)
 		analyse_time_column(def, time_column);
 	if (save_nestlevel >= 0)

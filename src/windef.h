@@ -47,15 +47,27 @@ typedef enum RtsLatePolicy
 	RTS_LATE_DEAD_LETTER		/* also stored as a dead letter */
 } RtsLatePolicy;
 
-/* Pane word 0 of a session window: the session's last event time. */
+/*
+ * Pane words 0 and 1 of a session window: the session's last event time,
+ * and its first (the pane number of a session).
+ */
 #define RTS_SESSION_LAST_WORD	0
+#define RTS_SESSION_START_WORD	1
 
 typedef struct RtsAggDef
 {
 	Aggref	   *aggref;
 	RtsFastKind fast;
-	int			word;			/* first pane word of this aggregate */
-	int			nwords;			/* 1, or 2 for fast avg */
+	int			word;			/* the pane word of its state; fast avg: of
+								 * its sum */
+	int			count_word;		/* fast avg: the word of its count, else -1 */
+	bool		owns_word;		/* false: word is the same sum of another
+								 * aggregate (fast avg only; pane_layout.c) */
+	bool		owns_count;		/* false: count_word is another aggregate's
+								 * count of the same input */
+	uint64		null_bit;		/* pane flag: its state is NULL */
+	uint64		unset_bit;		/* pane flag: its state was never set (out
+								 * of line states only), else 0 */
 	int			nargs;
 	Oid			argtypes[FUNC_MAX_ARGS];
 	List	   *args;			/* argument expressions */
@@ -139,7 +151,15 @@ typedef struct RtsWindowDef
 	RtsGroupDef *groups;
 	int			naggs;
 	RtsAggDef  *aggs;
-	int			nwords;			/* pane words per group */
+	int			nwords;			/* words of a pane (pane_layout.c) */
+	int			pane_shift;		/* flag bits below the pane number */
+	int			pane_no_word;	/* -1: the pane number is in a pane's flags
+								 * (compact); else the word that holds it */
+	int			canon_nwords;	/* words of a pane in the portable layout
+								 * of checkpoints and node states */
+	int16	   *canon_word;		/* per portable word: the pane word */
+	bool	   *canon_owned;	/* false: another aggregate's word too, which
+								 * a load takes from that aggregate */
 	bool		any_local;		/* some aggregate has state_local */
 	int16	   *word_typlen;	/* per pane word: type length of the image a
 								 * local state's word points to, else 0 */
@@ -178,6 +198,12 @@ extern void rts_windef_set_lateness(RtsWindowDef *def, int64 lateness_us);
 extern RtsWindowDef *rts_windef_load(int32 window_id, const char *window_name,
 									  bool missing_ok, bool as_owner);
 extern void rts_windef_prepare_exec(RtsWindowDef *def);
+
+/* pane_layout.c */
+extern void rts_pane_layout(RtsWindowDef *def, int nextra);
+extern int	rts_canon_agg_words(const RtsAggDef *agg);
+extern uint64 rts_flags_to_canon(const RtsWindowDef *def, uint64 flags);
+extern uint64 rts_flags_from_canon(const RtsWindowDef *def, uint64 canon);
 
 /* options.c */
 extern RtsLatePolicy rts_late_policy_parse(const char *name);

@@ -110,9 +110,9 @@ local_cell(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
 	LocalCell  *cell = hash_search(ww->cells, &key, HASH_ENTER, &found);
 	RtsWindowDef *def = ww->def;
 
-	if (found && cell->pane_no == pane->pane_no)
+	if (found && cell->pane_no == rts_pane_no(def, pane))
 		return cell;
-	cell->pane_no = pane->pane_no;
+	cell->pane_no = rts_pane_no(def, pane);
 	for (int a = 0; a < def->naggs; a++)
 		if (def->aggs[a].state_local)
 			cell->states[a] = rts_state_from_pane(rts_dsa(), &def->aggs[a], a, pane);
@@ -136,7 +136,7 @@ local_cells_flush(WorkerWindow *ww)
 		RtsGroupEntry *e = rts_table_entry(area, ww->table, (uint32) (cell->key >> 32));
 		RtsPane    *pane = rts_entry_pane(ww->table, e, (int) (cell->key & 0xFFFFFFFF));
 
-		if (pane->pane_no == cell->pane_no)
+		if (rts_pane_no(def, pane) == cell->pane_no)
 		{
 			for (int a = 0; a < def->naggs; a++)
 				if (def->aggs[a].state_local)
@@ -180,7 +180,7 @@ local_cell_flush_one(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *p
 	cell = hash_search(ww->cells, &key, HASH_FIND, NULL);
 	if (cell == NULL)
 		return;
-	if (cell->pane_no == pane->pane_no)
+	if (cell->pane_no == rts_pane_no(def, pane))
 		for (int a = 0; a < def->naggs; a++)
 			if (def->aggs[a].state_local)
 				rts_state_to_pane(rts_dsa(), ww->table, &def->aggs[a], a, pane,
@@ -202,7 +202,7 @@ pane_vacate(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int idx)
 	if (!rts_pane_kept(ww->def, pane, ww->keep))
 	{
 		rts_pane_free_words(rts_dsa(), t, pane, ww->def->word_typlen);
-		pane->pane_no = RTS_PANE_EMPTY;
+		rts_pane_set_no(t, pane, RTS_PANE_EMPTY);
 		return true;
 	}
 	local_cell_flush_one(ww, entry_id, idx, pane);
@@ -233,11 +233,12 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 	for (int i = 0; i < t->npanes; i++)
 	{
 		RtsPane    *p = rts_entry_pane(t, e, i);
+		int64		start = rts_pane_no(def, p);
 
-		if (p->pane_no == RTS_PANE_EMPTY)
+		if (start == RTS_PANE_EMPTY)
 			continue;
 		/* the row touches this session */
-		if (p->pane_no <= tu + def->gap_us && tu <= rts_session_end(def, p))
+		if (start <= tu + def->gap_us && tu <= rts_session_end(def, p))
 		{
 			if (found < 0)
 			{
@@ -251,12 +252,12 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 				local_cell_flush_one(ww, entry_id, found, into);
 				local_cell_flush_one(ww, entry_id, i, p);
 				rts_pane_combine(def, rts_dsa(), t, into, p);
-				into->pane_no = Min(into->pane_no, p->pane_no);
+				rts_pane_set_no(def, into, Min(rts_pane_no(def, into), start));
 				into->words[RTS_SESSION_LAST_WORD] =
 					Int64GetDatum(Max((int64) into->words[RTS_SESSION_LAST_WORD],
 									  (int64) p->words[RTS_SESSION_LAST_WORD]));
 				rts_pane_free_words(rts_dsa(), t, p, def->word_typlen);
-				p->pane_no = RTS_PANE_EMPTY;
+				rts_pane_set_no(def, p, RTS_PANE_EMPTY);
 			}
 		}
 	}
@@ -264,11 +265,11 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 	{
 		RtsPane    *p = rts_entry_pane(t, e, found);
 
-		if (tu < p->pane_no)
+		if (tu < rts_pane_no(def, p))
 		{
 			/* the start moves: a local cell is keyed by it */
 			local_cell_flush_one(ww, entry_id, found, p);
-			p->pane_no = tu;
+			rts_pane_set_no(def, p, tu);
 		}
 		if (tu > (int64) p->words[RTS_SESSION_LAST_WORD])
 			p->words[RTS_SESSION_LAST_WORD] = (Datum) tu;
@@ -280,7 +281,7 @@ session_slot(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 	{
 		RtsPane    *p = rts_entry_pane(t, e, i);
 
-		if (p->pane_no == RTS_PANE_EMPTY || !rts_pane_kept(def, p, ww->keep))
+		if (rts_pane_no(def, p) == RTS_PANE_EMPTY || !rts_pane_kept(def, p, ww->keep))
 		{
 			victim = i;
 			break;
@@ -465,7 +466,9 @@ session_open_at(WorkerWindow *ww, int64 tu, int64 wm)
 	{
 		RtsPane    *p = rts_entry_pane(t, e, i);
 
-		if (p->pane_no != RTS_PANE_EMPTY && p->pane_no <= tu &&
+		int64		start = rts_pane_no(ww->def, p);
+
+		if (start != RTS_PANE_EMPTY && start <= tu &&
 			rts_session_end(ww->def, p) >= wm)
 			return true;
 	}
@@ -531,7 +534,7 @@ rts_pane_target(WorkerWindow *ww, uint32 entry_id, RtsGroupEntry *e, int64 tu)
 	pane_no = rts_pane_of(&def->geom, tu);
 	pane_idx = rts_ring_slot(t, pane_no);
 	pane = rts_entry_pane(t, e, pane_idx);
-	if (pane->pane_no != pane_no)
+	if (rts_pane_no(t, pane) != pane_no)
 	{
 		if (!pane_vacate(ww, entry_id, e, pane_idx))
 			return -1;

@@ -172,7 +172,7 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 		RtsPaneTable *t;
 
 		db->windows[s].tables[wstate.index] =
-			rts_table_create(area, id, def->npanes, def->nwords);
+			rts_table_create(area, def);
 		t = dsa_get_address(area, db->windows[s].tables[wstate.index]);
 		t->created_lsn = created_lsn;
 		memcpy(t->run.skip_lsn, wstate.skip_lsn, sizeof(t->run.skip_lsn));
@@ -226,7 +226,7 @@ rts_worker_table_rebuild(WorkerWindow *ww, const char *data, Size len)
 				newp;
 	RtsPaneTable *t;
 
-	newp = rts_table_create(area, ww->def->id, ww->def->npanes, ww->def->nwords);
+	newp = rts_table_create(area, ww->def);
 	t = dsa_get_address(area, newp);
 	t->created_lsn = old->created_lsn;
 	t->warned_memory = old->warned_memory;
