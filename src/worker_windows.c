@@ -179,6 +179,10 @@ rts_worker_window_load(int32 id, XLogRecPtr created_lsn)
 	}
 	ww->table = dsa_get_address(area, db->windows[s].tables[wstate.index]);
 	LWLockRelease(&wstate.shared->lock);
+	/* a table kept from before a worker restart: the same layout */
+	if (ww->table->nwords != def->nwords || ww->table->pane_shift != def->pane_shift ||
+		ww->table->pane_no_word != def->pane_no_word)
+		elog(ERROR, "rtstream window \"%s\" has panes of another layout", def->name);
 	ww->idle_advanced_at = GetCurrentTimestamp();
 	ww->pruned_for = RTS_TIME_UNKNOWN;
 	ww->notified_until = RTS_TIME_UNKNOWN;
