@@ -3,13 +3,21 @@
  * groupkey.c
  *	  Encode and decode group keys (see groupkey.h).
  *
- *	  Per key column: one byte, 1 if NULL; then, unless NULL, the value:
- *	  by-value types as a whole Datum, fixed-length types as their bytes,
- *	  varlenas as a uint32 length and their (detoasted) data, cstrings with
- *	  their terminator.  Floating-point zero and NaN are normalised, as
- *	  GROUP BY treats -0 and 0, and all NaNs, as equal.  Other types whose
- *	  equality is not binary (numeric 1.0 and 1.00, for example) group by
- *	  their representation.
+ *	  A key of one column of a fixed-length type is its value's bytes
+ *	  (typlen of them), and empty if NULL: an int4 or int8 key fits in the
+ *	  group entry itself (RTS_INLINE_KEY).  Otherwise, per key column: one
+ *	  byte, 1 if NULL; then, unless NULL, the value: fixed-length types as
+ *	  their typlen bytes, varlenas as a uint32 length and their (detoasted)
+ *	  data, cstrings with their terminator; the last column's varlena or
+ *	  cstring has no length or terminator, the key's end gives it.
+ *	  Floating-point zero and NaN are normalised, as GROUP BY treats -0 and
+ *	  0, and all NaNs, as equal.  Other types whose equality is not binary
+ *	  (numeric 1.0 and 1.00, for example) group by their representation.
+ *
+ *	  Checkpoints of format 2 (before 0.5.2) hold keys in the former
+ *	  encoding (a null byte and a whole Datum per by-value column, every
+ *	  varlena with its length, every cstring with its terminator):
+ *	  rts_groupkey_from_v2 translates them.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,28 +55,39 @@ normalise(Oid type, Datum value)
 	return value;
 }
 
+/* Key columns whose values rts_groupkey_build holds on its stack. */
+#define KEY_COLUMNS		16
+
+/* A key of one fixed-length column: its bytes alone, empty if NULL. */
+static inline bool
+bare_key(const RtsWindowDef *def)
+{
+	return def->ngroups == 1 && def->groups[0].typlen > 0;
+}
+
+/* Encode a key from its columns' values into buf (reset first). */
 void
-rts_groupkey_build(RtsWindowDef *def, TupleTableSlot *tts,
-				   ExprContext *econtext, StringInfo buf)
+rts_groupkey_encode(RtsWindowDef *def, Datum *values, bool *nulls,
+					StringInfo buf)
 {
 	resetStringInfo(buf);
 	for (int i = 0; i < def->ngroups; i++)
 	{
 		RtsGroupDef *g = &def->groups[i];
-		bool		isnull;
-		Datum		value;
+		bool		last = (i == def->ngroups - 1);
+		Datum		value = values[i];
 
-		if (g->attno)
-			value = slot_getattr(tts, g->attno, &isnull);
-		else
-			value = ExecEvalExpr(g->state, econtext, &isnull);
-		appendStringInfoChar(buf, isnull ? 1 : 0);
-		if (isnull)
+		if (!bare_key(def))
+			appendStringInfoChar(buf, nulls[i] ? 1 : 0);
+		if (nulls[i])
 			continue;
 		if (g->typbyval)
 		{
+			char		bytes[sizeof(Datum)];
+
 			value = normalise(g->type, value);
-			appendBinaryStringInfo(buf, (char *) &value, sizeof(Datum));
+			store_att_byval(bytes, value, g->typlen);
+			appendBinaryStringInfo(buf, bytes, g->typlen);
 		}
 		else if (g->typlen > 0)
 			appendBinaryStringInfo(buf, DatumGetPointer(value), g->typlen);
@@ -77,12 +96,44 @@ rts_groupkey_build(RtsWindowDef *def, TupleTableSlot *tts,
 			struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
 			uint32		len = VARSIZE_ANY_EXHDR(v);
 
-			appendBinaryStringInfo(buf, (char *) &len, sizeof(uint32));
+			if (!last)
+				appendBinaryStringInfo(buf, (char *) &len, sizeof(uint32));
 			appendBinaryStringInfo(buf, VARDATA_ANY(v), len);
 		}
 		else
 			appendBinaryStringInfo(buf, DatumGetCString(value),
-								   strlen(DatumGetCString(value)) + 1);
+								   strlen(DatumGetCString(value)) + (last ? 0 : 1));
+	}
+}
+
+void
+rts_groupkey_build(RtsWindowDef *def, TupleTableSlot *tts,
+				   ExprContext *econtext, StringInfo buf)
+{
+	Datum		valuebuf[KEY_COLUMNS];
+	bool		nullbuf[KEY_COLUMNS];
+	Datum	   *values = valuebuf;
+	bool	   *nulls = nullbuf;
+
+	if (def->ngroups > KEY_COLUMNS)
+	{
+		values = palloc(sizeof(Datum) * def->ngroups);
+		nulls = palloc(sizeof(bool) * def->ngroups);
+	}
+	for (int i = 0; i < def->ngroups; i++)
+	{
+		RtsGroupDef *g = &def->groups[i];
+
+		if (g->attno)
+			values[i] = slot_getattr(tts, g->attno, &nulls[i]);
+		else
+			values[i] = ExecEvalExpr(g->state, econtext, &nulls[i]);
+	}
+	rts_groupkey_encode(def, values, nulls, buf);
+	if (values != valuebuf)
+	{
+		pfree(values);
+		pfree(nulls);
 	}
 }
 
@@ -92,11 +143,80 @@ rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
 					Datum *values, bool *nulls)
 {
 	const char *p = key;
+	const char *end = key + keylen;
+
+	for (int i = 0; i < def->ngroups; i++)
+	{
+		RtsGroupDef *g = &def->groups[i];
+		bool		last = (i == def->ngroups - 1);
+
+		if (bare_key(def))
+			nulls[i] = (keylen == 0);
+		else
+			nulls[i] = (*p++ != 0);
+		values[i] = (Datum) 0;
+		if (nulls[i])
+			continue;
+		if (g->typbyval)
+		{
+			values[i] = fetch_att(p, true, g->typlen);
+			p += g->typlen;
+		}
+		else if (g->typlen > 0)
+		{
+			char	   *copy = palloc(g->typlen);
+
+			memcpy(copy, p, g->typlen);
+			values[i] = PointerGetDatum(copy);
+			p += g->typlen;
+		}
+		else if (g->typlen == -1)
+		{
+			uint32		len;
+			struct varlena *v;
+
+			if (last)
+				len = end - p;
+			else
+			{
+				memcpy(&len, p, sizeof(uint32));
+				p += sizeof(uint32);
+			}
+			v = palloc(len + VARHDRSZ);
+			SET_VARSIZE(v, len + VARHDRSZ);
+			memcpy(VARDATA(v), p, len);
+			values[i] = PointerGetDatum(v);
+			p += len;
+		}
+		else
+		{
+			Size		len = last ? (Size) (end - p) : strlen(p);
+
+			values[i] = CStringGetDatum(pnstrdup(p, len));
+			p += len + (last ? 0 : 1);
+		}
+	}
+	Assert(p == end);
+}
+
+/*
+ * A key of the former encoding (checkpoint format 2) in the present one;
+ * values palloc'd in the current memory context.
+ */
+void
+rts_groupkey_from_v2(RtsWindowDef *def, const char *key, uint32 keylen,
+					 StringInfo buf)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(def->ngroups, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
+	const char *p = key;
 
 	for (int i = 0; i < def->ngroups; i++)
 	{
 		RtsGroupDef *g = &def->groups[i];
 
+		if (p >= key + keylen)
+			elog(ERROR, "rtstream checkpoint holds a truncated group key");
 		nulls[i] = (*p++ != 0);
 		values[i] = (Datum) 0;
 		if (nulls[i])
@@ -108,10 +228,7 @@ rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
 		}
 		else if (g->typlen > 0)
 		{
-			char	   *copy = palloc(g->typlen);
-
-			memcpy(copy, p, g->typlen);
-			values[i] = PointerGetDatum(copy);
+			values[i] = PointerGetDatum(p);
 			p += g->typlen;
 		}
 		else if (g->typlen == -1)
@@ -129,9 +246,11 @@ rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
 		}
 		else
 		{
-			values[i] = CStringGetDatum(pstrdup(p));
+			values[i] = CStringGetDatum(p);
 			p += strlen(p) + 1;
 		}
 	}
-	Assert(p == key + keylen);
+	if (p != key + keylen)
+		elog(ERROR, "rtstream checkpoint holds a group key of another definition");
+	rts_groupkey_encode(def, values, nulls, buf);
 }

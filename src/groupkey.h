@@ -14,7 +14,11 @@
 
 extern void rts_groupkey_build(RtsWindowDef *def, TupleTableSlot *tts,
 							   ExprContext *econtext, StringInfo buf);
+extern void rts_groupkey_encode(RtsWindowDef *def, Datum *values, bool *nulls,
+								StringInfo buf);
 extern void rts_groupkey_decode(RtsWindowDef *def, const char *key,
 								uint32 keylen, Datum *values, bool *nulls);
+extern void rts_groupkey_from_v2(RtsWindowDef *def, const char *key,
+								 uint32 keylen, StringInfo buf);
 
 #endif							/* RTS_GROUPKEY_H */

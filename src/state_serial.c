@@ -26,10 +26,14 @@
 #include "rtstream.h"
 #include "aggstate.h"
 #include "state_serial.h"
+#include "groupkey.h"
 #include "eventtime.h"
 
-#define RTS_CKPT_MAGIC		0x52545332	/* "RTS2" */
-#define RTS_CKPT_MAGIC_V1	0x52545331	/* "RTS1": no pane count per group */
+#define RTS_CKPT_MAGIC		0x52545333	/* "RTS3" */
+#define RTS_CKPT_MAGIC_V2	0x52545332	/* "RTS2": keys of the former
+										 * encoding (groupkey.c) */
+#define RTS_CKPT_MAGIC_V1	0x52545331	/* "RTS1": no pane count per group,
+										 * keys of the former encoding */
 
 typedef struct CkptHeader
 {
@@ -246,10 +250,12 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	RtsPane    *in = palloc(t->pane_size);
 	char	   *key = NULL;
 	uint32		keycap = 0;
+	StringInfoData conv;
 	int64		keep;
 
 	read_bytes(&p, end, &hdr, sizeof(hdr));
-	if ((hdr.magic != RTS_CKPT_MAGIC && hdr.magic != RTS_CKPT_MAGIC_V1) ||
+	if ((hdr.magic != RTS_CKPT_MAGIC && hdr.magic != RTS_CKPT_MAGIC_V2 &&
+		 hdr.magic != RTS_CKPT_MAGIC_V1) ||
 		hdr.nwords != def->canon_nwords)
 	{
 		ereport(WARNING,
@@ -280,6 +286,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		t->mixed_until_pane = Max(t->mixed_until_pane,
 								  rts_end_current(&def->geom, rts_to_unix(t->max_time)));
 	rts_agg_context_set(aggcontext);
+	initStringInfo(&conv);
 
 	for (uint32 g = 0; g < hdr.ngroups; g++)
 	{
@@ -300,6 +307,21 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 			npanes = hdr.npanes;	/* the whole ring of every group */
 		else
 			read_bytes(&p, end, &npanes, sizeof(uint32));
+		if (hdr.magic != RTS_CKPT_MAGIC)
+		{
+			/* a key of the former encoding; its values in aggcontext */
+			MemoryContext old = MemoryContextSwitchTo(aggcontext);
+
+			rts_groupkey_from_v2(def, key, keylen, &conv);
+			MemoryContextSwitchTo(old);
+			if (conv.len > keycap)
+			{
+				key = repalloc(key, conv.len);
+				keycap = conv.len;
+			}
+			memcpy(key, conv.data, conv.len);
+			keylen = conv.len;
+		}
 		e = rts_table_lookup(area, t, hash_bytes((unsigned char *) (keylen ? key : ""), keylen),
 							 key, keylen, &id);
 		if (e == NULL)
@@ -362,6 +384,7 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		MemoryContextReset(aggcontext);
 	}
 	pfree(in);
+	pfree(conv.data);
 	if (key)
 		pfree(key);
 }
