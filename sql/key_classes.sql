@@ -94,3 +94,44 @@ DROP TABLE kc, kc_rows;
 DROP FUNCTION kc_check;
 REVOKE CREATE ON SCHEMA public FROM kc_alice, kc_bob;
 DROP ROLE kc_alice, kc_bob;
+
+-- Group key encodings (groupkey.c): one fixed-length column is its bytes
+-- alone and NULL the empty key (int2, int8, float8 with -0 and NaN, bool,
+-- uuid); a last text column carries no length, so '' and NULL and
+-- strings that are prefixes of each other stay apart; several columns
+-- mix them.  Each window equals GROUP BY over the same rows.
+CREATE TABLE gk (ts timestamptz, i2 int2, i8 int8, f float8, b bool, u uuid, t text, n numeric);
+CREATE TABLE gk_rows (LIKE gk);
+SELECT rtstream.create_stream('gk', partition_by => 'i8');
+SELECT rtstream.create_window('gk_i2', 'SELECT i2, count(*) AS c FROM gk GROUP BY i2', size => '1 day');
+SELECT rtstream.create_window('gk_i8', 'SELECT i8, count(*) AS c FROM gk GROUP BY i8', size => '1 day');
+SELECT rtstream.create_window('gk_f', 'SELECT f, count(*) AS c FROM gk GROUP BY f', size => '1 day');
+SELECT rtstream.create_window('gk_b', 'SELECT b, count(*) AS c FROM gk GROUP BY b', size => '1 day');
+SELECT rtstream.create_window('gk_u', 'SELECT u, count(*) AS c FROM gk GROUP BY u', size => '1 day');
+SELECT rtstream.create_window('gk_t', 'SELECT t, count(*) AS c FROM gk GROUP BY t', size => '1 day');
+SELECT rtstream.create_window('gk_mix', 'SELECT t, i2, n, b, count(*) AS c FROM gk GROUP BY t, i2, n, b', size => '1 day');
+SELECT rtstream.create_window('gk_mix2', 'SELECT i8, t, u, count(*) AS c FROM gk GROUP BY i8, t, u', size => '1 day');
+WITH r AS (
+    SELECT now() AS ts,
+           CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 5 - 2)::int2 END AS i2,
+           CASE WHEN i % 9 = 0 THEN NULL ELSE (i % 4 - 2) * 4000000000 END AS i8,
+           CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN float8 '-0' WHEN 2 THEN 0 WHEN 3 THEN 'NaN'
+                      WHEN 4 THEN -1.5 ELSE 'Infinity' END AS f,
+           CASE WHEN i % 5 = 0 THEN NULL ELSE i % 2 = 0 END AS b,
+           CASE WHEN i % 8 = 0 THEN NULL ELSE md5((i % 3)::text)::uuid END AS u,
+           CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'a' WHEN 3 THEN 'ab'
+                      WHEN 4 THEN E'a\\x01' ELSE repeat('z', 300) END AS t,
+           CASE WHEN i % 4 = 0 THEN NULL ELSE (i % 3) * 1.5 END AS n
+      FROM generate_series(1, 2000) i),
+     s AS (INSERT INTO gk SELECT * FROM r RETURNING 1)
+INSERT INTO gk_rows SELECT * FROM r;
+SELECT * FROM rt_diff('(SELECT i2, c FROM gk_i2) v', 'SELECT i2, count(*) FROM gk_rows GROUP BY i2');
+SELECT * FROM rt_diff('(SELECT i8, c FROM gk_i8) v', 'SELECT i8, count(*) FROM gk_rows GROUP BY i8');
+SELECT * FROM rt_diff('(SELECT f, c FROM gk_f) v', 'SELECT f, count(*) FROM gk_rows GROUP BY f');
+SELECT * FROM rt_diff('(SELECT b, c FROM gk_b) v', 'SELECT b, count(*) FROM gk_rows GROUP BY b');
+SELECT * FROM rt_diff('(SELECT u, c FROM gk_u) v', 'SELECT u, count(*) FROM gk_rows GROUP BY u');
+SELECT * FROM rt_diff('(SELECT t, c FROM gk_t) v', 'SELECT t, count(*) FROM gk_rows GROUP BY t');
+SELECT * FROM rt_diff('(SELECT t, i2, n, b, c FROM gk_mix) v', 'SELECT t, i2, n, b, count(*) FROM gk_rows GROUP BY t, i2, n, b');
+SELECT * FROM rt_diff('(SELECT i8, t, u, c FROM gk_mix2) v', 'SELECT i8, t, u, count(*) FROM gk_rows GROUP BY i8, t, u');
+SELECT (SELECT count(*) FROM gk_f) AS float_groups, (SELECT count(*) FROM gk_t) AS text_groups,
+       (SELECT count(*) FROM gk_mix) AS mixed_groups, (SELECT count(*) FROM gk_mix2) AS mixed2_groups;
