@@ -93,25 +93,11 @@ rts_reader_window(const char *name, RtsDatabaseShared *db)
 	return cw->def;
 }
 
-/* Whether an entry has a pane in [first_pane, end_pane). */
-static inline bool
-entry_live(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane)
+/* An entry's panes in [first_pane, end_pane), in ring order; their number. */
+static inline int
+entry_panes(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane,
+			RtsPane **panes)
 {
-	for (int p = 0; p < t->npanes; p++)
-	{
-		int64		n = rts_pane_no(t, rts_entry_pane(t, e, p));
-
-		if (n >= first_pane && n < end_pane)
-			return true;
-	}
-	return false;
-}
-
-static void
-entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
-		  RtsCombineGroup *g, int64 first_pane, int64 end_pane)
-{
-	RtsPane    *panes[RTS_MAX_PANES];
 	int			n = 0;
 
 	for (int p = 0; p < t->npanes; p++)
@@ -122,8 +108,7 @@ entry_add(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsGroupEntry *e,
 		if (no >= first_pane && no < end_pane)
 			panes[n++] = pane;
 	}
-	if (n > 0)
-		rts_combine_panes(def, area, g, panes, n);
+	return n;
 }
 
 /*
@@ -142,6 +127,8 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 												   ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(groupcxt);
 	RtsCombineGroup g;
+	RtsPane    *panes[RTS_MAX_PANES];
+	int			n;
 
 	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
 	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
@@ -150,12 +137,13 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
 
-		if (!entry_live(t, e, first_pane, end_pane))
+		n = entry_panes(t, e, first_pane, end_pane, panes);
+		if (n == 0)
 			continue;
 		g.key.len = e->keylen;
 		g.key.bytes = rts_entry_key(area, e);
 		rts_combine_init(def, &g);
-		entry_add(def, area, t, e, &g, first_pane, end_pane);
+		rts_combine_panes(def, area, &g, panes, n);
 		rts_combine_emit(def, &g, out, start_us, end_us);
 		MemoryContextReset(groupcxt);
 		CHECK_FOR_INTERRUPTS();
@@ -184,14 +172,16 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 		for (uint32 id = 0; id < t->ngroups; id++)
 		{
 			RtsGroupEntry *e = rts_table_entry(area, t, id);
+			RtsPane    *panes[RTS_MAX_PANES];
+			int			n = entry_panes(t, e, first_pane, end_pane, panes);
 
-			if (!entry_live(t, e, first_pane, end_pane))
+			if (n == 0)
 				continue;
-			entry_add(def, area, t, e,
-					  rts_combine_group(groups, def,
-										rts_entry_key(area, e),
-										e->keylen, e->hash),
-					  first_pane, end_pane);
+			rts_combine_panes(def, area,
+							  rts_combine_group(groups, def,
+												rts_entry_key(area, e),
+												e->keylen, e->hash),
+							  panes, n);
 			CHECK_FOR_INTERRUPTS();
 		}
 		/* panes of windows still open that the ring gave up */
