@@ -162,4 +162,11 @@ extern int	rts_keys_members(WorkerWindow *ww, int *member);
 extern void rts_notify_closed(RtsWindowDef *def, int64 from, int64 to);
 extern void rts_notify_tick(WorkerWindow *ww, RtsWindowSlot *slot);
 
+/* Ask for the cache line at p, about to be written. */
+#if defined(__GNUC__) || defined(__clang__)
+#define prefetch_line(p)	__builtin_prefetch(p, 1)
+#else
+#define prefetch_line(p)	((void) (p))
+#endif
+
 #endif							/* RTS_WORKER_H */

@@ -32,12 +32,6 @@
 #include "panes.h"
 #include "worker.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define prefetch_line(p)	__builtin_prefetch(p, 1)
-#else
-#define prefetch_line(p)	((void) (p))
-#endif
-
 /* a key of the map: its hash and bytes */
 typedef struct KeyRef
 {

@@ -422,8 +422,9 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 		pc->subxid = ptxn->subxid;
 		pc->nmembers = nmembers;
 		ctl.keysize = sizeof(PendingKey);
+		/* a short key lives in the entry, after last[] */
 		ctl.entrysize = offsetof(PendingClassEntry, last) +
-			sizeof(PendingCell *) * nmembers;
+			sizeof(PendingCell *) * nmembers + PENDING_INLINE_KEY;
 		/* class keys carry pane_no 0: the cells' functions serve */
 		ctl.hash = pendingkey_hash;
 		ctl.match = pendingkey_match;
@@ -442,11 +443,27 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 	pc->entry = hash_search(pc->map, &key, HASH_ENTER, &found);
 	if (!found)
 	{
-		char	   *copy = MemoryContextAlloc(ptxn->cxt, Max(key.len, 1));
+		char	   *copy = (char *) &pc->entry->last[nmembers];
 
+		if (key.len > PENDING_INLINE_KEY)
+			copy = MemoryContextAlloc(ptxn->cxt, key.len);
 		memcpy(copy, key.bytes, key.len);
 		pc->entry->key.bytes = copy;
 		memset(pc->entry->last, 0, sizeof(PendingCell *) * nmembers);
+	}
+	else
+	{
+		/*
+		 * The class's windows take their cells next, one after the other:
+		 * cells are cold (one per window, group and pane), so ask for them
+		 * all now, their key and their words.
+		 */
+		for (int m = 0; m < nmembers; m++)
+			if (pc->entry->last[m] != NULL)
+			{
+				prefetch_line(pc->entry->last[m]);
+				prefetch_line(&pc->entry->last[m]->pane);
+			}
 	}
 	pc->call = rts_keys_call();
 	return pc->entry;
