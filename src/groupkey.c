@@ -137,6 +137,17 @@ rts_groupkey_build(RtsWindowDef *def, TupleTableSlot *tts,
 	}
 }
 
+/* A varlena of len bytes of data, palloc'd. */
+static Datum
+varlena_of(const char *data, uint32 len)
+{
+	struct varlena *v = palloc(len + VARHDRSZ);
+
+	SET_VARSIZE(v, len + VARHDRSZ);
+	memcpy(VARDATA(v), data, len);
+	return PointerGetDatum(v);
+}
+
 /* Values palloc'd in the current memory context. */
 void
 rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
@@ -173,7 +184,6 @@ rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
 		else if (g->typlen == -1)
 		{
 			uint32		len;
-			struct varlena *v;
 
 			if (last)
 				len = end - p;
@@ -182,10 +192,7 @@ rts_groupkey_decode(RtsWindowDef *def, const char *key, uint32 keylen,
 				memcpy(&len, p, sizeof(uint32));
 				p += sizeof(uint32);
 			}
-			v = palloc(len + VARHDRSZ);
-			SET_VARSIZE(v, len + VARHDRSZ);
-			memcpy(VARDATA(v), p, len);
-			values[i] = PointerGetDatum(v);
+			values[i] = varlena_of(p, len);
 			p += len;
 		}
 		else
@@ -234,14 +241,10 @@ rts_groupkey_from_v2(RtsWindowDef *def, const char *key, uint32 keylen,
 		else if (g->typlen == -1)
 		{
 			uint32		len;
-			struct varlena *v;
 
 			memcpy(&len, p, sizeof(uint32));
 			p += sizeof(uint32);
-			v = palloc(len + VARHDRSZ);
-			SET_VARSIZE(v, len + VARHDRSZ);
-			memcpy(VARDATA(v), p, len);
-			values[i] = PointerGetDatum(v);
+			values[i] = varlena_of(p, len);
 			p += len;
 		}
 		else
