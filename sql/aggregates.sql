@@ -208,3 +208,59 @@ SELECT g, sd::text AS sum_text, ad::text AS avg_text, adp::text AS avg_pos_text,
   FROM sh_w WHERE g = 6;
 SELECT g, sd::text AS sum_text, ad::text AS avg_text FROM sh_tiny WHERE g = 6;
 SELECT count(*) AS groups, sum(c) AS rows_in_window FROM sh_w;
+
+-- variance and stddev (float8, float4) take the native path: the same
+-- arithmetic as float8_accum, float8_combine and their finals, so that they
+-- equal, bit for bit, aggregates of the catalog path built on those very
+-- functions, over the same rows: NULLs, -0, Inf, NaN, one row, many panes.
+CREATE AGGREGATE cat_var_pop(float8) (sfunc = float8_accum, stype = float8[], combinefunc = float8_combine,
+    finalfunc = float8_var_pop, initcond = '{0,0,0}');
+CREATE AGGREGATE cat_var_samp(float8) (sfunc = float8_accum, stype = float8[], combinefunc = float8_combine,
+    finalfunc = float8_var_samp, initcond = '{0,0,0}');
+CREATE AGGREGATE cat_stddev_pop(float8) (sfunc = float8_accum, stype = float8[], combinefunc = float8_combine,
+    finalfunc = float8_stddev_pop, initcond = '{0,0,0}');
+CREATE AGGREGATE cat_stddev_samp(float4) (sfunc = float4_accum, stype = float8[], combinefunc = float8_combine,
+    finalfunc = float8_stddev_samp, initcond = '{0,0,0}');
+CREATE TABLE vr (ts timestamptz, g int, d float8, r real);
+CREATE TABLE vr_truth (LIKE vr);
+SELECT rtstream.create_stream('vr', partition_by => 'ts');
+SELECT rtstream.create_window('vr_w', $$
+    SELECT g, var_pop(d) AS vp, var_samp(d) AS vs, variance(d) AS v, stddev_pop(d) AS sp,
+           stddev_samp(r) AS ss, stddev(r) AS s,
+           cat_var_pop(d) AS c_vp, cat_var_samp(d) AS c_vs, cat_stddev_pop(d) AS c_sp,
+           cat_stddev_samp(r) AS c_ss, count(*) AS n
+      FROM vr GROUP BY g$$, size => '1 hour', slide => '1 minute', time_column => 'ts');
+WITH r AS (
+    SELECT timestamptz '2026-06-01 00:00:00+00' + (i * 7 % 3600) * interval '1 second' AS ts,
+           CASE WHEN i <= 3000 THEN i % 9 ELSE 9 + i % 4 END AS g,
+           CASE WHEN i % 17 = 0 THEN NULL
+                WHEN i > 3000 AND i % 4 = 0 THEN 'Infinity'
+                WHEN i > 3000 AND i % 4 = 1 THEN 'NaN'
+                WHEN i > 3000 AND i % 4 = 2 THEN float8 '-0'
+                ELSE (i % 1000) * 1.37e5 - (i % 13) * 0.001 END AS d,
+           CASE WHEN i % 19 = 0 THEN NULL ELSE ((i % 300) * 0.25)::real END AS r
+      FROM generate_series(1, 3100) i
+    UNION ALL SELECT '2026-06-01 00:30:00+00', 100, 42.5, 1.5),
+     s AS (INSERT INTO vr SELECT * FROM r RETURNING 1)
+INSERT INTO vr_truth SELECT * FROM r;
+SELECT rtstream.sync();
+SELECT count(*) AS groups,
+       count(*) FILTER (WHERE float8send(vp) IS DISTINCT FROM float8send(c_vp)
+                           OR float8send(vs) IS DISTINCT FROM float8send(c_vs)
+                           OR float8send(v) IS DISTINCT FROM float8send(c_vs)
+                           OR float8send(sp) IS DISTINCT FROM float8send(c_sp)
+                           OR float8send(ss) IS DISTINCT FROM float8send(c_ss)
+                           OR float8send(s) IS DISTINCT FROM float8send(c_ss)) AS native_and_catalog_differ
+  FROM vr_w;
+SELECT g, n, vp, vs, sp, ss FROM vr_w WHERE g >= 9 ORDER BY g;
+-- and against plain SQL over the same rows (summed in another order: equal
+-- to 1e-12 relative)
+SELECT count(*) AS groups,
+       count(*) FILTER (WHERE w.n <> t.n
+                           OR abs(w.vp - t.vp) > 1e-12 * abs(t.vp) OR abs(w.vs - t.vs) > 1e-12 * abs(t.vs)
+                           OR abs(w.sp - t.sp) > 1e-12 * abs(t.sp) OR abs(w.ss - t.ss) > 1e-12 * abs(t.ss)
+                           OR (w.vs IS NULL) <> (t.vs IS NULL) OR (w.ss IS NULL) <> (t.ss IS NULL)) AS differ
+  FROM vr_w w
+  JOIN (SELECT g, var_pop(d) AS vp, var_samp(d) AS vs, stddev_pop(d) AS sp, stddev_samp(r) AS ss, count(*) AS n
+          FROM vr_truth GROUP BY g) t USING (g)
+ WHERE g < 9 OR g = 12 OR g = 100;

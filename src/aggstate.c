@@ -316,7 +316,8 @@ rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no)
 			case RTS_FAST_COUNT:
 			case RTS_FAST_AVG_INT:
 			case RTS_FAST_AVG_FLOAT:
-				break;
+			case RTS_FAST_VAR_FLOAT:
+				break;			/* zero words: no input yet */
 			case RTS_FAST_NONE:
 				if (agg->state_local)
 					pane->flags |= agg->unset_bit;
@@ -352,6 +353,70 @@ float_arg(RtsAggDef *agg, Datum value)
 	if (agg->argtypes[0] == FLOAT4OID)
 		return (float8) DatumGetFloat4(value);
 	return DatumGetFloat8(value);
+}
+
+/*
+ * float8_accum on the words N, Sx, Sxx (Youngs-Cramer, as PostgreSQL 12
+ * and later; float4_accum takes its input as float8 the same way).
+ */
+static inline void
+var_accum(Datum *w, float8 newval)
+{
+	float8		oldN = DatumGetFloat8(w[0]);
+	float8		oldSx = DatumGetFloat8(w[1]);
+	float8		N = oldN + 1.0;
+	float8		Sx = oldSx + newval;
+	float8		Sxx = DatumGetFloat8(w[2]);
+
+	if (oldN > 0.0)
+	{
+		float8		tmp = newval * N - Sx;
+
+		Sxx += tmp * tmp / (N * oldN);
+		/* infinite from finite inputs is an overflow; else Sxx is NaN */
+		if (isinf(Sx) || isinf(Sxx))
+		{
+			if (!isinf(oldSx) && !isinf(newval))
+				float_overflow_error();
+			Sxx = get_float8_nan();
+		}
+	}
+	else if (isnan(newval) || isinf(newval))
+		Sxx = get_float8_nan();	/* a first Inf or NaN input */
+	w[0] = Float8GetDatum(N);
+	w[1] = Float8GetDatum(Sx);
+	w[2] = Float8GetDatum(Sxx);
+}
+
+/* float8_combine of the words N, Sx, Sxx of "in" into "acc". */
+static inline void
+var_combine(Datum *acc, const Datum *in)
+{
+	float8		N1 = DatumGetFloat8(acc[0]);
+	float8		N2 = DatumGetFloat8(in[0]);
+	float8		Sx1 = DatumGetFloat8(acc[1]);
+	float8		Sx2 = DatumGetFloat8(in[1]);
+	float8		Sxx1 = DatumGetFloat8(acc[2]);
+	float8		Sxx2 = DatumGetFloat8(in[2]);
+	float8		tmp;
+	float8		Sxx;
+
+	if (N2 == 0.0)
+		return;
+	if (N1 == 0.0)
+	{
+		acc[0] = in[0];
+		acc[1] = in[1];
+		acc[2] = in[2];
+		return;
+	}
+	tmp = Sx1 / N1 - Sx2 / N2;
+	Sxx = Sxx1 + Sxx2 + N1 * N2 * tmp * tmp / (N1 + N2);
+	if (unlikely(isinf(Sxx)) && !isinf(Sxx1) && !isinf(Sxx2))
+		float_overflow_error();
+	acc[0] = Float8GetDatum(N1 + N2);
+	acc[1] = Float8GetDatum(float8_pl(Sx1, Sx2));
+	acc[2] = Float8GetDatum(Sxx);
 }
 
 /*
@@ -421,6 +486,9 @@ rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
 			if (first || !float8_gt(DatumGetFloat8(*w), float_arg(agg, value)))
 				*w = Float8GetDatum(float_arg(agg, value));
 			break;
+		case RTS_FAST_VAR_FLOAT:
+			var_accum(w, float_arg(agg, value));
+			break;
 		default:
 			elog(ERROR, "unexpected rtstream fast aggregate %d", agg->fast);
 	}
@@ -436,6 +504,11 @@ rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 	bool		acc_first = (*accflags & agg->null_bit) != 0;
 	int64		sum;
 
+	if (agg->fast == RTS_FAST_VAR_FLOAT)
+	{
+		var_combine(acc, in);
+		return;
+	}
 	if (agg->fast == RTS_FAST_COUNT || agg->fast == RTS_FAST_AVG_INT ||
 		agg->fast == RTS_FAST_AVG_FLOAT)
 	{
@@ -552,6 +625,10 @@ rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 												  DatumGetFloat8(panes[i]->words[w])));
 			combine_counts(agg, accwords, panes, npanes);
 			return;
+		case RTS_FAST_VAR_FLOAT:
+			for (; i < npanes; i++)
+				var_combine(acc, &panes[i]->words[w]);
+			return;
 		case RTS_FAST_SUM_INT:
 		case RTS_FAST_SUM_FLOAT4:
 		case RTS_FAST_SUM_FLOAT8:
@@ -623,6 +700,27 @@ rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
 #undef EACH_INPUT
 }
 
+/* float8_var_pop, _var_samp, _stddev_pop or _stddev_samp of N, Sx, Sxx. */
+static Datum
+var_final(RtsAggDef *agg, Datum *acc, bool *isnull)
+{
+	float8		N = DatumGetFloat8(acc[0]);
+	float8		Sxx = DatumGetFloat8(acc[2]);
+	bool		samp = (agg->var_final == RTS_VAR_SAMP ||
+						agg->var_final == RTS_STDDEV_SAMP);
+	float8		result;
+
+	if (samp ? N <= 1.0 : N == 0.0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	result = Sxx / (samp ? N - 1.0 : N);
+	if (agg->var_final == RTS_STDDEV_POP || agg->var_final == RTS_STDDEV_SAMP)
+		result = sqrt(result);
+	return Float8GetDatum(result);
+}
+
 Datum
 rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
 			   bool *isnull)
@@ -634,6 +732,8 @@ rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
 	{
 		case RTS_FAST_COUNT:
 			return acc[0];
+		case RTS_FAST_VAR_FLOAT:
+			return var_final(agg, acc, isnull);
 		case RTS_FAST_AVG_INT:
 		case RTS_FAST_AVG_FLOAT:
 			if (DatumGetInt64(accwords[agg->count_word]) == 0)

@@ -86,7 +86,7 @@ rts_combine_init(RtsWindowDef *def, RtsCombineGroup *g)
 		if (agg->fast == RTS_FAST_NONE)
 			g->states[a] = rts_state_initial(agg);
 		else if (agg->fast != RTS_FAST_COUNT && agg->fast != RTS_FAST_AVG_INT &&
-				 agg->fast != RTS_FAST_AVG_FLOAT)
+				 agg->fast != RTS_FAST_AVG_FLOAT && agg->fast != RTS_FAST_VAR_FLOAT)
 			g->flags |= agg->null_bit;
 	}
 }

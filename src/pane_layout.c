@@ -16,7 +16,10 @@
  *
  *	  The portable layout is the one before either: the pane number, the
  *	  flags with bit a for "aggregate a is NULL" and bit 32 + a for "never
- *	  set", then each aggregate's own words in order (two for avg).  It
+ *	  set", then each aggregate's own words in order (two for avg).  The
+ *	  three words of a native variance or stddev are written as the float8[]
+ *	  image of float8_accum's state, which is what the catalog path kept
+ *	  for them before 0.5.2.  It
  *	  depends on the window's query only, so checkpoints written before
  *	  this layout load, and nodes of a distributed stream may differ.
  *
@@ -114,6 +117,8 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 		agg->owns_count = avg && shared_count(def, a) < 0;
 		agg->word = agg->owns_word ? nwords++ : -1;
 		agg->count_word = agg->owns_count ? nwords++ : -1;
+		if (agg->fast == RTS_FAST_VAR_FLOAT)
+			nwords += 2;		/* N, Sx, Sxx */
 		agg->null_bit = UINT64CONST(1) << a;
 		agg->unset_bit = 0;
 		if (agg->state_local)
@@ -164,10 +169,12 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 	for (int a = 0; a < def->naggs; a++)
 		def->canon_nwords += rts_canon_agg_words(&def->aggs[a]);
 	def->canon_word = palloc(sizeof(int16) * Max(def->canon_nwords, 1));
+	def->canon_agg = palloc(sizeof(int16) * Max(def->canon_nwords, 1));
 	def->canon_owned = palloc(sizeof(bool) * Max(def->canon_nwords, 1));
 	for (int i = 0; i < nextra; i++)
 	{
 		def->canon_word[i] = i;
+		def->canon_agg[i] = -1;
 		def->canon_owned[i] = true;
 	}
 	for (int a = 0, i = nextra; a < def->naggs; a++)
@@ -175,10 +182,12 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 		RtsAggDef  *agg = &def->aggs[a];
 
 		def->canon_word[i] = agg->word;
+		def->canon_agg[i] = a;
 		def->canon_owned[i++] = agg->owns_word;
 		if (rts_canon_agg_words(agg) == 2)
 		{
 			def->canon_word[i] = agg->count_word;
+			def->canon_agg[i] = a;
 			def->canon_owned[i++] = agg->owns_count;
 		}
 	}

@@ -21,6 +21,8 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "rtstream.h"
@@ -52,6 +54,46 @@ typedef struct CkptHeader
 	uint64		refused_groups;
 } CkptHeader;
 
+static void read_bytes(const char **p, const char *end, void *dst, Size len);
+
+/*
+ * A native variance's words N, Sx, Sxx as the float8[] image of the
+ * catalog path's state (the portable layout), and back.
+ */
+static void
+write_var_image(const Datum *w, StringInfo out)
+{
+	Datum		elems[3] = {w[0], w[1], w[2]};
+	ArrayType  *arr = construct_array(elems, 3, FLOAT8OID, sizeof(float8),
+									  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	uint32		len = VARSIZE(arr);
+
+	appendBinaryStringInfo(out, (char *) &len, sizeof(uint32));
+	appendBinaryStringInfo(out, (char *) arr, len);
+	pfree(arr);
+}
+
+static void
+read_var_image(const char **p, const char *end, Datum *w)
+{
+	uint32		len;
+	ArrayType  *arr;
+	float8	   *v;
+
+	read_bytes(p, end, &len, sizeof(uint32));
+	if (len == 0)
+		return;					/* never set: no input */
+	arr = palloc(len);			/* aligned */
+	read_bytes(p, end, arr, len);
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != 3 || ARR_HASNULL(arr) ||
+		ARR_ELEMTYPE(arr) != FLOAT8OID)
+		elog(ERROR, "rtstream checkpoint holds a variance state that is not a 3-element float8 array");
+	v = (float8 *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < 3; i++)
+		w[i] = Float8GetDatum(v[i]);
+	pfree(arr);
+}
+
 /* A pane in the portable layout (pane_layout.c). */
 static void
 write_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsPane *pane,
@@ -65,8 +107,11 @@ write_pane(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t, RtsPane *pane,
 	for (int i = 0; i < def->canon_nwords; i++)
 	{
 		int			w = def->canon_word[i];
+		int			a = def->canon_agg[i];
 
-		if (def->word_typlen[w] == 0)
+		if (a >= 0 && def->aggs[a].fast == RTS_FAST_VAR_FLOAT)
+			write_var_image(&pane->words[w], out);
+		else if (def->word_typlen[w] == 0)
 			appendBinaryStringInfo(out, (char *) &pane->words[w], sizeof(Datum));
 		else
 		{
@@ -344,9 +389,12 @@ rts_table_merge(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 			for (int i = 0; i < def->canon_nwords; i++)
 			{
 				int			w = def->canon_word[i];
+				int			a = def->canon_agg[i];
 				Datum		value;
 
-				if (def->word_typlen[w] == 0)
+				if (a >= 0 && def->aggs[a].fast == RTS_FAST_VAR_FLOAT)
+					read_var_image(&p, end, &in->words[w]);
+				else if (def->word_typlen[w] == 0)
 				{
 					/* a shared word comes again with its owner */
 					read_bytes(&p, end, &value, sizeof(Datum));

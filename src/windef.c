@@ -80,9 +80,27 @@ refuse(const char *what)
 			 errhint("A window query is a single SELECT of group keys and aggregates over one stream, with an optional WHERE and GROUP BY.")));
 }
 
-/* Which native representation, if any, an aggregate call can use. */
+/* The variance and standard deviation aggregates, by name. */
+static const struct
+{
+	const char *name;
+	RtsVarFinal final;
+}			var_aggregates[] =
+{
+	{"var_pop", RTS_VAR_POP},
+	{"var_samp", RTS_VAR_SAMP},
+	{"variance", RTS_VAR_SAMP},
+	{"stddev_pop", RTS_STDDEV_POP},
+	{"stddev_samp", RTS_STDDEV_SAMP},
+	{"stddev", RTS_STDDEV_SAMP}
+};
+
+/*
+ * Which native representation, if any, an aggregate call can use; for
+ * variance and stddev, *var_final says which.
+ */
 static RtsFastKind
-fast_kind(Aggref *aggref, Oid argtype)
+fast_kind(Aggref *aggref, Oid argtype, RtsVarFinal *var_final)
 {
 	char	   *name;
 	int			nargs = list_length(aggref->args);
@@ -118,6 +136,15 @@ fast_kind(Aggref *aggref, Oid argtype)
 			return is_min ? RTS_FAST_MIN_INT : RTS_FAST_MAX_INT;
 		if (argtype == FLOAT4OID || argtype == FLOAT8OID)
 			return is_min ? RTS_FAST_MIN_FLOAT : RTS_FAST_MAX_FLOAT;
+	}
+	else if (argtype == FLOAT4OID || argtype == FLOAT8OID)
+	{
+		for (int i = 0; i < lengthof(var_aggregates); i++)
+			if (strcmp(name, var_aggregates[i].name) == 0)
+			{
+				*var_final = var_aggregates[i].final;
+				return RTS_FAST_VAR_FLOAT;
+			}
 	}
 	return RTS_FAST_NONE;
 }
@@ -342,7 +369,8 @@ add_aggregate(RtsWindowDef *def, Aggref *aggref)
 		check_values_aggregate(agg, false, rewritten);
 	else if (is_rtstream_aggregate(aggref->aggfnoid, "topk"))
 		check_values_aggregate(agg, true, false);
-	agg->fast = fast_kind(aggref, agg->nargs > 0 ? agg->argtypes[0] : InvalidOid);
+	agg->fast = fast_kind(aggref, agg->nargs > 0 ? agg->argtypes[0] : InvalidOid,
+						  &agg->var_final);
 	if (agg->fast != RTS_FAST_NONE)
 		agg->state_local = false;
 	if (agg->state_local)

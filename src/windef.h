@@ -38,8 +38,19 @@ typedef enum RtsFastKind
 	RTS_FAST_MIN_INT,			/* min/max(int2|int4|int8) */
 	RTS_FAST_MAX_INT,
 	RTS_FAST_MIN_FLOAT,			/* min/max(float4|float8) */
-	RTS_FAST_MAX_FLOAT
+	RTS_FAST_MAX_FLOAT,
+	RTS_FAST_VAR_FLOAT			/* variance and stddev (float4|float8): the
+								 * N, Sx, Sxx of float8_accum, 3 words */
 } RtsFastKind;
+
+/* Which function of N, Sx, Sxx an RTS_FAST_VAR_FLOAT aggregate returns. */
+typedef enum RtsVarFinal
+{
+	RTS_VAR_POP = 0,			/* var_pop */
+	RTS_VAR_SAMP,				/* var_samp, variance */
+	RTS_STDDEV_POP,				/* stddev_pop */
+	RTS_STDDEV_SAMP				/* stddev_samp, stddev */
+} RtsVarFinal;
 
 typedef enum RtsLatePolicy
 {
@@ -65,6 +76,7 @@ typedef struct RtsAggDef
 								 * aggregate (fast avg only; pane_layout.c) */
 	bool		owns_count;		/* false: count_word is another aggregate's
 								 * count of the same input */
+	RtsVarFinal var_final;		/* RTS_FAST_VAR_FLOAT only */
 	uint64		null_bit;		/* pane flag: its state is NULL */
 	uint64		unset_bit;		/* pane flag: its state was never set (out
 								 * of line states only), else 0 */
@@ -158,6 +170,7 @@ typedef struct RtsWindowDef
 	int			canon_nwords;	/* words of a pane in the portable layout
 								 * of checkpoints and node states */
 	int16	   *canon_word;		/* per portable word: the pane word */
+	int16	   *canon_agg;		/* per portable word: its aggregate, or -1 */
 	bool	   *canon_owned;	/* false: another aggregate's word too, which
 								 * a load takes from that aggregate */
 	bool		any_local;		/* some aggregate has state_local */
