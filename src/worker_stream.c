@@ -145,20 +145,35 @@ typedef struct PendingBatch
  * cache over the windows' cell tables, per transaction and subtransaction;
  * dropped when windows are loaded (key classes are made again).
  */
-typedef struct PendingClassEntry
+/* A slot of a class's map (open addressing: one probe reads no entry). */
+typedef struct ClassSlot
 {
-	PendingKey	key;			/* pane_no unused */
-	PendingCell *last[FLEXIBLE_ARRAY_MEMBER];	/* per member */
-} PendingClassEntry;
+	PendingKey	key;			/* pane_no unused; bytes: a copy after last[] */
+	char		status;
+	PendingCell **last;			/* per member; a key of up to
+								 * PENDING_INLINE_KEY bytes follows */
+} ClassSlot;
+
+#define SH_PREFIX		classmap
+#define SH_ELEMENT_TYPE	ClassSlot
+#define SH_KEY_TYPE		PendingKey
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, k)	((k).hash)
+#define SH_EQUAL(tb, a, b)	((a).hash == (b).hash && (a).len == (b).len && \
+							 memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 typedef struct PendingClass
 {
 	const void *kc;				/* the key class (by its first member) */
 	TransactionId subxid;
 	int			nmembers;
-	HTAB	   *map;
-	uint64		call;			/* the row of entry */
-	PendingClassEntry *entry;
+	classmap_hash *map;
+	uint64		call;			/* the row of last */
+	PendingCell **last;
 } PendingClass;
 
 struct RtsPendingTxn
@@ -385,7 +400,7 @@ rts_pending_null_time(RtsPendingWindow *pw)
 }
 
 /* The current row's entry in the cache of ww's key class. */
-static PendingClassEntry *
+static PendingCell **
 class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 			uint32 group_hash, int *member)
 {
@@ -394,6 +409,7 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 	PendingClass *pc = NULL;
 	ListCell   *lc;
 	PendingKey	key;
+	ClassSlot  *slot;
 	bool		found;
 
 	if (ptxn->classes_loads != wstate.loads)
@@ -414,42 +430,37 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 	}
 	if (pc == NULL)
 	{
+		/* the transaction's memory, not the batch's: the list too */
 		MemoryContext old = MemoryContextSwitchTo(ptxn->cxt);
-		HASHCTL		ctl;
 
 		pc = palloc0(sizeof(PendingClass));
 		pc->kc = kc;
 		pc->subxid = ptxn->subxid;
 		pc->nmembers = nmembers;
-		ctl.keysize = sizeof(PendingKey);
-		/* a short key lives in the entry, after last[] */
-		ctl.entrysize = offsetof(PendingClassEntry, last) +
-			sizeof(PendingCell *) * nmembers + PENDING_INLINE_KEY;
-		/* class keys carry pane_no 0: the cells' functions serve */
-		ctl.hash = pendingkey_hash;
-		ctl.match = pendingkey_match;
-		ctl.hcxt = ptxn->cxt;
-		pc->map = hash_create("rtstream pending key class", 256, &ctl,
-							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		pc->map = classmap_create(ptxn->cxt, 256, NULL);
 		ptxn->classes = lappend(ptxn->classes, pc);
 		MemoryContextSwitchTo(old);
 	}
-	if (pc->call == rts_keys_call() && pc->entry != NULL)
-		return pc->entry;
+	if (pc->call == rts_keys_call() && pc->last != NULL)
+		return pc->last;
 	key.pane_no = 0;
 	key.hash = group_hash;
 	key.len = keybuf->len;
 	key.bytes = keybuf->data;
-	pc->entry = hash_search(pc->map, &key, HASH_ENTER, &found);
+	slot = classmap_insert(pc->map, key, &found);
 	if (!found)
 	{
-		char	   *copy = (char *) &pc->entry->last[nmembers];
+		/* a short key lives after last[] */
+		PendingCell **last = MemoryContextAllocZero(ptxn->cxt,
+													sizeof(PendingCell *) * nmembers +
+													PENDING_INLINE_KEY);
+		char	   *copy = (char *) &last[nmembers];
 
 		if (key.len > PENDING_INLINE_KEY)
 			copy = MemoryContextAlloc(ptxn->cxt, key.len);
 		memcpy(copy, key.bytes, key.len);
-		pc->entry->key.bytes = copy;
-		memset(pc->entry->last, 0, sizeof(PendingCell *) * nmembers);
+		slot->key.bytes = copy;
+		slot->last = last;
 	}
 	else
 	{
@@ -459,14 +470,15 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 		 * all now, their key and their words.
 		 */
 		for (int m = 0; m < nmembers; m++)
-			if (pc->entry->last[m] != NULL)
+			if (slot->last[m] != NULL)
 			{
-				prefetch_line(pc->entry->last[m]);
-				prefetch_line(&pc->entry->last[m]->pane);
+				prefetch_line(slot->last[m]);
+				prefetch_line(&slot->last[m]->pane);
 			}
 	}
+	pc->last = slot->last;
 	pc->call = rts_keys_call();
-	return pc->entry;
+	return pc->last;
 }
 
 /*
@@ -482,15 +494,15 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 	RtsWindowDef *def = ww->def;
 	uint32		group_hash;
 	StringInfo	keybuf = rts_keys_build(ww, &group_hash);
-	PendingClassEntry *ce;
+	PendingCell **last;
 	int			member;
 	PendingKey	key;
 	PendingCell *cell;
 	bool		found;
 
 	key.pane_no = def->time_attno ? rts_pane_of(&def->geom, tu) : RTS_PANE_EMPTY;
-	ce = class_entry(pw->ptxn, ww, keybuf, group_hash, &member);
-	cell = ce->last[member];
+	last = class_entry(pw->ptxn, ww, keybuf, group_hash, &member);
+	cell = last[member];
 	if (cell == NULL || cell->key.pane_no != key.pane_no)
 	{
 		key.hash = hash_combine(group_hash, hash_bytes_uint32((uint32) key.pane_no));
@@ -523,7 +535,7 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 			}
 			pw->mode->ncells++;
 		}
-		ce->last[member] = cell;
+		last[member] = cell;
 	}
 	pw->mode->rows++;
 	for (int a = 0; a < def->naggs; a++)
