@@ -102,11 +102,12 @@ log_line_prefix = '%m [%p] '
 CONF
 }
 
-# SQL of bench_exec_ms(q, reps): median execution time (ms) of reps runs of
-# a query, after one warm-up
+# SQL of bench_exec_times(q, reps): the execution times (ms, EXPLAIN
+# ANALYZE's) of reps runs of a query, after one warm-up; bench_exec_ms(q,
+# reps): their median
 exec_ms_sql() {
   cat <<'SQL'
-CREATE OR REPLACE FUNCTION bench_exec_ms(q text, reps int) RETURNS float8 LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION bench_exec_times(q text, reps int) RETURNS float8[] LANGUAGE plpgsql AS $$
 DECLARE j json; t float8[] := '{}';
 BEGIN
   EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
@@ -114,8 +115,11 @@ BEGIN
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
     t := t || (j -> 0 ->> 'Execution Time')::float8;
   END LOOP;
-  RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(t) x);
+  RETURN t;
 END $$;
+CREATE OR REPLACE FUNCTION bench_exec_ms(q text, reps int) RETURNS float8 LANGUAGE sql AS $$
+  SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(bench_exec_times(q, reps)) x
+$$;
 SQL
 }
 

@@ -258,19 +258,12 @@ SELECT rtstream.create_stream('w9_r3', partition_by => 'k', nodes => ARRAY['w9_n
 SELECT rtstream.create_window('w9_rl_w', \$q\$SELECT k, $AGGS FROM w9_rl GROUP BY k\$q\$, $SHAPE);
 SELECT rtstream.create_window('w9_r1_w', \$q\$SELECT k, $AGGS FROM w9_r1 GROUP BY k\$q\$, $SHAPE);
 SELECT rtstream.create_window('w9_r3_w', \$q\$SELECT k, $AGGS FROM w9_r3 GROUP BY k\$q\$, $SHAPE);
--- latencies (ms) of reps executions of a query after one warm-up: EXPLAIN
--- ANALYZE's execution time, as W4 (bench_exec_ms)
-CREATE OR REPLACE FUNCTION w9_exec_ms(q text, reps int, OUT p50 float8, OUT p95 float8) LANGUAGE plpgsql AS \$\$
-DECLARE j json; t float8[] := '{}';
-BEGIN
-  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-  FOR i IN 1 .. reps LOOP
-    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || q INTO j;
-    t := t || (j -> 0 ->> 'Execution Time')::float8;
-  END LOOP;
+-- latencies (ms) of reps executions of a query after one warm-up, as W4
+-- (bench_exec_times, lib.sh): their median and 95th percentile
+CREATE OR REPLACE FUNCTION w9_exec_ms(q text, reps int, OUT p50 float8, OUT p95 float8) LANGUAGE sql AS \$\$
   SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), percentile_cont(0.95) WITHIN GROUP (ORDER BY x)
-    INTO p50, p95 FROM unnest(t) x;
-END \$\$;
+    FROM unnest(bench_exec_times(q, reps)) x
+\$\$;
 SQL
 sql "$DB" "SELECT rtstream.sync('$SYNC_TIMEOUT')" >/dev/null
 for p in 0 1 2 3 4 5; do
