@@ -78,7 +78,7 @@ rts_state_initial(RtsAggDef *agg)
 
 /* A pane's state of a catalog-path aggregate, as a local copy. */
 RtsState
-rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
+rts_state_from_pane(dsa_area *area, RtsAggDef *agg, RtsPane *pane)
 {
 	RtsState	st;
 	char	   *image;
@@ -119,7 +119,7 @@ rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a, RtsPane *pane)
 
 /* Store a local state into a pane (the worker, under its lock). */
 void
-rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg, int a,
+rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg,
 				  RtsPane *pane, RtsState st)
 {
 	Datum	   *word = &pane->words[agg->word];
@@ -424,7 +424,7 @@ var_combine(Datum *acc, const Datum *in)
  * those of PostgreSQL's own functions for these aggregates.
  */
 void
-rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
+rts_fast_accum(RtsAggDef *agg, RtsPane *pane, Datum value, bool isnull)
 {
 	Datum	   *w = &pane->words[agg->word];
 	bool		first = (pane->flags & agg->null_bit) != 0;
@@ -496,7 +496,7 @@ rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value, bool isnull)
 
 /* Combine a pane's native state into an accumulator (the reader). */
 void
-rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
+rts_fast_combine(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
 				 RtsPane *pane)
 {
 	Datum	   *acc = &accwords[agg->word];
@@ -596,7 +596,7 @@ combine_counts(RtsAggDef *agg, Datum *accwords, RtsPane **panes, int npanes)
  * rts_fast_combine, so results are the same to the last bit.
  */
 void
-rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords, uint64 *accflags,
+rts_fast_combine_panes(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
 					   RtsPane **panes, int npanes)
 {
 	Datum	   *acc = &accwords[agg->word];
@@ -722,7 +722,7 @@ var_final(RtsAggDef *agg, Datum *acc, bool *isnull)
 }
 
 Datum
-rts_fast_final(RtsAggDef *agg, int a, Datum *accwords, uint64 accflags,
+rts_fast_final(RtsAggDef *agg, Datum *accwords, uint64 accflags,
 			   bool *isnull)
 {
 	Datum	   *acc = &accwords[agg->word];
@@ -786,13 +786,13 @@ rts_pane_combine(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 		RtsAggDef  *agg = &def->aggs[a];
 
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine(agg, a, into->words, &into->flags, in);
+			rts_fast_combine(agg, into->words, &into->flags, in);
 		else
 		{
-			RtsState	acc = rts_state_from_pane(area, agg, a, into);
+			RtsState	acc = rts_state_from_pane(area, agg, into);
 
-			rts_state_combine(agg, &acc, rts_state_from_pane(area, agg, a, in));
-			rts_state_to_pane(area, t, agg, a, into, acc);
+			rts_state_combine(agg, &acc, rts_state_from_pane(area, agg, in));
+			rts_state_to_pane(area, t, agg, into, acc);
 		}
 	}
 }

@@ -24,10 +24,10 @@ extern void rts_agg_context_set(MemoryContext aggcontext);
 
 /* catalog path */
 extern RtsState rts_state_initial(RtsAggDef *agg);
-extern RtsState rts_state_from_pane(dsa_area *area, RtsAggDef *agg, int a,
+extern RtsState rts_state_from_pane(dsa_area *area, RtsAggDef *agg,
 									RtsPane *pane);
 extern void rts_state_to_pane(dsa_area *area, RtsPaneTable *t, RtsAggDef *agg,
-							  int a, RtsPane *pane, RtsState st);
+							  RtsPane *pane, RtsState st);
 extern void rts_state_transition(RtsAggDef *agg, RtsState *st,
 								 Datum *args, bool *argnulls);
 extern void rts_state_combine(RtsAggDef *agg, RtsState *acc, RtsState in);
@@ -35,15 +35,15 @@ extern Datum rts_state_final(RtsAggDef *agg, RtsState *st, bool *isnull);
 
 /* pane initialisation and the native fast path */
 extern void rts_pane_reset(RtsWindowDef *def, RtsPane *pane, int64 pane_no);
-extern void rts_fast_accum(RtsAggDef *agg, int a, RtsPane *pane, Datum value,
+extern void rts_fast_accum(RtsAggDef *agg, RtsPane *pane, Datum value,
 						   bool isnull);
-extern void rts_fast_combine_panes(RtsAggDef *agg, int a, Datum *accwords,
+extern void rts_fast_combine_panes(RtsAggDef *agg, Datum *accwords,
 								   uint64 *accflags, RtsPane **panes, int npanes);
-extern void rts_fast_combine(RtsAggDef *agg, int a, Datum *accwords,
+extern void rts_fast_combine(RtsAggDef *agg, Datum *accwords,
 							 uint64 *accflags, RtsPane *pane);
 extern void rts_pane_combine(RtsWindowDef *def, dsa_area *area,
 							 RtsPaneTable *t, RtsPane *into, RtsPane *in);
-extern Datum rts_fast_final(RtsAggDef *agg, int a, Datum *accwords,
+extern Datum rts_fast_final(RtsAggDef *agg, Datum *accwords,
 							uint64 accflags, bool *isnull);
 
 #endif							/* RTS_AGGSTATE_H */

@@ -100,10 +100,10 @@ rts_combine_add(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 		RtsAggDef  *agg = &def->aggs[a];
 
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine(agg, a, g->words, &g->flags, pane);
+			rts_fast_combine(agg, g->words, &g->flags, pane);
 		else
 			rts_state_combine(agg, &g->states[a],
-							  rts_state_from_pane(area, agg, a, pane));
+							  rts_state_from_pane(area, agg, pane));
 	}
 }
 
@@ -117,11 +117,11 @@ rts_combine_panes(RtsWindowDef *def, dsa_area *area, RtsCombineGroup *g,
 		RtsAggDef  *agg = &def->aggs[a];
 
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine_panes(agg, a, g->words, &g->flags, panes, npanes);
+			rts_fast_combine_panes(agg, g->words, &g->flags, panes, npanes);
 		else
 			for (int i = 0; i < npanes; i++)
 				rts_state_combine(agg, &g->states[a],
-								  rts_state_from_pane(area, agg, a, panes[i]));
+								  rts_state_from_pane(area, agg, panes[i]));
 	}
 }
 
@@ -166,8 +166,8 @@ rts_combine_emit(RtsWindowDef *def, RtsCombineGroup *g, RtsCombineOut *out,
 			RtsAggDef  *agg = &def->aggs[col->index];
 
 			if (agg->fast != RTS_FAST_NONE)
-				values[i + 2] = rts_fast_final(agg, col->index, g->words,
-											   g->flags, &nulls[i + 2]);
+				values[i + 2] = rts_fast_final(agg, g->words, g->flags,
+											   &nulls[i + 2]);
 			else
 				values[i + 2] = rts_state_final(agg, &g->states[col->index],
 												&nulls[i + 2]);

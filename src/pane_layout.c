@@ -68,7 +68,7 @@ shared_sum(RtsWindowDef *def, int a)
 	{
 		RtsAggDef  *o = &def->aggs[i];
 
-		if (i == a || !same_input(avg, o) || o->argtypes[0] != avg->argtypes[0])
+		if (i == a || !same_input(avg, o))
 			continue;
 		if ((avg->fast == RTS_FAST_AVG_FLOAT && o->fast == RTS_FAST_SUM_FLOAT8 &&
 			 avg->argtypes[0] == FLOAT8OID) ||
@@ -99,6 +99,9 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 {
 	int			nwords = nextra;
 	int			nbits = def->naggs;
+	int			sum_of[RTS_MAX_AGGS];	/* the aggregate whose word an avg
+										 * shares, or -1 */
+	int			count_of[RTS_MAX_AGGS];
 
 	/* a session's pane number is its start, in the word after its end */
 	if (RTS_IS_SESSION(def))
@@ -113,8 +116,10 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 		RtsAggDef  *agg = &def->aggs[a];
 		bool		avg = (agg->fast == RTS_FAST_AVG_INT || agg->fast == RTS_FAST_AVG_FLOAT);
 
-		agg->owns_word = !avg || shared_sum(def, a) < 0;
-		agg->owns_count = avg && shared_count(def, a) < 0;
+		sum_of[a] = avg ? shared_sum(def, a) : -1;
+		count_of[a] = avg ? shared_count(def, a) : -1;
+		agg->owns_word = sum_of[a] < 0;
+		agg->owns_count = avg && count_of[a] < 0;
 		agg->word = agg->owns_word ? nwords++ : -1;
 		agg->count_word = agg->owns_count ? nwords++ : -1;
 		if (agg->fast == RTS_FAST_VAR_FLOAT)
@@ -128,12 +133,10 @@ rts_pane_layout(RtsWindowDef *def, int nextra)
 	{
 		RtsAggDef  *agg = &def->aggs[a];
 
-		if (agg->fast != RTS_FAST_AVG_INT && agg->fast != RTS_FAST_AVG_FLOAT)
-			continue;
-		if (!agg->owns_word)
-			agg->word = def->aggs[shared_sum(def, a)].word;
-		if (!agg->owns_count)
-			agg->count_word = def->aggs[shared_count(def, a)].word;
+		if (sum_of[a] >= 0)
+			agg->word = def->aggs[sum_of[a]].word;
+		if (count_of[a] >= 0)
+			agg->count_word = def->aggs[count_of[a]].word;
 	}
 	Assert(nbits <= 64);
 

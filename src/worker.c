@@ -115,7 +115,7 @@ local_cell(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
 	cell->pane_no = rts_pane_no(def, pane);
 	for (int a = 0; a < def->naggs; a++)
 		if (def->aggs[a].state_local)
-			cell->states[a] = rts_state_from_pane(rts_dsa(), &def->aggs[a], a, pane);
+			cell->states[a] = rts_state_from_pane(rts_dsa(), &def->aggs[a], pane);
 	return cell;
 }
 
@@ -140,7 +140,7 @@ local_cells_flush(WorkerWindow *ww)
 		{
 			for (int a = 0; a < def->naggs; a++)
 				if (def->aggs[a].state_local)
-					rts_state_to_pane(area, ww->table, &def->aggs[a], a, pane,
+					rts_state_to_pane(area, ww->table, &def->aggs[a], pane,
 									  cell->states[a]);
 		}
 		(void) hash_search(ww->cells, &cell->key, HASH_REMOVE, NULL);
@@ -183,7 +183,7 @@ local_cell_flush_one(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *p
 	if (cell->pane_no == rts_pane_no(def, pane))
 		for (int a = 0; a < def->naggs; a++)
 			if (def->aggs[a].state_local)
-				rts_state_to_pane(rts_dsa(), ww->table, &def->aggs[a], a, pane,
+				rts_state_to_pane(rts_dsa(), ww->table, &def->aggs[a], pane,
 								  cell->states[a]);
 	(void) hash_search(ww->cells, &key, HASH_REMOVE, NULL);
 }
@@ -599,7 +599,7 @@ row_accumulate(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
 		if (!ww->pass[a])
 			continue;
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_accum(agg, a, pane, agg->nargs ? args[0] : (Datum) 0,
+			rts_fast_accum(agg, pane, agg->nargs ? args[0] : (Datum) 0,
 						   agg->nargs ? argnulls[0] : false);
 		else if (agg->state_local)
 		{
@@ -610,11 +610,11 @@ row_accumulate(WorkerWindow *ww, uint32 entry_id, int pane_idx, RtsPane *pane)
 		}
 		else
 		{
-			RtsState	st = rts_state_from_pane(NULL, agg, a, pane);
+			RtsState	st = rts_state_from_pane(NULL, agg, pane);
 
 			rts_state_transition(agg, &st, args, argnulls);
 			worker_relock();
-			rts_state_to_pane(NULL, ww->table, agg, a, pane, st);
+			rts_state_to_pane(NULL, ww->table, agg, pane, st);
 		}
 	}
 }

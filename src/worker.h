@@ -162,6 +162,21 @@ extern int	rts_keys_members(WorkerWindow *ww, int *member);
 extern void rts_notify_closed(RtsWindowDef *def, int64 from, int64 to);
 extern void rts_notify_tick(WorkerWindow *ww, RtsWindowSlot *slot);
 
+/*
+ * A group key's bytes with their hash, as the key of a worker's private
+ * maps from keys (simplehash): equal keys have equal bytes (groupkey.c).
+ */
+typedef struct RtsKeyRef
+{
+	uint32		hash;
+	uint32		len;
+	const char *bytes;
+} RtsKeyRef;
+
+#define RTS_KEYREF_EQUAL(a, b) \
+	((a).hash == (b).hash && (a).len == (b).len && \
+	 memcmp((a).bytes, (b).bytes, (a).len) == 0)
+
 /* Ask for the cache line at p, about to be written. */
 #if defined(__GNUC__) || defined(__clang__)
 #define prefetch_line(p)	__builtin_prefetch(p, 1)

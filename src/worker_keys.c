@@ -33,16 +33,9 @@
 #include "worker.h"
 
 /* a key of the map: its hash and bytes */
-typedef struct KeyRef
-{
-	uint32		hash;
-	uint32		len;
-	const char *bytes;
-} KeyRef;
-
 typedef struct KeyEntry
 {
-	KeyRef		key;
+	RtsKeyRef	key;
 	char		status;
 	RtsGroupEntry **entries;	/* per member; NULL until looked up */
 	uint32	   *ids;
@@ -50,11 +43,10 @@ typedef struct KeyEntry
 
 #define SH_PREFIX		keymap
 #define SH_ELEMENT_TYPE	KeyEntry
-#define SH_KEY_TYPE		KeyRef
+#define SH_KEY_TYPE		RtsKeyRef
 #define SH_KEY			key
 #define SH_HASH_KEY(tb, k)	((k).hash)
-#define SH_EQUAL(tb, a, b)	((a).hash == (b).hash && (a).len == (b).len && \
-							 memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_EQUAL(tb, a, b)	RTS_KEYREF_EQUAL(a, b)
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -246,7 +238,7 @@ rts_keys_lookup(WorkerWindow *ww, int64 tu, uint32 *id)
 	RtsKeyClass *kc = ww->keys;
 	int			m = ww->key_member;
 	KeyEntry   *ke;
-	KeyRef		ref;
+	RtsKeyRef	ref;
 	bool		found;
 	RtsGroupEntry *e;
 

@@ -148,7 +148,7 @@ typedef struct PendingBatch
 /* A slot of a class's map (open addressing: one probe reads no entry). */
 typedef struct ClassSlot
 {
-	PendingKey	key;			/* pane_no unused; bytes: a copy after last[] */
+	RtsKeyRef	key;			/* bytes: a copy after last[] */
 	char		status;
 	PendingCell **last;			/* per member; a key of up to
 								 * PENDING_INLINE_KEY bytes follows */
@@ -156,11 +156,10 @@ typedef struct ClassSlot
 
 #define SH_PREFIX		classmap
 #define SH_ELEMENT_TYPE	ClassSlot
-#define SH_KEY_TYPE		PendingKey
+#define SH_KEY_TYPE		RtsKeyRef
 #define SH_KEY			key
 #define SH_HASH_KEY(tb, k)	((k).hash)
-#define SH_EQUAL(tb, a, b)	((a).hash == (b).hash && (a).len == (b).len && \
-							 memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_EQUAL(tb, a, b)	RTS_KEYREF_EQUAL(a, b)
 #define SH_SCOPE		static inline
 #define SH_DECLARE
 #define SH_DEFINE
@@ -408,7 +407,7 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 	const void *kc = ww->keys;
 	PendingClass *pc = NULL;
 	ListCell   *lc;
-	PendingKey	key;
+	RtsKeyRef	key;
 	ClassSlot  *slot;
 	bool		found;
 
@@ -443,7 +442,6 @@ class_entry(RtsPendingTxn *ptxn, WorkerWindow *ww, StringInfo keybuf,
 	}
 	if (pc->call == rts_keys_call() && pc->last != NULL)
 		return pc->last;
-	key.pane_no = 0;
 	key.hash = group_hash;
 	key.len = keybuf->len;
 	key.bytes = keybuf->data;
@@ -547,7 +545,7 @@ rts_pending_accumulate(RtsPendingWindow *pw, WorkerWindow *ww, int64 tu,
 		if (!ww->pass[a])
 			continue;
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_accum(agg, a, &cell->pane, agg->nargs ? args[0] : (Datum) 0,
+			rts_fast_accum(agg, &cell->pane, agg->nargs ? args[0] : (Datum) 0,
 						   agg->nargs ? argnulls[0] : false);
 		else
 			rts_state_transition(agg, &cell->states[a], args, argnulls);
@@ -829,14 +827,14 @@ merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
 		RtsAggDef  *agg = &def->aggs[a];
 
 		if (agg->fast != RTS_FAST_NONE)
-			rts_fast_combine(agg, a, pane->words, &pane->flags, &cell->pane);
+			rts_fast_combine(agg, pane->words, &pane->flags, &cell->pane);
 		else
 		{
-			RtsState	acc = rts_state_from_pane(area, agg, a, pane);
+			RtsState	acc = rts_state_from_pane(area, agg, pane);
 
 			rts_state_combine(agg, &acc, cell->states[a]);
 			rts_worker_relock();
-			rts_state_to_pane(area, t, agg, a, pane, acc);
+			rts_state_to_pane(area, t, agg, pane, acc);
 		}
 	}
 	if (!t->has_time || rts_from_unix(tu) > t->max_time)
