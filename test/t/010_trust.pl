@@ -9,7 +9,9 @@
 #    grant her a pg_* role and write a table she may not write.  Nothing of
 #    it succeeds, the code ran (in the workers) as mallory only, and every
 #    window still equals the same aggregate in plain SQL over a truth table
-#    written in the same transactions.
+#    written in the same transactions.  The settings her code makes
+#    (search_path, a custom GUC) do not reach the code of another owner's
+#    window in the workers.
 # 2. Under concurrent writers, alice loses SELECT on the stream: her window
 #    stalls on every worker (window_stats.state, error), rtstream.sync()
 #    warns about it instead of waiting, the other window keeps advancing;
@@ -129,6 +131,11 @@ BEGIN
         DELETE FROM secret;
     EXCEPTION WHEN OTHERS THEN NULL;
     END;
+    -- settings meant to outlive her code: they must not reach the next
+    -- owner's code in the worker (public stays on the path for her own
+    -- functions)
+    PERFORM set_config('search_path', 'mallory_leak, public', false);
+    PERFORM set_config('rtstream_test.leak', 'mallory', false);
     RETURN true;
 END
 $$;
@@ -271,6 +278,20 @@ is( $node->safe_psql('postgres', q{
 SELECT count(*) FROM rtstream.windows w JOIN pg_class c ON c.oid = w.view
  WHERE w.name LIKE 'm\_%' AND c.relowner = 'mallory'::regrole}),
 	'9', "mallory owns the views of her 9 windows");
+# A window of the superuser's on the same stream logs the settings its code
+# runs with: what mallory's code set must not reach it.
+$node->safe_psql('postgres', q{
+CREATE TABLE p_log (usr text, sp text, leak text);
+CREATE FUNCTION p_probe(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.p_log VALUES (current_user, current_setting('search_path'),
+                                     current_setting('rtstream_test.leak', true));
+    RETURN true;
+END
+$$;
+SELECT rtstream.create_window('p_probe', 'SELECT k, count(*) AS n FROM s WHERE p_probe(v) GROUP BY k',
+  size => '1 day');
+});
 rts_wait_ready($node);
 
 # Rows, each transaction into the stream and the truth: event times in
@@ -296,6 +317,11 @@ COMMIT;
 SELECT rtstream.sync();
 });
 is($rows_ret, 0, "the rows are applied: rtstream.sync() returns") or diag($rows_err);
+is( $node->safe_psql('postgres', q{
+SELECT count(*) >= 674, count(*) FILTER (WHERE sp IS DISTINCT FROM '"$user", public'
+                                       OR coalesce(leak, '') <> '')
+  FROM p_log}),
+	't|0', "no setting made by mallory's code reaches another owner's code in the workers");
 
 is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"),
 	'f', 'mallory is still not a superuser');
