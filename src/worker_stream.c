@@ -121,6 +121,8 @@ struct PendingMode
 	uint64		ncells;
 	Size		cell_size;		/* bytes per cell */
 	bool		any_catalog;	/* an aggregate without a native state */
+	PendingMode *leader;		/* NULL: its own cells; else the window whose
+								 * cells it takes (share_cells) */
 };
 
 /*
@@ -342,6 +344,110 @@ pending_mode_new(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
 	ptxn->modes = lappend(ptxn->modes, mode);
 	MemoryContextSwitchTo(old);
 	return mode;
+}
+
+/*
+ * Stream slicing for the cells: whether window w may take the cells of
+ * window lead instead of making its own.  They must see the same rows
+ * with the same values (stream, WHERE, time column, GROUP BY, owner and
+ * search_path) and make the same native states of them (the same
+ * aggregates in the same pane words); a cell of lead must then lie in one
+ * pane of w: lead's panes divide w's, from origins a whole number of
+ * lead's panes apart (a commit-time window's cells are per group only, so
+ * any shapes do).  The panes, their lateness and everything after the
+ * commit stay each window's own (merge_cell).
+ */
+static bool
+share_cells(WorkerWindow *lead, WorkerWindow *w)
+{
+	RtsWindowDef *a = lead->def;
+	RtsWindowDef *b = w->def;
+
+	if (a->stream != b->stream || a->owner != b->owner ||
+		a->time_attno != b->time_attno || a->ngroups != b->ngroups ||
+		a->naggs != b->naggs || a->dead_letter_table != b->dead_letter_table ||
+		strcmp(a->search_path ? a->search_path : "",
+			   b->search_path ? b->search_path : "") != 0 ||
+		!equal(a->quals, b->quals))
+		return false;
+	for (int i = 0; i < a->ngroups; i++)
+		if (!equal(a->groups[i].expr, b->groups[i].expr))
+			return false;
+	for (int i = 0; i < a->naggs; i++)
+	{
+		RtsAggDef  *x = &a->aggs[i];
+		RtsAggDef  *y = &b->aggs[i];
+
+		if (x->fast == RTS_FAST_NONE || x->fast != y->fast ||
+			x->word != y->word || x->count_word != y->count_word ||
+			x->owns_word != y->owns_word || x->owns_count != y->owns_count ||
+			x->null_bit != y->null_bit || x->var_final != y->var_final ||
+			!equal(x->aggref, y->aggref))
+			return false;
+	}
+	if (a->time_attno == 0)
+		return true;
+	return a->geom.timezone[0] == '\0' && b->geom.timezone[0] == '\0' &&
+		b->geom.pane_us % a->geom.pane_us == 0 &&
+		(b->geom.origin_us - a->geom.origin_us) % a->geom.pane_us == 0;
+}
+
+/* Finest panes first: the window whose cells others may take. */
+static int
+share_order(const ListCell *x, const ListCell *y)
+{
+	int64		a = ((WorkerWindow *) lfirst(x))->def->geom.pane_us;
+	int64		b = ((WorkerWindow *) lfirst(y))->def->geom.pane_us;
+
+	return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/*
+ * The first batch of a stream in a transaction: which windows of it take
+ * another's cells.  Only windows that make cells at this point do; a
+ * leader's judgement (pending_judge) then holds for its followers too.
+ */
+static void
+pending_share(RtsPendingTxn *ptxn, Oid stream)
+{
+	List	   *candidates = NIL;
+	List	   *leaders = NIL;
+	ListCell   *lc;
+
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		PendingMode *mode;
+
+		if (ww->def->stream != stream)
+			continue;
+		mode = pending_mode_find(ptxn, ww);
+		if (mode != NULL && mode->cells && !mode->any_catalog)
+			candidates = lappend(candidates, ww);
+	}
+	list_sort(candidates, share_order);	/* stable: ties keep their order */
+	foreach(lc, candidates)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		ListCell   *ld;
+
+		foreach(ld, leaders)
+		{
+			WorkerWindow *lead = lfirst(ld);
+
+			if (share_cells(lead, ww))
+			{
+				pending_mode_find(ptxn, ww)->leader = pending_mode_find(ptxn, lead);
+				elog(DEBUG1, "rtstream window \"%s\" takes the cells of window \"%s\" in transaction %u",
+					 ww->def->name, lead->def->name, ptxn->xid);
+				break;
+			}
+		}
+		if (pending_mode_find(ptxn, ww)->leader == NULL)
+			leaders = lappend(leaders, ww);
+	}
+	list_free(candidates);
+	list_free(leaders);
 }
 
 /* The pending states of a window for the subtransaction being applied. */
@@ -618,6 +724,7 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 {
 	RtsPendingTxn *ptxn = pending_txn(item->xid, item->router_gen, true);
 	List	   *cells = NIL;
+	List	   *apply = NIL;
 	bool		keep = false;
 	bool		seen;
 	ListCell   *lc;
@@ -663,20 +770,46 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 			 * states have another layout.  The replay brings them.
 			 */
 			ptxn->broken = true;
-			list_free(cells);
 			return;
 		}
-		pending_judge(mode);
-		if (mode->cells)
-			cells = lappend(cells, ww);
-		else
+		if (mode->leader == NULL)
+			pending_judge(mode);
+	}
+	if (!seen)
+		pending_share(ptxn, hdr->stream);
+
+	/*
+	 * cells: the windows that take the batch as cells (kept batches skip
+	 * them at the commit); apply: those that make cells of it, all but the
+	 * followers of another's
+	 */
+	foreach(lc, wstate.windows)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		PendingMode *mode;
+
+		if (ww->def->stream != hdr->stream)
+			continue;
+		mode = pending_mode_find(ptxn, ww);
+		if (mode->leader != NULL)
+		{
+			mode->cells = mode->leader->cells;
+			mode->had_cells |= mode->cells;
+		}
+		if (!mode->cells)
 			keep = true;
+		else
+		{
+			cells = lappend(cells, ww);
+			if (mode->leader == NULL)
+				apply = lappend(apply, ww);
+		}
 	}
 	if (keep)
 		pending_keep(ptxn, batch, item->len, cells);
 	PG_TRY();
 	{
-		rts_apply_rows_pending(hdr, batch, item->len, ptxn, cells);
+		rts_apply_rows_pending(hdr, batch, item->len, ptxn, apply);
 	}
 	PG_CATCH();
 	{
@@ -686,6 +819,7 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	}
 	PG_END_TRY();
 	list_free(cells);
+	list_free(apply);
 }
 
 /* A subtransaction (or the transaction) aborted: drop what it wrote. */
@@ -845,9 +979,14 @@ merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
 	pg_atomic_fetch_add_u64(&wstate.shared->rows_applied, cell->nrows);
 }
 
-/* A window's pending states of one subtransaction into its panes. */
+/*
+ * A window's pending states of one subtransaction into its panes; those
+ * of the window it took the cells of (not own): the same rows, without
+ * their dead letters, which that window writes.
+ */
 static void
-merge_window(WorkerWindow *ww, RtsPendingWindow *pw, RtsQueueItem *item)
+merge_window(WorkerWindow *ww, RtsPendingWindow *pw, RtsQueueItem *item,
+			 bool own)
 {
 	RtsPaneTable *t = ww->table;
 	HASH_SEQ_STATUS seq;
@@ -876,7 +1015,8 @@ merge_window(WorkerWindow *ww, RtsPendingWindow *pw, RtsQueueItem *item)
 		if (ww->part_newest[p] == RTS_TIME_NONE || newest > ww->part_newest[p])
 			ww->part_newest[p] = newest;
 	}
-	rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
+	if (own)
+		rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
 }
 
 /*
@@ -904,14 +1044,16 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 		foreach(wc, group)
 		{
 			WorkerWindow *ww = lfirst(wc);
+			PendingMode *mode = pending_mode_find(ptxn, ww);
+			int32		from = mode->leader ? mode->leader->window_id : ww->def->id;
 			ListCell   *pc;
 
 			foreach(pc, ptxn->windows)
 			{
 				RtsPendingWindow *pw = lfirst(pc);
 
-				if (pw->window_id == ww->def->id)
-					merge_window(ww, pw, item);
+				if (pw->window_id == from)
+					merge_window(ww, pw, item, mode->leader == NULL);
 			}
 		}
 		rts_worker_relock();
