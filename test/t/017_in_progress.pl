@@ -15,7 +15,10 @@
 #    event-time sliding window grouped by the partition key, a tumbling one
 #    grouped by an expression (a NULL group, FILTER), a global one
 #    (stddev_samp through the catalog, count(DISTINCT), bool_or) and a
-#    processing-time one: streamed, and every window equals SQL.
+#    processing-time one: streamed, and every window equals SQL.  Two more
+#    windows, with the rows, key and aggregates of the sliding and of the
+#    processing-time one in other shapes, take their cells (stream
+#    slicing, said at DEBUG1), in this and every later case.
 # 2. Large transactions that abort (ROLLBACK; a session that ends without
 #    COMMIT) after being streamed: nothing of them counts.
 # 3. Savepoints in a large transaction: a savepoint rolled back after its
@@ -37,7 +40,10 @@
 #    both streams, and the dead-letter window equals SQL over the rows not
 #    dead-lettered.  The plain window shows the documented difference: on
 #    sa the streamed rows are judged late as a whole at the commit against
-#    the watermark then, on sb row by row.
+#    the watermark then, on sb row by row.  A 10-minute sliding window
+#    with the rows, key and aggregates of the plain one takes its cells on
+#    sa, yet judges them by its own windows: it equals a twin with one
+#    aggregate more (its own cells), late rows included.
 # 7. Trust: an ordinary role's stream and window with a user-defined
 #    aggregate whose PL/pgSQL transition and combine functions record who
 #    runs them: transitions run in the workers while its large transaction
@@ -295,6 +301,15 @@ SELECT rtstream.create_window('e_global',
 SELECT rtstream.create_window('p_all',
   'SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(x) AS ax FROM ev GROUP BY k % 7',
   size => '1 day', origin => date_trunc('hour', now()) - interval '1 hour');
+-- slicing: the rows, key and aggregates of e_slide and p_all in other
+-- shapes, which take their cells (panes of 60 s over e_slide's 30 s; a
+-- commit-time window of another size)
+SELECT rtstream.create_window('e_slide4',
+  'SELECT k, count(*) AS n, count(v) AS nv, sum(v) AS sv, avg(x) AS ax, min(v) AS lo, max(x) AS hi FROM ev GROUP BY k',
+  size => '4 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes');
+SELECT rtstream.create_window('p_all12',
+  'SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(x) AS ax FROM ev GROUP BY k % 7',
+  size => '12 hours', origin => date_trunc('hour', now()) - interval '2 hours');
 });
 rts_wait_ready($node);
 
@@ -340,6 +355,21 @@ SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(
   FROM ev_t GROUP BY k % 7},
 		[qw(g)], [qw(n sv lo hi)], [qw(ax)]
 	],
+	e_slide4 => [
+		q{SELECT * FROM rtstream.window_results('e_slide4', NULL::e_slide4)}, q{
+SELECT to_timestamp(we - 240) AS window_start, to_timestamp(we) AS window_end, k,
+       count(*) AS n, count(v) AS nv, sum(v) AS sv, avg(x) AS ax, min(v) AS lo, max(x) AS hi
+  FROM (SELECT floor(extract(epoch FROM ts) / 60)::bigint * 60 AS b, * FROM ev_t) x,
+       generate_series(b + 60, b + 240, 60) we
+ GROUP BY we, k},
+		[qw(window_start window_end k)], [qw(n nv sv lo hi)], [qw(ax)]
+	],
+	p_all12 => [
+		q{SELECT g, n, sv, lo, hi, ax FROM p_all12}, q{
+SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(x) AS ax
+  FROM ev_t GROUP BY k % 7},
+		[qw(g)], [qw(n sv lo hi)], [qw(ax)]
+	],
 	# the view: the window ending at the first slide boundary after the
 	# newest event time
 	e_slide_view => [
@@ -355,13 +385,13 @@ sub check_ev
 {
 	my ($what) = @_;
 	rts_wait_ready($node);
-	for my $w (qw(e_slide e_tumble e_global p_all e_slide_view))
+	for my $w (qw(e_slide e_tumble e_global p_all e_slide_view e_slide4 p_all12))
 	{
 		check_same("$what: $w", @{ $ev_check{$w} });
 	}
 	is( sq(q{
 SELECT coalesce(sum(late_rows), 0) || ' ' || coalesce(sum(null_time_rows), 0) || ' ' || count(*) FILTER (WHERE state <> 'running')
-  FROM rtstream.window_stats WHERE window_name IN ('e_slide', 'e_tumble', 'e_global', 'p_all')}),
+  FROM rtstream.window_stats WHERE window_name IN ('e_slide', 'e_tumble', 'e_global', 'p_all', 'e_slide4', 'p_all12')}),
 		'0 0 0', "$what: no late row, every ev window running");
 }
 
@@ -374,10 +404,25 @@ sub truth_rows
 # 1. A large INSERT ... SELECT and a large COPY
 # ---------------------------------------------------------------------------
 {
+	# the workers say at DEBUG1 which windows take another's cells
+	sq(q{ALTER SYSTEM SET log_min_messages = debug1});
+	sq('SELECT pg_reload_conf()');
+	sleep(1);
+	my $log_offset = -s $node->logfile;
 	my $b = slot_stats();
 	sq("BEGIN;\n" . ins(1, 200000) . "\nCOMMIT;");
 	sq('SELECT rtstream.sync()');
 	wait_stream_txns($b, 1, 'case 1: the 200k-row INSERT ... SELECT was streamed');
+	my $log = slurp_file($node->logfile, $log_offset);
+	like($log, qr/rtstream window "e_slide4" takes the cells of window "e_slide"/,
+		'case 1: e_slide4 takes the cells of e_slide');
+	# commit-time cells are per group only: either takes the other's
+	like($log, qr/rtstream window "(p_all12|p_all)" takes the cells of window "(p_all|p_all12)"/,
+		'case 1: p_all and p_all12 share their cells');
+	unlike($log, qr/window "(e_tumble|e_global|e_slide)" takes the cells/,
+		'case 1: windows of other aggregates or keys or of finer panes make their own cells');
+	sq(q{ALTER SYSTEM RESET log_min_messages});
+	sq('SELECT pg_reload_conf()');
 	my $a = slot_stats();
 	if ($a->{txns} > $b->{txns} && $a->{bytes} > $b->{bytes})
 	{
@@ -632,6 +677,14 @@ SELECT rtstream.create_window('s${x}_dl',
 SELECT rtstream.create_window('s${x}_cnt',
   'SELECT k % 10 AS g, count(*) AS n, sum(v) AS total FROM s$x GROUP BY k % 10',
   size => '1 minute', time_column => 'ts', allowed_lateness => '1 minute', history => true);
+SELECT rtstream.create_window('s${x}_long',
+  'SELECT k % 10 AS g, count(*) AS n, sum(v) AS total FROM s$x GROUP BY k % 10',
+  size => '10 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '1 minute',
+  history => true);
+SELECT rtstream.create_window('s${x}_long2',
+  'SELECT k % 10 AS g, count(*) AS n, sum(v) AS total, max(v) AS hi FROM s$x GROUP BY k % 10',
+  size => '10 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '1 minute',
+  history => true);
 });
 }
 rts_wait_ready($node);
@@ -645,6 +698,10 @@ sq('SELECT rtstream.sync()');
 # phase B into sa, streamed
 {
 	my $w = 'case 6 (sa, apply_in_progress on)';
+	sq(q{ALTER SYSTEM SET log_min_messages = debug1});
+	sq('SELECT pg_reload_conf()');
+	sleep(1);
+	my $log_offset = -s $node->logfile;
 	my $b = slot_stats();
 	my $s = session();
 	run_in($s, "BEGIN;\nINSERT INTO sa SELECT * FROM gen_b(60000);\nINSERT INTO sa_t SELECT * FROM gen_b(60000);", $w);
@@ -652,6 +709,11 @@ sq('SELECT rtstream.sync()');
 	run_in($s, 'COMMIT;', $w);
 	end_session($s);
 	sq('SELECT rtstream.sync()');
+	like(slurp_file($node->logfile, $log_offset),
+		qr/rtstream window "(sa_long|sa_cnt)" takes the cells of window "(sa_cnt|sa_long)"/,
+		"$w: sa_cnt and sa_long share their cells");
+	sq(q{ALTER SYSTEM RESET log_min_messages});
+	sq('SELECT pg_reload_conf()');
 }
 elapsed('case 6, sa');
 
@@ -784,6 +846,24 @@ SELECT to_timestamp(b * 60) AS window_start, to_timestamp(b * 60 + 60) AS window
 	is($late{sa_cnt}, $n700,
 		"$w: sa_cnt (on): late only the rows behind the watermark at the commit");
 	is($late{sb_cnt}, $n530, "$w: sb_cnt (off): late the rows late row by row");
+
+	# s?_long takes the cells of s?_cnt on sa (rows, key and aggregates,
+	# panes of 60 s), but judges them by its own windows: it equals its
+	# twin s?_long2, which has an aggregate more and so its own cells, in
+	# its history, its open windows and its late rows; some of its windows
+	# closed while sa_cnt's rows of them were late, some got them
+	for my $x ('a', 'b')
+	{
+		my $hist = "SELECT window_start, window_end, g, n, total FROM %s_history UNION ALL "
+		  . "SELECT window_start, window_end, g, n, total FROM rtstream.window_results('%s', NULL::%s)";
+		check_same("$w: s${x}_long against s${x}_long2 (history and open windows)",
+			sprintf($hist, ("s${x}_long") x 3), sprintf($hist, ("s${x}_long2") x 3),
+			[qw(window_start window_end g)], [qw(n total)]);
+		is(sq(sprintf($late_sql, "s${x}_long")), sq(sprintf($late_sql, "s${x}_long2")),
+			"$w: s${x}_long: as many late rows as s${x}_long2");
+	}
+	ok(sq(sprintf($late_sql, 'sa_long')) < $late{sa_cnt},
+		"$w: sa_long: fewer late rows than sa_cnt, whose cells it took");
 }
 elapsed('case 6');
 
