@@ -392,14 +392,16 @@ share_cells(WorkerWindow *lead, WorkerWindow *w)
 		(b->geom.origin_us - a->geom.origin_us) % a->geom.pane_us == 0;
 }
 
-/* Finest panes first: the window whose cells others may take. */
+/* Finest panes first (they may lead the others), then the oldest window. */
 static int
 share_order(const ListCell *x, const ListCell *y)
 {
-	int64		a = ((WorkerWindow *) lfirst(x))->def->geom.pane_us;
-	int64		b = ((WorkerWindow *) lfirst(y))->def->geom.pane_us;
+	RtsWindowDef *a = ((WorkerWindow *) lfirst(x))->def;
+	RtsWindowDef *b = ((WorkerWindow *) lfirst(y))->def;
 
-	return a < b ? -1 : a > b ? 1 : 0;
+	if (a->geom.pane_us != b->geom.pane_us)
+		return a->geom.pane_us < b->geom.pane_us ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id ? 1 : 0;
 }
 
 /*
@@ -425,7 +427,7 @@ pending_share(RtsPendingTxn *ptxn, Oid stream)
 		if (mode != NULL && mode->cells && !mode->any_catalog)
 			candidates = lappend(candidates, ww);
 	}
-	list_sort(candidates, share_order);	/* stable: ties keep their order */
+	list_sort(candidates, share_order);
 	foreach(lc, candidates)
 	{
 		WorkerWindow *ww = lfirst(lc);
