@@ -982,43 +982,74 @@ merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
 }
 
 /*
- * A window's pending states of one subtransaction into its panes; those
- * of the window it took the cells of (not own): the same rows, without
- * their dead letters, which that window writes.
+ * The pending states of one window and subtransaction into the panes of
+ * the windows that take them: that window and those that took its cells
+ * (share_cells).  Each cell is read once for all of them; each window
+ * judges it against its own watermark and panes.  The dead letters are
+ * the window's own.
  */
 static void
-merge_window(WorkerWindow *ww, RtsPendingWindow *pw, RtsQueueItem *item,
-			 bool own)
+merge_cells(List *takers, RtsPendingWindow *pw, RtsQueueItem *item)
 {
-	RtsPaneTable *t = ww->table;
+	int			n = list_length(takers);
+	WorkerWindow **ws = palloc(sizeof(WorkerWindow *) * n);
+	int64	   *commit_tu = palloc(sizeof(int64) * n);
 	HASH_SEQ_STATUS seq;
 	PendingCell *cell;
-	int64		commit_tu = rts_to_unix(item->commit_time);
+	ListCell   *lc;
+	int			i = 0;
 
-	/* a commit time is never late: as row_time */
-	if (t->has_time && commit_tu < rts_to_unix(t->max_time))
-		commit_tu = rts_to_unix(t->max_time);
+	foreach(lc, takers)
+	{
+		WorkerWindow *ww = lfirst(lc);
+		RtsPaneTable *t = ww->table;
+
+		ws[i] = ww;
+		/* a commit time is never late: as row_time */
+		commit_tu[i] = rts_to_unix(item->commit_time);
+		if (t->has_time && commit_tu[i] < rts_to_unix(t->max_time))
+			commit_tu[i] = rts_to_unix(t->max_time);
+		i++;
+	}
 	hash_seq_init(&seq, pw->cells);
 	while ((cell = hash_seq_search(&seq)) != NULL)
-		merge_cell(ww, cell, commit_tu, item->commit_lsn);
-	if (pw->null_time_rows > 0)
+		for (i = 0; i < n; i++)
+			merge_cell(ws[i], cell, commit_tu[i], item->commit_lsn);
+	for (i = 0; i < n; i++)
 	{
-		t->null_time_rows += pw->null_time_rows;
-		pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, pw->null_time_rows);
-	}
-	for (int p = 0; p < RTS_NPARTITIONS; p++)
-	{
-		int64		newest = pw->part_newest[p];
+		WorkerWindow *ww = ws[i];
+		RtsPaneTable *t = ww->table;
 
-		if (newest == RTS_TIME_NONE)
-			continue;
-		if (ww->def->time_attno == 0)
-			newest = commit_tu;
-		if (ww->part_newest[p] == RTS_TIME_NONE || newest > ww->part_newest[p])
-			ww->part_newest[p] = newest;
+		if (pw->null_time_rows > 0)
+		{
+			t->null_time_rows += pw->null_time_rows;
+			pg_atomic_fetch_add_u64(&wstate.shared->null_time_rows, pw->null_time_rows);
+		}
+		for (int p = 0; p < RTS_NPARTITIONS; p++)
+		{
+			int64		newest = pw->part_newest[p];
+
+			if (newest == RTS_TIME_NONE)
+				continue;
+			if (ww->def->time_attno == 0)
+				newest = commit_tu[i];
+			if (ww->part_newest[p] == RTS_TIME_NONE || newest > ww->part_newest[p])
+				ww->part_newest[p] = newest;
+		}
+		if (ww->def->id == pw->window_id)
+			rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
 	}
-	if (own)
-		rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
+	pfree(ws);
+	pfree(commit_tu);
+}
+
+/* The window whose cells ww takes: its own, or its leader's. */
+static int32
+cells_source(RtsPendingTxn *ptxn, WorkerWindow *ww)
+{
+	PendingMode *mode = pending_mode_find(ptxn, ww);
+
+	return mode->leader ? mode->leader->window_id : ww->def->id;
 }
 
 /*
@@ -1039,25 +1070,33 @@ pending_merge(RtsPendingTxn *ptxn, RtsQueueItem *item, List *windows)
 		List	   *group = lfirst(lc);
 		RtsWindowDef *gdef = ((WorkerWindow *) linitial(group))->def;
 		RtsOwnerSwitch sw = {0};
+		List	   *sources = NIL;
 		ListCell   *wc;
 
 		/* combine functions are the owner's code */
 		rts_owner_enter(gdef->owner, gdef->search_path, &sw);
 		foreach(wc, group)
+			sources = list_append_unique_int(sources, cells_source(ptxn, lfirst(wc)));
+		foreach(wc, sources)
 		{
-			WorkerWindow *ww = lfirst(wc);
-			PendingMode *mode = pending_mode_find(ptxn, ww);
-			int32		from = mode->leader ? mode->leader->window_id : ww->def->id;
-			ListCell   *pc;
+			int32		from = lfirst_int(wc);
+			List	   *takers = NIL;
+			ListCell   *tc;
 
-			foreach(pc, ptxn->windows)
+			/* a leader and its followers have one owner (share_cells) */
+			foreach(tc, group)
+				if (cells_source(ptxn, lfirst(tc)) == from)
+					takers = lappend(takers, lfirst(tc));
+			foreach(tc, ptxn->windows)
 			{
-				RtsPendingWindow *pw = lfirst(pc);
+				RtsPendingWindow *pw = lfirst(tc);
 
 				if (pw->window_id == from)
-					merge_window(ww, pw, item, mode->leader == NULL);
+					merge_cells(takers, pw, item);
 			}
+			list_free(takers);
 		}
+		list_free(sources);
 		rts_worker_relock();
 		rts_owner_leave(&sw);
 		list_free(group);
