@@ -13,6 +13,7 @@ OBJS = \
 	src/panes.o \
 	src/pane_layout.o \
 	src/read.o \
+	src/read_pushdown.o \
 	src/ddl.o \
 	src/stats.o \
 	src/aggstate.o \
@@ -45,11 +46,11 @@ OBJS = \
 	src/inbox.o
 
 EXTENSION = rtstream
-DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql rtstream--0.4--0.5.sql
+DATA = rtstream--0.1.sql rtstream--0.1--0.2.sql rtstream--0.2--0.3.sql rtstream--0.3--0.4.sql rtstream--0.4--0.5.sql rtstream--0.5--0.6.sql
 PGFILEDESC = "rtstream - real-time streaming aggregation"
 
 # setup creates the extension and the helpers (rt_diff, rt_bounds, et_*) the others use
-REGRESS = setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes aggregates distinct_topk errors transactions nodes
+REGRESS = setup core event_time_results event_time_lateness event_time_history event_time_sessions event_time_alter window_shapes key_classes key_lookup aggregates distinct_topk errors transactions nodes
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/rtstream.conf
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/rtstream.conf

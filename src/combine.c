@@ -137,6 +137,7 @@ rts_combine_out_init(RtsCombineOut *out, RtsWindowDef *def,
 	out->keynulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
 	out->rows = 0;
 	out->min_end = PG_INT64_MAX;
+	out->only = false;
 }
 
 /* Finalise a group into a row of window [start, end) (Unix microseconds). */
@@ -182,7 +183,15 @@ void
 rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 					RtsPaneTable *t, int64 keep)
 {
-	for (uint32 id = 0; id < t->ngroups; id++)
+	rts_combine_collect_range(groups, def, area, t, keep, 0, t->ngroups);
+}
+
+/* The same, for the entries first .. end - 1 of t only. */
+void
+rts_combine_collect_range(HTAB *groups, RtsWindowDef *def, dsa_area *area,
+						  RtsPaneTable *t, int64 keep, uint32 first, uint32 end)
+{
+	for (uint32 id = first; id < end; id++)
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
 		RtsCombineGroup *g = NULL;
@@ -207,7 +216,8 @@ rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 		RtsGroupEntry *e;
 		RtsCombineGroup *g;
 
-		if (!rts_pane_kept(def, &rec->pane, keep))
+		if (rec->entry_id < first || rec->entry_id >= end ||
+			!rts_pane_kept(def, &rec->pane, keep))
 			continue;
 		e = rts_table_entry(area, t, rec->entry_id);
 		g = rts_combine_group(groups, def,

@@ -13,6 +13,7 @@
 #ifndef RTS_COMBINE_H
 #define RTS_COMBINE_H
 
+#include "lib/stringinfo.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 
@@ -45,6 +46,11 @@ typedef struct RtsCombineOut
 	bool	   *keynulls;
 	uint64		rows;
 	int64		min_end;		/* of the rows emitted (Unix microseconds) */
+
+	/* rtstream.window_rows_at: only the group of this key, if only */
+	bool		only;
+	StringInfoData only_key;
+	uint32		only_hash;
 } RtsCombineOut;
 
 extern HTAB *rts_combine_groups(void);
@@ -62,6 +68,9 @@ extern void rts_combine_emit(RtsWindowDef *def, RtsCombineGroup *g,
 							 RtsCombineOut *out, int64 start, int64 end);
 extern void rts_combine_collect(HTAB *groups, RtsWindowDef *def,
 								dsa_area *area, RtsPaneTable *t, int64 keep);
+extern void rts_combine_collect_range(HTAB *groups, RtsWindowDef *def,
+									  dsa_area *area, RtsPaneTable *t,
+									  int64 keep, uint32 first, uint32 end);
 extern void rts_combine_sessions(RtsWindowDef *def, dsa_area *area,
 								 RtsCombineGroup *g, int64 after, int64 until,
 								 RtsCombineOut *out, int64 *open_start);

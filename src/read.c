@@ -16,6 +16,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -24,9 +25,11 @@
 #include "rtstream.h"
 #include "combine.h"
 #include "eventtime.h"
+#include "groupkey.h"
 #include "read.h"
 
 PG_FUNCTION_INFO_V1(rts_window_rows);
+PG_FUNCTION_INFO_V1(rts_window_rows_at);
 PG_FUNCTION_INFO_V1(rts_window_results);
 
 /* Window definitions of this backend, valid while catalog_gen holds. */
@@ -112,6 +115,30 @@ entry_panes(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane,
 }
 
 /*
+ * The entries of t a read looks at, first .. *end - 1: all of them, or the
+ * one of the key of window_rows_at (none if t has no such group).
+ */
+static uint32
+entry_range(dsa_area *area, RtsPaneTable *t, RtsCombineOut *out, uint32 *end)
+{
+	uint32		id;
+
+	if (!out->only)
+	{
+		*end = t->ngroups;
+		return 0;
+	}
+	if (rts_table_find(area, t, out->only_hash, out->only_key.data,
+					   out->only_key.len, &id) == NULL)
+	{
+		*end = 0;
+		return 0;
+	}
+	*end = id + 1;
+	return id;
+}
+
+/*
  * Groups that live in one worker only (the group key holds the partition
  * key): each entry is a whole group, finalised as it is met.
  */
@@ -129,11 +156,13 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	RtsCombineGroup g;
 	RtsPane    *panes[RTS_MAX_PANES];
 	int			n;
+	uint32		end;
+	uint32		first = entry_range(area, t, out, &end);
 
 	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
 	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
 	rts_agg_context_set(groupcxt);
-	for (uint32 id = 0; id < t->ngroups; id++)
+	for (uint32 id = first; id < end; id++)
 	{
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
 
@@ -168,8 +197,10 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	for (int i = 0; i < ntables; i++)
 	{
 		RtsPaneTable *t = tables[i];
+		uint32		end;
+		uint32		first = entry_range(area, t, out, &end);
 
-		for (uint32 id = 0; id < t->ngroups; id++)
+		for (uint32 id = first; id < end; id++)
 		{
 			RtsGroupEntry *e = rts_table_entry(area, t, id);
 			RtsPane    *panes[RTS_MAX_PANES];
@@ -191,7 +222,8 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 			int64		no = rts_pane_no(t, &rec->pane);
 			RtsGroupEntry *e;
 
-			if (no < first_pane || no >= end_pane)
+			if (no < first_pane || no >= end_pane ||
+				rec->entry_id < first || rec->entry_id >= end)
 				continue;
 			e = rts_table_entry(area, t, rec->entry_id);
 			rts_combine_add(def, area,
@@ -222,7 +254,13 @@ emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 
 	rts_agg_context_set(CurrentMemoryContext);
 	for (int i = 0; i < ntables; i++)
-		rts_combine_collect(groups, def, area, tables[i], PG_INT64_MIN);
+	{
+		uint32		end;
+		uint32		first = entry_range(area, tables[i], out, &end);
+
+		rts_combine_collect_range(groups, def, area, tables[i], PG_INT64_MIN,
+								  first, end);
+	}
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
 	{
@@ -369,12 +407,61 @@ read_local(RtsWindowDef *def, RtsDatabaseShared *db, bool all_open,
 }
 
 /*
+ * window_rows_at(name, columns, VARIADIC values): the group whose key the
+ * values of the view's columns make, if they give every GROUP BY value with
+ * its own type (read_pushdown.c passes only such quals; a column that is
+ * not a group key is ignored).  False if they do not: read every group.
+ */
+static bool
+only_key(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
+{
+	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *attnos;
+	int			ncols;
+	Datum	   *values = palloc0(sizeof(Datum) * Max(def->ngroups, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
+	bool	   *given = palloc0(sizeof(bool) * Max(def->ngroups, 1));
+
+	deconstruct_array(cols, INT2OID, sizeof(int16), true, TYPALIGN_SHORT,
+					  &attnos, NULL, &ncols);
+	if (ncols != PG_NARGS() - 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rtstream.window_rows_at needs one value per column number")));
+	for (int i = 0; i < ncols; i++)
+	{
+		int			col = DatumGetInt16(attnos[i]) - 3;	/* after start, end */
+		RtsOutputCol *oc;
+
+		if (col < 0 || col >= def->noutputs || !def->outputs[col].is_group)
+			continue;
+		oc = &def->outputs[col];
+		if (get_fn_expr_argtype(fcinfo->flinfo, i + 2) != def->groups[oc->index].type)
+			continue;
+		values[oc->index] = PG_GETARG_DATUM(i + 2);
+		nulls[oc->index] = false;
+		given[oc->index] = true;
+	}
+	for (int g = 0; g < def->ngroups; g++)
+		if (!given[g])
+			return false;
+	if (def->ngroups == 0)
+		return false;
+	initStringInfo(&out->only_key);
+	rts_groupkey_encode(def, values, nulls, &out->only_key);
+	out->only_hash = hash_bytes((unsigned char *) out->only_key.data,
+								out->only_key.len);
+	out->only = true;
+	return true;
+}
+
+/*
  * The rows of a window: the current window (the view), or every window
  * still open (window_results); of a distributed stream, combined from the
- * partial states of its nodes.
+ * partial states of its nodes.  at: window_rows_at, with key values.
  */
 static Datum
-window_read(FunctionCallInfo fcinfo, bool all_open)
+window_read(FunctionCallInfo fcinfo, bool all_open, bool at)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -396,6 +483,8 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 						name, def->noutputs + 2)));
 
 	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
+	if (at)
+		(void) only_key(fcinfo, def, &out);
 	nodes = rts_window_nodes(def);
 	if (nodes != NIL)
 		rts_read_nodes(def, nodes, all_open, &out);
@@ -407,7 +496,20 @@ window_read(FunctionCallInfo fcinfo, bool all_open)
 Datum
 rts_window_rows(PG_FUNCTION_ARGS)
 {
-	return window_read(fcinfo, false);
+	return window_read(fcinfo, false, false);
+}
+
+/*
+ * rtstream.window_rows_at(name, columns, VARIADIC values): the rows of the
+ * view whose columns (numbers, as in the view) have those values; what
+ * read_pushdown.c calls for the view's quals "column = value".  The
+ * caller still applies the quals: only the group of the key is read when
+ * the values give all of it, every group otherwise.
+ */
+Datum
+rts_window_rows_at(PG_FUNCTION_ARGS)
+{
+	return window_read(fcinfo, false, true);
 }
 
 /*
@@ -419,5 +521,5 @@ rts_window_results(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	return window_read(fcinfo, true);
+	return window_read(fcinfo, true, false);
 }

@@ -61,6 +61,7 @@ _PG_init(void)
 
 	rts_register_launcher();
 	rts_utility_init();
+	rts_pushdown_init();
 }
 
 /*

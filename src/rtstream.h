@@ -62,6 +62,7 @@ extern void rts_record_gap(RtsDatabaseShared *db, XLogRecPtr from, XLogRecPtr to
 
 /* utility.c */
 extern void rts_utility_init(void);
+extern void rts_pushdown_init(void);
 
 /* capture.c */
 extern void rts_capture_init(void);
