@@ -121,7 +121,7 @@ for r in $(seq "$RUNS"); do
     case $target in
       w3_marks) v="marker window" ;;
       w3_load) v="load window (10k groups)" ;;
-      *) v="load window (10k groups), whole read" ;;
+      *) v="load window (10k groups) whole read" ;;
     esac
     stats=$(sql "$DB" "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms)::numeric, 3) || ' ' ||
                               round(percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)::numeric, 3) || ' ' ||
