@@ -499,8 +499,21 @@ void
 rts_fast_combine(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
 				 RtsPane *pane)
 {
+	RtsStateAt	at = {agg->word, agg->count_word, agg->null_bit};
+
+	rts_fast_combine_at(agg, accwords, accflags, &at, pane);
+}
+
+/*
+ * The same, from a pane of another layout: agg's state lies at *at there
+ * (the cells of another window, worker_stream.c).
+ */
+void
+rts_fast_combine_at(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
+					const RtsStateAt *at, RtsPane *pane)
+{
 	Datum	   *acc = &accwords[agg->word];
-	Datum	   *in = &pane->words[agg->word];
+	Datum	   *in = &pane->words[at->word];
 	bool		acc_first = (*accflags & agg->null_bit) != 0;
 	int64		sum;
 
@@ -528,10 +541,10 @@ rts_fast_combine(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
 		if (agg->owns_count)
 			accwords[agg->count_word] =
 				Int64GetDatum(DatumGetInt64(accwords[agg->count_word]) +
-							  DatumGetInt64(pane->words[agg->count_word]));
+							  DatumGetInt64(pane->words[at->count_word]));
 		return;
 	}
-	if (pane->flags & agg->null_bit)
+	if (pane->flags & at->null_bit)
 		return;
 	*accflags &= ~agg->null_bit;
 	if (acc_first)

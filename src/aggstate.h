@@ -39,6 +39,17 @@ extern void rts_fast_accum(RtsAggDef *agg, RtsPane *pane, Datum value,
 						   bool isnull);
 extern void rts_fast_combine_panes(RtsAggDef *agg, Datum *accwords,
 								   uint64 *accflags, RtsPane **panes, int npanes);
+/* Where an aggregate's native state lies in a pane of some layout. */
+typedef struct RtsStateAt
+{
+	int			word;			/* RtsAggDef.word */
+	int			count_word;		/* RtsAggDef.count_word */
+	uint64		null_bit;		/* RtsAggDef.null_bit */
+} RtsStateAt;
+
+extern void rts_fast_combine_at(RtsAggDef *agg, Datum *accwords,
+								uint64 *accflags, const RtsStateAt *at,
+								RtsPane *pane);
 extern void rts_fast_combine(RtsAggDef *agg, Datum *accwords,
 							 uint64 *accflags, RtsPane *pane);
 extern void rts_pane_combine(RtsWindowDef *def, dsa_area *area,

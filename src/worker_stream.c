@@ -122,7 +122,9 @@ struct PendingMode
 	Size		cell_size;		/* bytes per cell */
 	bool		any_catalog;	/* an aggregate without a native state */
 	PendingMode *leader;		/* NULL: its own cells; else the window whose
-								 * cells it takes (share_cells) */
+								 * cells it takes (share_cells) ... */
+	RtsStateAt *from;			/* ... and where each of its aggregates' states
+								 * lies in them */
 };
 
 /*
@@ -348,24 +350,26 @@ pending_mode_new(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
 
 /*
  * Stream slicing for the cells: whether window w may take the cells of
- * window lead instead of making its own.  They must see the same rows
+ * window lead instead of making its own, and if so where each of its
+ * aggregates' states lies in them (from).  The two must see the same rows
  * with the same values (stream, WHERE, time column, GROUP BY, owner and
- * search_path) and make the same native states of them (the same
- * aggregates in the same pane words); a cell of lead must then lie in one
- * pane of w: lead's panes divide w's, from origins a whole number of
- * lead's panes apart (a commit-time window's cells are per group only, so
- * any shapes do).  The panes, their lateness and everything after the
- * commit stay each window's own (merge_cell).
+ * search_path), and lead must make every native state w makes (the same
+ * aggregate of the same arguments and FILTER, in whatever pane words); a
+ * cell of lead must then lie in one pane of w: lead's panes divide w's,
+ * from origins a whole number of lead's panes apart (a commit-time
+ * window's cells are per group only, so any shapes do).  The panes, their
+ * lateness and everything after the commit stay each window's own
+ * (merge_cell).
  */
 static bool
-share_cells(WorkerWindow *lead, WorkerWindow *w)
+share_cells(WorkerWindow *lead, WorkerWindow *w, RtsStateAt *from)
 {
 	RtsWindowDef *a = lead->def;
 	RtsWindowDef *b = w->def;
 
 	if (a->stream != b->stream || a->owner != b->owner ||
 		a->time_attno != b->time_attno || a->ngroups != b->ngroups ||
-		a->naggs != b->naggs || a->dead_letter_table != b->dead_letter_table ||
+		a->dead_letter_table != b->dead_letter_table ||
 		strcmp(a->search_path ? a->search_path : "",
 			   b->search_path ? b->search_path : "") != 0 ||
 		!equal(a->quals, b->quals))
@@ -373,26 +377,37 @@ share_cells(WorkerWindow *lead, WorkerWindow *w)
 	for (int i = 0; i < a->ngroups; i++)
 		if (!equal(a->groups[i].expr, b->groups[i].expr))
 			return false;
-	for (int i = 0; i < a->naggs; i++)
+	if (a->time_attno != 0 &&
+		!(a->geom.timezone[0] == '\0' && b->geom.timezone[0] == '\0' &&
+		  b->geom.pane_us % a->geom.pane_us == 0 &&
+		  (b->geom.origin_us - a->geom.origin_us) % a->geom.pane_us == 0))
+		return false;
+	for (int i = 0; i < b->naggs; i++)
 	{
-		RtsAggDef  *x = &a->aggs[i];
 		RtsAggDef  *y = &b->aggs[i];
+		int			j;
 
-		if (x->fast == RTS_FAST_NONE || x->fast != y->fast ||
-			x->word != y->word || x->count_word != y->count_word ||
-			x->owns_word != y->owns_word || x->owns_count != y->owns_count ||
-			x->null_bit != y->null_bit || x->var_final != y->var_final ||
-			!equal(x->aggref, y->aggref))
+		for (j = 0; j < a->naggs; j++)
+		{
+			RtsAggDef  *x = &a->aggs[j];
+
+			if (x->fast != RTS_FAST_NONE && x->fast == y->fast &&
+				x->var_final == y->var_final && equal(x->aggref, y->aggref))
+				break;
+		}
+		if (j == a->naggs)
 			return false;
+		from[i].word = a->aggs[j].word;
+		from[i].count_word = a->aggs[j].count_word;
+		from[i].null_bit = a->aggs[j].null_bit;
 	}
-	if (a->time_attno == 0)
-		return true;
-	return a->geom.timezone[0] == '\0' && b->geom.timezone[0] == '\0' &&
-		b->geom.pane_us % a->geom.pane_us == 0 &&
-		(b->geom.origin_us - a->geom.origin_us) % a->geom.pane_us == 0;
+	return true;
 }
 
-/* Finest panes first (they may lead the others), then the oldest window. */
+/*
+ * Finest panes first, then most aggregates (those may lead the others),
+ * then the oldest window.
+ */
 static int
 share_order(const ListCell *x, const ListCell *y)
 {
@@ -401,6 +416,8 @@ share_order(const ListCell *x, const ListCell *y)
 
 	if (a->geom.pane_us != b->geom.pane_us)
 		return a->geom.pane_us < b->geom.pane_us ? -1 : 1;
+	if (a->naggs != b->naggs)
+		return a->naggs > b->naggs ? -1 : 1;
 	return a->id < b->id ? -1 : a->id > b->id ? 1 : 0;
 }
 
@@ -431,15 +448,20 @@ pending_share(RtsPendingTxn *ptxn, Oid stream)
 	foreach(lc, candidates)
 	{
 		WorkerWindow *ww = lfirst(lc);
+		RtsStateAt *from = MemoryContextAlloc(ptxn->cxt,
+											  sizeof(RtsStateAt) * Max(ww->def->naggs, 1));
 		ListCell   *ld;
 
 		foreach(ld, leaders)
 		{
 			WorkerWindow *lead = lfirst(ld);
 
-			if (share_cells(lead, ww))
+			if (share_cells(lead, ww, from))
 			{
-				pending_mode_find(ptxn, ww)->leader = pending_mode_find(ptxn, lead);
+				PendingMode *mode = pending_mode_find(ptxn, ww);
+
+				mode->leader = pending_mode_find(ptxn, lead);
+				mode->from = from;
 				elog(DEBUG1, "rtstream window \"%s\" takes the cells of window \"%s\" in transaction %u",
 					 ww->def->name, lead->def->name, ptxn->xid);
 				break;
@@ -916,10 +938,13 @@ pending_complete(RtsPendingTxn *ptxn, XLogRecPtr commit_lsn)
 	return true;
 }
 
-/* Fold one cell into its group's pane; late cells are counted. */
+/*
+ * Fold one cell into its group's pane; late cells are counted.  from: where
+ * the window's states lie in a cell of another window, NULL for its own.
+ */
 static void
-merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
-		   XLogRecPtr commit_lsn)
+merge_cell(WorkerWindow *ww, PendingCell *cell, const RtsStateAt *from,
+		   int64 commit_tu, XLogRecPtr commit_lsn)
 {
 	RtsWindowDef *def = ww->def;
 	RtsPaneTable *t = ww->table;
@@ -962,7 +987,9 @@ merge_cell(WorkerWindow *ww, PendingCell *cell, int64 commit_tu,
 	{
 		RtsAggDef  *agg = &def->aggs[a];
 
-		if (agg->fast != RTS_FAST_NONE)
+		if (from != NULL)
+			rts_fast_combine_at(agg, pane->words, &pane->flags, &from[a], &cell->pane);
+		else if (agg->fast != RTS_FAST_NONE)
 			rts_fast_combine(agg, pane->words, &pane->flags, &cell->pane);
 		else
 		{
@@ -993,6 +1020,7 @@ merge_cells(List *takers, RtsPendingWindow *pw, RtsQueueItem *item)
 {
 	int			n = list_length(takers);
 	WorkerWindow **ws = palloc(sizeof(WorkerWindow *) * n);
+	const RtsStateAt **from = palloc(sizeof(RtsStateAt *) * n);
 	int64	   *commit_tu = palloc(sizeof(int64) * n);
 	HASH_SEQ_STATUS seq;
 	PendingCell *cell;
@@ -1005,6 +1033,8 @@ merge_cells(List *takers, RtsPendingWindow *pw, RtsQueueItem *item)
 		RtsPaneTable *t = ww->table;
 
 		ws[i] = ww;
+		from[i] = ww->def->id == pw->window_id ? NULL :
+			pending_mode_find(pw->ptxn, ww)->from;
 		/* a commit time is never late: as row_time */
 		commit_tu[i] = rts_to_unix(item->commit_time);
 		if (t->has_time && commit_tu[i] < rts_to_unix(t->max_time))
@@ -1014,7 +1044,7 @@ merge_cells(List *takers, RtsPendingWindow *pw, RtsQueueItem *item)
 	hash_seq_init(&seq, pw->cells);
 	while ((cell = hash_seq_search(&seq)) != NULL)
 		for (i = 0; i < n; i++)
-			merge_cell(ws[i], cell, commit_tu[i], item->commit_lsn);
+			merge_cell(ws[i], cell, from[i], commit_tu[i], item->commit_lsn);
 	for (i = 0; i < n; i++)
 	{
 		WorkerWindow *ww = ws[i];
@@ -1040,6 +1070,7 @@ merge_cells(List *takers, RtsPendingWindow *pw, RtsQueueItem *item)
 			rts_dead_letters_adopt(pw->dead_letters, item->commit_lsn);
 	}
 	pfree(ws);
+	pfree(from);
 	pfree(commit_tu);
 }
 

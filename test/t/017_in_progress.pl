@@ -15,10 +15,10 @@
 #    event-time sliding window grouped by the partition key, a tumbling one
 #    grouped by an expression (a NULL group, FILTER), a global one
 #    (stddev_samp through the catalog, count(DISTINCT), bool_or) and a
-#    processing-time one: streamed, and every window equals SQL.  Two more
-#    windows, with the rows, key and aggregates of the sliding and of the
-#    processing-time one in other shapes, take their cells (stream
-#    slicing, said at DEBUG1), in this and every later case.
+#    processing-time one: streamed, and every window equals SQL.  Three more
+#    windows, with the rows, key and aggregates (or some of them) of a
+#    sliding and of the processing-time one in other shapes, take their
+#    cells (stream slicing, said at DEBUG1), in this and every later case.
 # 2. Large transactions that abort (ROLLBACK; a session that ends without
 #    COMMIT) after being streamed: nothing of them counts.
 # 3. Savepoints in a large transaction: a savepoint rolled back after its
@@ -43,7 +43,8 @@
 #    the watermark then, on sb row by row.  A 10-minute sliding window
 #    with the rows, key and aggregates of the plain one takes its cells on
 #    sa, yet judges them by its own windows: it equals a twin with one
-#    aggregate more (its own cells), late rows included.
+#    aggregate of the catalog path more (its own cells), late rows
+#    included.
 # 7. Trust: an ordinary role's stream and window with a user-defined
 #    aggregate whose PL/pgSQL transition and combine functions record who
 #    runs them: transitions run in the workers while its large transaction
@@ -307,6 +308,15 @@ SELECT rtstream.create_window('p_all',
 SELECT rtstream.create_window('e_slide4',
   'SELECT k, count(*) AS n, count(v) AS nv, sum(v) AS sv, avg(x) AS ax, min(v) AS lo, max(x) AS hi FROM ev GROUP BY k',
   size => '4 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes');
+-- a follower with some of its leader's aggregates, in another order:
+-- avg(v) owns its sum and count words, where e_avg's shares those of
+-- sum(v) and count(v)
+SELECT rtstream.create_window('e_avg',
+  'SELECT k % 100 AS g, count(v) AS nv, sum(v) AS sv, avg(v) AS av, max(x) AS hi FROM ev GROUP BY k % 100',
+  size => '2 minutes', slide => '30 seconds', time_column => 'ts', allowed_lateness => '10 minutes');
+SELECT rtstream.create_window('e_avg4',
+  'SELECT k % 100 AS g, max(x) AS hi, avg(v) AS av FROM ev GROUP BY k % 100',
+  size => '4 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes');
 SELECT rtstream.create_window('p_all12',
   'SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(x) AS ax FROM ev GROUP BY k % 7',
   size => '12 hours', origin => date_trunc('hour', now()) - interval '2 hours');
@@ -364,6 +374,24 @@ SELECT to_timestamp(we - 240) AS window_start, to_timestamp(we) AS window_end, k
  GROUP BY we, k},
 		[qw(window_start window_end k)], [qw(n nv sv lo hi)], [qw(ax)]
 	],
+	e_avg => [
+		q{SELECT * FROM rtstream.window_results('e_avg', NULL::e_avg)}, q{
+SELECT to_timestamp(we - 120) AS window_start, to_timestamp(we) AS window_end, k % 100 AS g,
+       count(v) AS nv, sum(v) AS sv, avg(v) AS av, max(x) AS hi
+  FROM (SELECT floor(extract(epoch FROM ts) / 30)::bigint * 30 AS b, * FROM ev_t) x,
+       generate_series(b + 30, b + 120, 30) we
+ GROUP BY we, k % 100},
+		[qw(window_start window_end g)], [qw(nv sv hi)], [qw(av)]
+	],
+	e_avg4 => [
+		q{SELECT * FROM rtstream.window_results('e_avg4', NULL::e_avg4)}, q{
+SELECT to_timestamp(we - 240) AS window_start, to_timestamp(we) AS window_end, k % 100 AS g,
+       max(x) AS hi, avg(v) AS av
+  FROM (SELECT floor(extract(epoch FROM ts) / 60)::bigint * 60 AS b, * FROM ev_t) x,
+       generate_series(b + 60, b + 240, 60) we
+ GROUP BY we, k % 100},
+		[qw(window_start window_end g)], [qw(hi)], [qw(av)]
+	],
 	p_all12 => [
 		q{SELECT g, n, sv, lo, hi, ax FROM p_all12}, q{
 SELECT k % 7 AS g, count(*) AS n, sum(v) AS sv, min(v) AS lo, max(x) AS hi, avg(x) AS ax
@@ -385,13 +413,13 @@ sub check_ev
 {
 	my ($what) = @_;
 	rts_wait_ready($node);
-	for my $w (qw(e_slide e_tumble e_global p_all e_slide_view e_slide4 p_all12))
+	for my $w (qw(e_slide e_tumble e_global p_all e_slide_view e_slide4 e_avg e_avg4 p_all12))
 	{
 		check_same("$what: $w", @{ $ev_check{$w} });
 	}
 	is( sq(q{
 SELECT coalesce(sum(late_rows), 0) || ' ' || coalesce(sum(null_time_rows), 0) || ' ' || count(*) FILTER (WHERE state <> 'running')
-  FROM rtstream.window_stats WHERE window_name IN ('e_slide', 'e_tumble', 'e_global', 'p_all', 'e_slide4', 'p_all12')}),
+  FROM rtstream.window_stats WHERE window_name IN ('e_slide', 'e_tumble', 'e_global', 'p_all', 'e_slide4', 'e_avg', 'e_avg4', 'p_all12')}),
 		'0 0 0', "$what: no late row, every ev window running");
 }
 
@@ -416,10 +444,12 @@ sub truth_rows
 	my $log = slurp_file($node->logfile, $log_offset);
 	like($log, qr/rtstream window "e_slide4" takes the cells of window "e_slide"/,
 		'case 1: e_slide4 takes the cells of e_slide');
+	like($log, qr/rtstream window "e_avg4" takes the cells of window "e_avg"/,
+		'case 1: e_avg4 takes the cells of e_avg (some of its aggregates)');
 	# commit-time cells are per group only: either takes the other's
 	like($log, qr/rtstream window "(p_all12|p_all)" takes the cells of window "(p_all|p_all12)"/,
 		'case 1: p_all and p_all12 share their cells');
-	unlike($log, qr/window "(e_tumble|e_global|e_slide)" takes the cells/,
+	unlike($log, qr/window "(e_tumble|e_global|e_slide|e_avg)" takes the cells/,
 		'case 1: windows of other aggregates or keys or of finer panes make their own cells');
 	sq(q{ALTER SYSTEM RESET log_min_messages});
 	sq('SELECT pg_reload_conf()');
@@ -682,7 +712,7 @@ SELECT rtstream.create_window('s${x}_long',
   size => '10 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '1 minute',
   history => true);
 SELECT rtstream.create_window('s${x}_long2',
-  'SELECT k % 10 AS g, count(*) AS n, sum(v) AS total, max(v) AS hi FROM s$x GROUP BY k % 10',
+  'SELECT k % 10 AS g, count(*) AS n, sum(v) AS total, bool_or(v > 0) AS anyp FROM s$x GROUP BY k % 10',
   size => '10 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '1 minute',
   history => true);
 });
@@ -849,9 +879,10 @@ SELECT to_timestamp(b * 60) AS window_start, to_timestamp(b * 60 + 60) AS window
 
 	# s?_long takes the cells of s?_cnt on sa (rows, key and aggregates,
 	# panes of 60 s), but judges them by its own windows: it equals its
-	# twin s?_long2, which has an aggregate more and so its own cells, in
-	# its history, its open windows and its late rows; some of its windows
-	# closed while sa_cnt's rows of them were late, some got them
+	# twin s?_long2, which has an aggregate of the catalog path more and so
+	# its own cells, in its history, its open windows and its late rows;
+	# some of its windows closed while sa_cnt's rows of them were late, some
+	# got them
 	for my $x ('a', 'b')
 	{
 		my $hist = "SELECT window_start, window_end, g, n, total FROM %s_history UNION ALL "
