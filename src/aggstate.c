@@ -541,7 +541,7 @@ rts_fast_combine_at(RtsAggDef *agg, Datum *accwords, uint64 *accflags,
 		if (agg->owns_count)
 			accwords[agg->count_word] =
 				Int64GetDatum(DatumGetInt64(accwords[agg->count_word]) +
-							  DatumGetInt64(pane->words[agg->count_word]));
+							  DatumGetInt64(pane->words[at->count_word]));
 		return;
 	}
 	if (pane->flags & at->null_bit)
