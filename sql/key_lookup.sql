@@ -1,14 +1,16 @@
 --
--- Key lookups: a view's quals "column = value" on its GROUP BY columns are
--- passed to rtstream.window_rows_at (src/read_pushdown.c), which reads only
--- the group of that key.  Every lookup must return exactly the rows of the
--- whole view filtered the same way (a MATERIALIZED CTE keeps the quals
--- above the read, so nothing is pushed there): for every key type that
--- qualifies, keys spread over both workers or kept on one, a key of two
--- columns, a session window, keys that no group has, NULL, parameters of
--- a generic plan, and quals that must not be pushed (another type, an
--- expression, a nondeterministic collation, part of a two-column key).  A
--- role without SELECT on the view cannot read it through the new function.
+-- Key lookups: a view's quals "column = value" and "column IN (...)" on
+-- its GROUP BY columns are passed to rtstream.window_rows_at
+-- (src/read_pushdown.c), which reads only the groups of those keys.
+-- Every lookup must return exactly the rows of the whole view filtered
+-- the same way (a MATERIALIZED CTE keeps the quals above the read, so
+-- nothing is pushed there): for every key type that qualifies, keys
+-- spread over both workers or kept on one, a key of two columns, a
+-- session window, keys that no group has, NULL, IN lists with repeated and
+-- NULL values, parameters of a generic plan, and quals that must not be
+-- pushed (another type, an expression, a nondeterministic collation, part
+-- of a two-column key).  A role without SELECT on the view cannot read it
+-- through the new function.
 --
 SET timezone = 'UTC';
 \set SHOW_CONTEXT never
@@ -77,6 +79,25 @@ SELECT kl_pushed('SELECT * FROM kl_sess WHERE k = 49') AS pushed, * FROM kl_same
 SELECT kl_pushed('SELECT * FROM kl_k WHERE k = 42 AND n > 0 AND sv = 0') AS pushed,
        * FROM kl_same('kl_k', 'k = 42 AND n > 0 AND sv = 0');
 SELECT * FROM kl_same('kl_k', 'k = 42 AND n > 0');
+-- IN lists and = ANY: one group per distinct value, NULLs and missing
+-- values finding none; combinations of two columns
+SELECT kl_pushed('SELECT * FROM kl_k WHERE k IN (42, 43)') AS pushed, * FROM kl_same('kl_k', 'k IN (42, 43)');
+SELECT kl_pushed('SELECT * FROM kl_k WHERE k IN (42, 42, 43, NULL, 100000)') AS pushed,
+       * FROM kl_same('kl_k', 'k IN (42, 42, 43, NULL, 100000)');
+SELECT kl_pushed($$SELECT * FROM kl_k WHERE k = ANY ('{}')$$) AS pushed, * FROM kl_same('kl_k', $$k = ANY ('{}')$$);
+SELECT kl_pushed($$SELECT * FROM kl_k WHERE k = ANY ('{NULL}')$$) AS pushed, * FROM kl_same('kl_k', $$k = ANY ('{NULL}')$$);
+SELECT kl_pushed($$SELECT * FROM kl_t WHERE t IN ('key-1', 'key-2', 'key-3', 'none')$$) AS pushed,
+       * FROM kl_same('kl_t', $$t IN ('key-1', 'key-2', 'key-3', 'none')$$);
+SELECT kl_pushed($$SELECT * FROM kl_kt WHERE g IN (1, 2, 3) AND t IN ('key-10', 'key-11')$$) AS pushed,
+       * FROM kl_same('kl_kt', $$g IN (1, 2, 3) AND t IN ('key-10', 'key-11')$$);
+SELECT kl_pushed($$SELECT * FROM kl_kt WHERE g IN (1, 2) AND t = 'key-10'$$) AS pushed,
+       * FROM kl_same('kl_kt', $$g IN (1, 2) AND t = 'key-10'$$);
+SELECT kl_pushed('SELECT * FROM kl_sess WHERE k IN (49, 99, 149)') AS pushed,
+       * FROM kl_same('kl_sess', 'k IN (49, 99, 149)');
+-- every key of kl_k at once
+SELECT * FROM kl_same('kl_k', 'k = ANY (ARRAY(SELECT generate_series(0, 299)))');
+SELECT * FROM kl_same('kl_k', 'k IN (' || (SELECT string_agg(i::text, ', ') FROM generate_series(0, 299) i) || ')');
+
 -- keys no group has, and contradicting ones
 SELECT * FROM kl_same('kl_k', 'k = 100000');
 SELECT * FROM kl_same('kl_t', $$t = 'no such key'$$);
@@ -92,7 +113,7 @@ SELECT count(*) AS groups, sum(n) AS rows FROM kl_k;
 -- a two-column key, a nondeterministic collation, a join
 SELECT kl_pushed('SELECT * FROM kl_k WHERE k = 42::bigint') AS pushed, * FROM kl_same('kl_k', 'k = 42::bigint');
 SELECT kl_pushed('SELECT * FROM kl_k WHERE k + 0 = 42') AS pushed, * FROM kl_same('kl_k', 'k + 0 = 42');
-SELECT kl_pushed('SELECT * FROM kl_k WHERE k IN (42, 43)') AS pushed, * FROM kl_same('kl_k', 'k IN (42, 43)');
+SELECT kl_pushed('SELECT * FROM kl_k WHERE k IN (42, n)') AS pushed, * FROM kl_same('kl_k', 'k IN (42, n)');
 SELECT kl_pushed('SELECT * FROM kl_k WHERE n = 20') AS pushed, * FROM kl_same('kl_k', 'n = 20');
 -- one column of two: the function is called, and reads every group
 SELECT kl_pushed('SELECT * FROM kl_kt WHERE g = 3') AS pushed, * FROM kl_same('kl_kt', 'g = 3');
@@ -103,7 +124,11 @@ SELECT kl_pushed('SELECT * FROM kl_k, generate_series(42, 43) y WHERE k = y') AS
 
 -- parameters: custom and generic plans
 PREPARE kl_q(int) AS SELECT k, n, sv FROM kl_k WHERE k = $1;
+PREPARE kl_qa(int[]) AS SELECT k, n, sv FROM kl_k WHERE k = ANY ($1) ORDER BY k;
 SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE kl_qa('{42,43}');
+EXECUTE kl_qa('{43,42,42,NULL,-1}');
+SELECT k, n, sv FROM kl_k WHERE k + 0 IN (42, 43) ORDER BY k;
 EXPLAIN (COSTS OFF) EXECUTE kl_q(42);
 EXECUTE kl_q(42);
 SELECT k, n, sv FROM kl_k WHERE k + 0 = 42;
@@ -112,6 +137,7 @@ RESET plan_cache_mode;
 EXECUTE kl_q(43);
 SELECT k, n, sv FROM kl_k WHERE k + 0 = 43;
 DEALLOCATE kl_q;
+DEALLOCATE kl_qa;
 
 -- PL/pgSQL variables are parameters too
 DO $$

@@ -183,16 +183,45 @@ void
 rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 					RtsPaneTable *t, int64 keep)
 {
-	rts_combine_collect_range(groups, def, area, t, keep, 0, t->ngroups);
+	rts_combine_collect_ids(groups, def, area, t, keep, NULL, 0);
 }
 
-/* The same, for the entries first .. end - 1 of t only. */
-void
-rts_combine_collect_range(HTAB *groups, RtsWindowDef *def, dsa_area *area,
-						  RtsPaneTable *t, int64 keep, uint32 first, uint32 end)
+/* Whether entry id is among ids (sorted), or ids is NULL: all entries. */
+bool
+rts_entry_id_in(const uint32 *ids, int nids, uint32 id)
 {
-	for (uint32 id = first; id < end; id++)
+	int			lo = 0,
+				hi = nids;
+
+	if (ids == NULL)
+		return true;
+	while (lo < hi)
 	{
+		int			mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return true;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * The same, for the entries ids of t only (sorted, each once); NULL: all
+ * of them.
+ */
+void
+rts_combine_collect_ids(HTAB *groups, RtsWindowDef *def, dsa_area *area,
+						RtsPaneTable *t, int64 keep, const uint32 *ids, int nids)
+{
+	uint32		n = ids ? (uint32) nids : t->ngroups;
+
+	for (uint32 k = 0; k < n; k++)
+	{
+		uint32		id = ids ? ids[k] : k;
 		RtsGroupEntry *e = rts_table_entry(area, t, id);
 		RtsCombineGroup *g = NULL;
 
@@ -216,7 +245,7 @@ rts_combine_collect_range(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 		RtsGroupEntry *e;
 		RtsCombineGroup *g;
 
-		if (rec->entry_id < first || rec->entry_id >= end ||
+		if (!rts_entry_id_in(ids, nids, rec->entry_id) ||
 			!rts_pane_kept(def, &rec->pane, keep))
 			continue;
 		e = rts_table_entry(area, t, rec->entry_id);

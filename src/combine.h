@@ -47,10 +47,11 @@ typedef struct RtsCombineOut
 	uint64		rows;
 	int64		min_end;		/* of the rows emitted (Unix microseconds) */
 
-	/* rtstream.window_rows_at: only the group of this key, if only */
+	/* rtstream.window_rows_at: only the groups of these keys, if only */
 	bool		only;
-	StringInfoData only_key;
-	uint32		only_hash;
+	int			nkeys;
+	StringInfoData *keys;
+	uint32	   *key_hashes;
 } RtsCombineOut;
 
 extern HTAB *rts_combine_groups(void);
@@ -68,9 +69,10 @@ extern void rts_combine_emit(RtsWindowDef *def, RtsCombineGroup *g,
 							 RtsCombineOut *out, int64 start, int64 end);
 extern void rts_combine_collect(HTAB *groups, RtsWindowDef *def,
 								dsa_area *area, RtsPaneTable *t, int64 keep);
-extern void rts_combine_collect_range(HTAB *groups, RtsWindowDef *def,
-									  dsa_area *area, RtsPaneTable *t,
-									  int64 keep, uint32 first, uint32 end);
+extern void rts_combine_collect_ids(HTAB *groups, RtsWindowDef *def,
+									dsa_area *area, RtsPaneTable *t,
+									int64 keep, const uint32 *ids, int nids);
+extern bool rts_entry_id_in(const uint32 *ids, int nids, uint32 id);
 extern void rts_combine_sessions(RtsWindowDef *def, dsa_area *area,
 								 RtsCombineGroup *g, int64 after, int64 until,
 								 RtsCombineOut *out, int64 *open_start);

@@ -14,11 +14,13 @@
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "funcapi.h"
+#include "lib/qunique.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -114,28 +116,44 @@ entry_panes(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane,
 	return n;
 }
 
-/*
- * The entries of t a read looks at, first .. *end - 1: all of them, or the
- * one of the key of window_rows_at (none if t has no such group).
- */
-static uint32
-entry_range(dsa_area *area, RtsPaneTable *t, RtsCombineOut *out, uint32 *end)
+static int
+uint32_cmp(const void *a, const void *b)
 {
-	uint32		id;
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * The entries of t a read looks at: NULL for all of them, else those of
+ * the keys of window_rows_at found in t, sorted, each once (*n of them).
+ */
+static uint32 *
+entry_ids(dsa_area *area, RtsPaneTable *t, RtsCombineOut *out, int *n)
+{
+	uint32	   *ids;
+	int			found = 0;
 
 	if (!out->only)
+		return NULL;
+	ids = palloc(sizeof(uint32) * Max(out->nkeys, 1));
+	for (int k = 0; k < out->nkeys; k++)
 	{
-		*end = t->ngroups;
-		return 0;
+		uint32		id;
+
+		if (rts_table_find(area, t, out->key_hashes[k], out->keys[k].data,
+						   out->keys[k].len, &id) != NULL)
+			ids[found++] = id;
 	}
-	if (rts_table_find(area, t, out->only_hash, out->only_key.data,
-					   out->only_key.len, &id) == NULL)
+	if (found > 1)
 	{
-		*end = 0;
-		return 0;
+		/* the same key twice (k IN (1, 1)) must give its group once */
+		qsort(ids, found, sizeof(uint32), uint32_cmp);
+		found = qunique(ids, found, sizeof(uint32), uint32_cmp);
 	}
-	*end = id + 1;
-	return id;
+	*n = found;
+	return ids;
 }
 
 /*
@@ -156,15 +174,16 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	RtsCombineGroup g;
 	RtsPane    *panes[RTS_MAX_PANES];
 	int			n;
-	uint32		end;
-	uint32		first = entry_range(area, t, out, &end);
+	int			nids = 0;
+	uint32	   *ids = entry_ids(area, t, out, &nids);
+	uint32		nentries = ids ? (uint32) nids : t->ngroups;
 
 	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
 	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
 	rts_agg_context_set(groupcxt);
-	for (uint32 id = first; id < end; id++)
+	for (uint32 k = 0; k < nentries; k++)
 	{
-		RtsGroupEntry *e = rts_table_entry(area, t, id);
+		RtsGroupEntry *e = rts_table_entry(area, t, ids ? ids[k] : k);
 
 		n = entry_panes(t, e, first_pane, end_pane, panes);
 		if (n == 0)
@@ -197,12 +216,13 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	for (int i = 0; i < ntables; i++)
 	{
 		RtsPaneTable *t = tables[i];
-		uint32		end;
-		uint32		first = entry_range(area, t, out, &end);
+		int			nids = 0;
+		uint32	   *ids = entry_ids(area, t, out, &nids);
+		uint32		nentries = ids ? (uint32) nids : t->ngroups;
 
-		for (uint32 id = first; id < end; id++)
+		for (uint32 k = 0; k < nentries; k++)
 		{
-			RtsGroupEntry *e = rts_table_entry(area, t, id);
+			RtsGroupEntry *e = rts_table_entry(area, t, ids ? ids[k] : k);
 			RtsPane    *panes[RTS_MAX_PANES];
 			int			n = entry_panes(t, e, first_pane, end_pane, panes);
 
@@ -223,7 +243,7 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 			RtsGroupEntry *e;
 
 			if (no < first_pane || no >= end_pane ||
-				rec->entry_id < first || rec->entry_id >= end)
+				!rts_entry_id_in(ids, nids, rec->entry_id))
 				continue;
 			e = rts_table_entry(area, t, rec->entry_id);
 			rts_combine_add(def, area,
@@ -255,11 +275,11 @@ emit_sessions(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 	rts_agg_context_set(CurrentMemoryContext);
 	for (int i = 0; i < ntables; i++)
 	{
-		uint32		end;
-		uint32		first = entry_range(area, tables[i], out, &end);
+		int			nids = 0;
+		uint32	   *ids = entry_ids(area, tables[i], out, &nids);
 
-		rts_combine_collect_range(groups, def, area, tables[i], PG_INT64_MIN,
-								  first, end);
+		rts_combine_collect_ids(groups, def, area, tables[i], PG_INT64_MIN,
+								ids, nids);
 	}
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
@@ -406,21 +426,30 @@ read_local(RtsWindowDef *def, RtsDatabaseShared *db, bool all_open,
 	PG_END_TRY();
 }
 
+/* Keys a lookup may read one by one; past it, the whole window is read. */
+#define RTS_LOOKUP_MAX_KEYS		10000
+
 /*
- * window_rows_at(name, columns, VARIADIC values): the group whose key the
- * values of the view's columns make, if they give every GROUP BY value with
- * its own type (read_pushdown.c passes only such quals; a column that is
- * not a group key is ignored).  False if they do not: read every group.
+ * window_rows_at(name, columns, VARIADIC values): the groups whose keys
+ * the values of the view's columns make, if they give every GROUP BY value
+ * with its own type (read_pushdown.c passes only such quals; a column that
+ * is not a group key is ignored).  A column numbered -n has an array of
+ * values (n = ANY (array), n IN (...)): the keys are then every
+ * combination.  False if they do not make keys: read every group.
  */
 static bool
-only_key(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
+only_keys(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
 {
 	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
 	Datum	   *attnos;
 	int			ncols;
-	Datum	   *values = palloc0(sizeof(Datum) * Max(def->ngroups, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(def->ngroups, 1));
-	bool	   *given = palloc0(sizeof(bool) * Max(def->ngroups, 1));
+	int			ng = Max(def->ngroups, 1);
+	Datum	  **choices = palloc0(sizeof(Datum *) * ng);	/* per group */
+	int		   *nchoices = palloc0(sizeof(int) * ng);
+	int		   *pick = palloc0(sizeof(int) * ng);
+	Datum	   *values = palloc0(sizeof(Datum) * ng);
+	bool	   *nulls = palloc0(sizeof(bool) * ng);
+	int64		nkeys = 1;
 
 	deconstruct_array(cols, INT2OID, sizeof(int16), true, TYPALIGN_SHORT,
 					  &attnos, NULL, &ncols);
@@ -430,27 +459,91 @@ only_key(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
 				 errmsg("rtstream.window_rows_at needs one value per column number")));
 	for (int i = 0; i < ncols; i++)
 	{
-		int			col = DatumGetInt16(attnos[i]) - 3;	/* after start, end */
-		RtsOutputCol *oc;
+		int			attno = DatumGetInt16(attnos[i]);
+		bool		many = attno < 0;
+		int			col = Abs(attno) - 3;	/* after start, end */
+		Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, i + 2);
+		RtsGroupDef *g;
+		int			gi;
 
 		if (col < 0 || col >= def->noutputs || !def->outputs[col].is_group)
 			continue;
-		oc = &def->outputs[col];
-		if (get_fn_expr_argtype(fcinfo->flinfo, i + 2) != def->groups[oc->index].type)
-			continue;
-		values[oc->index] = PG_GETARG_DATUM(i + 2);
-		nulls[oc->index] = false;
-		given[oc->index] = true;
+		gi = def->outputs[col].index;
+		g = &def->groups[gi];
+		if (nchoices[gi] > 0)
+			continue;			/* the first qual on it is enough */
+		if (!many)
+		{
+			if (argtype != g->type)
+				continue;
+			choices[gi] = palloc(sizeof(Datum));
+			choices[gi][0] = PG_GETARG_DATUM(i + 2);
+			nchoices[gi] = 1;
+		}
+		else
+		{
+			ArrayType  *arr;
+			bool	   *elnulls;
+			Datum	   *elems;
+			int			nelems;
+			int			n = 0;
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+
+			if (argtype != get_array_type(g->type))
+				continue;
+			arr = PG_GETARG_ARRAYTYPE_P(i + 2);
+			if (ARR_ELEMTYPE(arr) != g->type)
+				continue;
+			get_typlenbyvalalign(g->type, &typlen, &typbyval, &typalign);
+			deconstruct_array(arr, g->type, typlen, typbyval, typalign,
+							  &elems, &elnulls, &nelems);
+			/* a NULL element matches no row */
+			for (int e = 0; e < nelems; e++)
+				if (!elnulls[e])
+					elems[n++] = elems[e];
+			if (n == 0)
+			{
+				/* no value: no group */
+				out->only = true;
+				out->nkeys = 0;
+				return true;
+			}
+			choices[gi] = elems;
+			nchoices[gi] = n;
+		}
 	}
-	for (int g = 0; g < def->ngroups; g++)
-		if (!given[g])
-			return false;
 	if (def->ngroups == 0)
 		return false;
-	initStringInfo(&out->only_key);
-	rts_groupkey_encode(def, values, nulls, &out->only_key);
-	out->only_hash = hash_bytes((unsigned char *) out->only_key.data,
-								out->only_key.len);
+	for (int gi = 0; gi < def->ngroups; gi++)
+	{
+		if (nchoices[gi] == 0)
+			return false;
+		nkeys *= nchoices[gi];
+		if (nkeys > RTS_LOOKUP_MAX_KEYS)
+			return false;
+	}
+
+	/* every combination of the groups' values, the last varying fastest */
+	out->keys = palloc(sizeof(StringInfoData) * nkeys);
+	out->key_hashes = palloc(sizeof(uint32) * nkeys);
+	for (int k = 0; k < nkeys; k++)
+	{
+		for (int gi = 0; gi < def->ngroups; gi++)
+			values[gi] = choices[gi][pick[gi]];
+		initStringInfo(&out->keys[k]);
+		rts_groupkey_encode(def, values, nulls, &out->keys[k]);
+		out->key_hashes[k] = hash_bytes((unsigned char *) out->keys[k].data,
+										out->keys[k].len);
+		for (int gi = def->ngroups - 1; gi >= 0; gi--)
+		{
+			if (++pick[gi] < nchoices[gi])
+				break;
+			pick[gi] = 0;
+		}
+	}
+	out->nkeys = (int) nkeys;
 	out->only = true;
 	return true;
 }
@@ -484,7 +577,7 @@ window_read(FunctionCallInfo fcinfo, bool all_open, bool at)
 
 	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
 	if (at)
-		(void) only_key(fcinfo, def, &out);
+		(void) only_keys(fcinfo, def, &out);
 	nodes = rts_window_nodes(def);
 	if (nodes != NIL)
 		rts_read_nodes(def, nodes, all_open, &out);

@@ -103,49 +103,78 @@ is_scan_constant(Node *node)
 	return false;
 }
 
+/* Whether node is a key column of the function scan rti. */
+static bool
+is_key_column(Node *node, Index rti)
+{
+	Var		   *var = (Var *) node;
+
+	/* columns 1 and 2 are window_start and window_end */
+	return IsA(node, Var) && var->varno == rti && var->varlevelsup == 0 &&
+		var->varattno > 2;
+}
+
 /*
  * If clause is "column = value" on the function scan rti, the column's
- * number and the value.
+ * number and the value; if it is "column = ANY (array)" (or IN (...)), the
+ * column's number negated and the array.
  */
 static bool
 key_clause(Node *clause, Index rti, AttrNumber *attno, Expr **value)
 {
-	OpExpr	   *op;
 	Node	   *left,
 			   *right;
 	Var		   *var;
 
-	if (!IsA(clause, OpExpr))
-		return false;
-	op = (OpExpr *) clause;
-	if (list_length(op->args) != 2)
-		return false;
-	left = linitial(op->args);
-	right = lsecond(op->args);
-	if (IsA(right, Var) && !IsA(left, Var))
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
 	{
-		Node	   *swap = left;
+		OpExpr	   *op = (OpExpr *) clause;
 
-		left = right;
-		right = swap;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		if (is_key_column(right, rti) && !is_key_column(left, rti))
+		{
+			Node	   *swap = left;
+
+			left = right;
+			right = swap;
+		}
+		if (!is_key_column(left, rti) || !is_scan_constant(right))
+			return false;
+		var = (Var *) left;
+		if (exprType(right) != var->vartype ||
+			!key_type_ok(var->vartype, op->inputcollid) ||
+			!is_type_equality(op->opno, var->vartype))
+			return false;
+		*attno = var->varattno;
+		*value = (Expr *) right;
+		return true;
 	}
-	if (!IsA(left, Var) || !is_scan_constant(right))
-		return false;
-	var = (Var *) left;
-	/* columns 1 and 2 are window_start and window_end */
-	if (var->varno != rti || var->varlevelsup != 0 || var->varattno <= 2 ||
-		exprType(right) != var->vartype ||
-		!key_type_ok(var->vartype, op->inputcollid) ||
-		!is_type_equality(op->opno, var->vartype))
-		return false;
-	*attno = var->varattno;
-	*value = (Expr *) right;
-	return true;
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) clause;
+
+		if (!sa->useOr || list_length(sa->args) != 2)
+			return false;
+		left = linitial(sa->args);
+		right = lsecond(sa->args);
+		if (!is_key_column(left, rti) || !is_scan_constant(right))
+			return false;
+		var = (Var *) left;
+		if (exprType(right) != get_array_type(var->vartype) ||
+			!key_type_ok(var->vartype, sa->inputcollid) ||
+			!is_type_equality(sa->opno, var->vartype))
+			return false;
+		*attno = -var->varattno;
+		*value = (Expr *) right;
+		return true;
+	}
+	return false;
 }
 
 /*
- * rtstream.window_rows(name) with quals "column = value" becomes
- * rtstream.window_rows_at(name, columns, values...).  The paths are
+ * rtstream.window_rows(name) with quals "column = value" (or "= ANY")
+ * becomes rtstream.window_rows_at(name, columns, values...).  The paths are
  * already made: the plan takes the function from the range table entry.
  */
 static void
