@@ -348,6 +348,15 @@ pending_mode_new(RtsPendingTxn *ptxn, WorkerWindow *ww, XLogRecPtr msg_lsn)
 	return mode;
 }
 
+/* The window of id, if it is still loaded as it was (load_no). */
+static WorkerWindow *
+pending_window_now(int32 id, uint32 load_no)
+{
+	WorkerWindow *ww = rts_worker_find_window(id);
+
+	return (ww != NULL && ww->load_no == load_no) ? ww : NULL;
+}
+
 /*
  * Stream slicing for the cells: whether window w may take the cells of
  * window lead instead of making its own, and if so where each of its
@@ -798,6 +807,16 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 		}
 		if (mode->leader == NULL)
 			pending_judge(mode);
+		else if (pending_window_now(mode->leader->window_id,
+									mode->leader->load_no) == NULL)
+		{
+			/*
+			 * The window whose cells it takes was dropped: nobody makes
+			 * them any more.  The replay brings the transaction whole.
+			 */
+			ptxn->broken = true;
+			return;
+		}
 	}
 	if (!seen)
 		pending_share(ptxn, hdr->stream);
@@ -893,14 +912,6 @@ pending_replay(RtsQueueItem *item, const char *why)
 	pending_gen = item->router_gen;
 	replay_until = Max(replay_until, item->commit_lsn);
 	rts_stream_forget_all();
-}
-
-static WorkerWindow *
-pending_window_now(int32 id, uint32 load_no)
-{
-	WorkerWindow *ww = rts_worker_find_window(id);
-
-	return (ww != NULL && ww->load_no == load_no) ? ww : NULL;
 }
 
 /*

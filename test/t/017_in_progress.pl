@@ -26,7 +26,9 @@
 #    after streaming, the outer released), a released savepoint inside one
 #    rolled back, a PL/pgSQL exception block: only the surviving rows count.
 # 4. Two sessions with interleaved large transactions, both streamed; one
-#    commits and one aborts, in both orders.
+#    commits and one aborts, in both orders.  (4b) A window whose cells
+#    another takes is dropped while a large transaction streams: the other
+#    still counts every row (the transaction is decoded again).
 # 5. Faults: (a) an immediate stop with a large streamed transaction open;
 #    an immediate stop after the commit of a large streamed transaction,
 #    with no rtstream checkpoint since (once after rtstream.sync(), once at
@@ -565,6 +567,47 @@ for my $round ([ 'commit first', 12 ], [ 'abort first', 16 ])
 	check_ev($w);
 }
 elapsed('case 4');
+
+# ---------------------------------------------------------------------------
+# 4b. The window whose cells another takes is dropped while a large
+# transaction streams
+# ---------------------------------------------------------------------------
+{
+	my $w = 'case 4b (a leader dropped)';
+	sq(q{
+CREATE TABLE dl_s (LIKE ev);
+CREATE TABLE dl_t (LIKE ev);
+SELECT rtstream.create_stream('dl_s', partition_by => 'k');
+SELECT rtstream.create_window('dl_lead',
+  'SELECT k % 50 AS g, count(*) AS n, sum(v) AS sv, max(x) AS hi FROM dl_s GROUP BY k % 50',
+  size => '2 minutes', slide => '30 seconds', time_column => 'ts', allowed_lateness => '10 minutes');
+SELECT rtstream.create_window('dl_fol',
+  'SELECT k % 50 AS g, count(*) AS n, sum(v) AS sv FROM dl_s GROUP BY k % 50',
+  size => '4 minutes', slide => '1 minute', time_column => 'ts', allowed_lateness => '10 minutes');
+});
+	rts_wait_ready($node);
+	my $log_offset = -s $node->logfile;
+	my $b = slot_stats();
+	my $s = session();
+	run_in($s, "BEGIN;\nINSERT INTO dl_s SELECT * FROM gen(40, 60000);\nINSERT INTO dl_t SELECT * FROM gen(40, 60000);", $w);
+	wait_stream_txns($b, 1, "$w: the transaction streams while open");
+	sq(q{SELECT rtstream.drop_window('dl_lead')});
+	run_in($s, "INSERT INTO dl_s SELECT * FROM gen(41, 60000);\nINSERT INTO dl_t SELECT * FROM gen(41, 60000);\nCOMMIT;", $w);
+	end_session($s);
+	sq('SELECT rtstream.sync()');
+	check_same("$w: dl_fol",
+		q{SELECT * FROM rtstream.window_results('dl_fol', NULL::dl_fol)}, q{
+SELECT to_timestamp(we - 240) AS window_start, to_timestamp(we) AS window_end, k % 50 AS g,
+       count(*) AS n, sum(v) AS sv
+  FROM (SELECT floor(extract(epoch FROM ts) / 60)::bigint * 60 AS b, * FROM dl_t) x,
+       generate_series(b + 60, b + 240, 60) we
+ GROUP BY we, k % 50},
+		[qw(window_start window_end g)], [qw(n sv)]);
+	like(slurp_file($node->logfile, $log_offset), qr/asks the router to decode again/,
+		"$w: the workers had the transaction decoded again");
+	sq(q{SELECT rtstream.drop_stream('dl_s', cascade => true)});
+}
+elapsed('case 4b');
 
 # ---------------------------------------------------------------------------
 # 5. Faults
