@@ -27,6 +27,9 @@ SELECT rtstream.create_window('kl_kt', 'SELECT k % 7 AS g, t, count(*) AS n FROM
                               size => '1 day');
 SELECT rtstream.create_window('kl_types', 'SELECT u, d, ts, count(*) AS n, min(v) AS mn FROM kl GROUP BY u, d, ts',
                               size => '1 day');
+-- aggregates of the catalog path allocate while a group is finalised
+SELECT rtstream.create_window('kl_cat', 'SELECT k, count(DISTINCT v % 7) AS dv, max(t) AS mt, bool_or(v > 5000) AS big FROM kl GROUP BY k',
+                              size => '1 day');
 SELECT rtstream.create_window('kl_sess', 'SELECT k, count(*) AS n, sum(v) AS sv FROM kl GROUP BY k',
                               gap => '5 minutes', time_column => 'ts');
 
@@ -92,6 +95,9 @@ SELECT kl_pushed($$SELECT * FROM kl_kt WHERE g IN (1, 2, 3) AND t IN ('key-10', 
        * FROM kl_same('kl_kt', $$g IN (1, 2, 3) AND t IN ('key-10', 'key-11')$$);
 SELECT kl_pushed($$SELECT * FROM kl_kt WHERE g IN (1, 2) AND t = 'key-10'$$) AS pushed,
        * FROM kl_same('kl_kt', $$g IN (1, 2) AND t = 'key-10'$$);
+SELECT kl_pushed('SELECT * FROM kl_cat WHERE k IN (5, 17, 42, 43, 299)') AS pushed,
+       * FROM kl_same('kl_cat', 'k IN (5, 17, 42, 43, 299)');
+SELECT * FROM kl_same('kl_cat', 'k = ANY (ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100, 200])');
 SELECT kl_pushed('SELECT * FROM kl_sess WHERE k IN (49, 99, 149)') AS pushed,
        * FROM kl_same('kl_sess', 'k IN (49, 99, 149)');
 -- every key of kl_k at once

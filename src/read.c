@@ -167,6 +167,10 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	int64		first_pane = rts_window_first(&def->geom, end_pane);
 	int64		start_us = rts_pane_start(&def->geom, first_pane);
 	int64		end_us = rts_pane_start(&def->geom, end_pane);
+	int			nids = 0;
+	uint32	   *ids = entry_ids(area, t, out, &nids);	/* not in groupcxt,
+														 * reset per group */
+	uint32		nentries = ids ? (uint32) nids : t->ngroups;
 	MemoryContext groupcxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "rtstream group",
 												   ALLOCSET_SMALL_SIZES);
@@ -174,9 +178,6 @@ emit_disjoint(RtsWindowDef *def, dsa_area *area, RtsPaneTable *t,
 	RtsCombineGroup g;
 	RtsPane    *panes[RTS_MAX_PANES];
 	int			n;
-	int			nids = 0;
-	uint32	   *ids = entry_ids(area, t, out, &nids);
-	uint32		nentries = ids ? (uint32) nids : t->ngroups;
 
 	g.words = MemoryContextAlloc(old, sizeof(Datum) * Max(def->nwords, 1));
 	g.states = MemoryContextAlloc(old, sizeof(RtsState) * Max(def->naggs, 1));
@@ -252,6 +253,8 @@ emit_merged(RtsWindowDef *def, dsa_area *area, RtsPaneTable **tables,
 											  e->keylen, e->hash),
 							&rec->pane);
 		}
+		if (ids)
+			pfree(ids);
 	}
 	hash_seq_init(&seq, groups);
 	while ((g = hash_seq_search(&seq)) != NULL)
