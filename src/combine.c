@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "combine.h"
@@ -190,23 +191,8 @@ rts_combine_collect(HTAB *groups, RtsWindowDef *def, dsa_area *area,
 bool
 rts_entry_id_in(const uint32 *ids, int nids, uint32 id)
 {
-	int			lo = 0,
-				hi = nids;
-
-	if (ids == NULL)
-		return true;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (ids[mid] == id)
-			return true;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return ids == NULL ||
+		bsearch(&id, ids, nids, sizeof(uint32), oid_cmp) != NULL;
 }
 
 /*

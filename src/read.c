@@ -116,15 +116,6 @@ entry_panes(RtsPaneTable *t, RtsGroupEntry *e, int64 first_pane, int64 end_pane,
 	return n;
 }
 
-static int
-uint32_cmp(const void *a, const void *b)
-{
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
  * The entries of t a read looks at: NULL for all of them, else those of
  * the keys of window_rows_at found in t, sorted, each once (*n of them).
@@ -149,8 +140,8 @@ entry_ids(dsa_area *area, RtsPaneTable *t, RtsCombineOut *out, int *n)
 	if (found > 1)
 	{
 		/* the same key twice (k IN (1, 1)) must give its group once */
-		qsort(ids, found, sizeof(uint32), uint32_cmp);
-		found = qunique(ids, found, sizeof(uint32), uint32_cmp);
+		qsort(ids, found, sizeof(uint32), oid_cmp);
+		found = qunique(ids, found, sizeof(uint32), oid_cmp);
 	}
 	*n = found;
 	return ids;
@@ -438,9 +429,10 @@ read_local(RtsWindowDef *def, RtsDatabaseShared *db, bool all_open,
  * with its own type (read_pushdown.c passes only such quals; a column that
  * is not a group key is ignored).  A column numbered -n has an array of
  * values (n = ANY (array), n IN (...)): the keys are then every
- * combination.  False if they do not make keys: read every group.
+ * combination.  If they do not make keys, out is left as it is: every
+ * group is read.
  */
-static bool
+static void
 only_keys(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
 {
 	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
@@ -511,21 +503,21 @@ only_keys(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
 				/* no value: no group */
 				out->only = true;
 				out->nkeys = 0;
-				return true;
+				return;
 			}
 			choices[gi] = elems;
 			nchoices[gi] = n;
 		}
 	}
 	if (def->ngroups == 0)
-		return false;
+		return;
 	for (int gi = 0; gi < def->ngroups; gi++)
 	{
 		if (nchoices[gi] == 0)
-			return false;
+			return;
 		nkeys *= nchoices[gi];
 		if (nkeys > RTS_LOOKUP_MAX_KEYS)
-			return false;
+			return;
 	}
 
 	/* every combination of the groups' values, the last varying fastest */
@@ -548,7 +540,6 @@ only_keys(FunctionCallInfo fcinfo, RtsWindowDef *def, RtsCombineOut *out)
 	}
 	out->nkeys = (int) nkeys;
 	out->only = true;
-	return true;
 }
 
 /*
@@ -580,7 +571,7 @@ window_read(FunctionCallInfo fcinfo, bool all_open, bool at)
 
 	rts_combine_out_init(&out, def, rsinfo->setResult, rsinfo->setDesc);
 	if (at)
-		(void) only_keys(fcinfo, def, &out);
+		only_keys(fcinfo, def, &out);
 	nodes = rts_window_nodes(def);
 	if (nodes != NIL)
 		rts_read_nodes(def, nodes, all_open, &out);

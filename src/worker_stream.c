@@ -431,32 +431,31 @@ share_order(const ListCell *x, const ListCell *y)
 }
 
 /*
- * The first batch of a stream in a transaction: which windows of it take
- * another's cells.  Only windows that make cells at this point do; a
- * leader's judgement (pending_judge) then holds for its followers too.
+ * The first batch of a stream in a transaction: which of its windows
+ * (those of the stream, with their modes) take another's cells.  Only
+ * windows that make cells at this point do; a leader's judgement
+ * (pending_judge) then holds for its followers too.
  */
 static void
-pending_share(RtsPendingTxn *ptxn, Oid stream)
+pending_share(RtsPendingTxn *ptxn, List *windows, List *modes)
 {
 	List	   *candidates = NIL;
 	List	   *leaders = NIL;
-	ListCell   *lc;
+	ListCell   *lc,
+			   *mc;
 
-	foreach(lc, wstate.windows)
+	forboth(lc, windows, mc, modes)
 	{
-		WorkerWindow *ww = lfirst(lc);
-		PendingMode *mode;
+		PendingMode *mode = lfirst(mc);
 
-		if (ww->def->stream != stream)
-			continue;
-		mode = pending_mode_find(ptxn, ww);
-		if (mode != NULL && mode->cells && !mode->any_catalog)
-			candidates = lappend(candidates, ww);
+		if (mode->cells && !mode->any_catalog)
+			candidates = lappend(candidates, lfirst(lc));
 	}
 	list_sort(candidates, share_order);
 	foreach(lc, candidates)
 	{
 		WorkerWindow *ww = lfirst(lc);
+		PendingMode *mode = pending_mode_find(ptxn, ww);
 		RtsStateAt *from = MemoryContextAlloc(ptxn->cxt,
 											  sizeof(RtsStateAt) * Max(ww->def->naggs, 1));
 		ListCell   *ld;
@@ -467,8 +466,6 @@ pending_share(RtsPendingTxn *ptxn, Oid stream)
 
 			if (share_cells(lead, ww, from))
 			{
-				PendingMode *mode = pending_mode_find(ptxn, ww);
-
 				mode->leader = pending_mode_find(ptxn, lead);
 				mode->from = from;
 				elog(DEBUG1, "rtstream window \"%s\" takes the cells of window \"%s\" in transaction %u",
@@ -476,8 +473,11 @@ pending_share(RtsPendingTxn *ptxn, Oid stream)
 				break;
 			}
 		}
-		if (pending_mode_find(ptxn, ww)->leader == NULL)
+		if (mode->leader == NULL)
+		{
+			pfree(from);
 			leaders = lappend(leaders, ww);
+		}
 	}
 	list_free(candidates);
 	list_free(leaders);
@@ -758,9 +758,12 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	RtsPendingTxn *ptxn = pending_txn(item->xid, item->router_gen, true);
 	List	   *cells = NIL;
 	List	   *apply = NIL;
+	List	   *windows = NIL;	/* the stream's, and ... */
+	List	   *modes = NIL;	/* ... how each takes the transaction */
 	bool		keep = false;
 	bool		seen;
-	ListCell   *lc;
+	ListCell   *lc,
+			   *mc;
 
 	if (item->seq != ptxn->nitems)
 		ptxn->broken = true;	/* we missed batches: restarted meanwhile */
@@ -803,7 +806,7 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 			 * states have another layout.  The replay brings them.
 			 */
 			ptxn->broken = true;
-			return;
+			break;
 		}
 		if (mode->leader == NULL)
 			pending_judge(mode);
@@ -815,25 +818,30 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 			 * them any more.  The replay brings the transaction whole.
 			 */
 			ptxn->broken = true;
-			return;
+			break;
 		}
+		windows = lappend(windows, ww);
+		modes = lappend(modes, mode);
+	}
+	if (ptxn->broken)
+	{
+		list_free(windows);
+		list_free(modes);
+		return;
 	}
 	if (!seen)
-		pending_share(ptxn, hdr->stream);
+		pending_share(ptxn, windows, modes);
 
 	/*
 	 * cells: the windows that take the batch as cells (kept batches skip
 	 * them at the commit); apply: those that make cells of it, all but the
 	 * followers of another's
 	 */
-	foreach(lc, wstate.windows)
+	forboth(lc, windows, mc, modes)
 	{
 		WorkerWindow *ww = lfirst(lc);
-		PendingMode *mode;
+		PendingMode *mode = lfirst(mc);
 
-		if (ww->def->stream != hdr->stream)
-			continue;
-		mode = pending_mode_find(ptxn, ww);
 		if (mode->leader != NULL)
 		{
 			mode->cells = mode->leader->cells;
@@ -863,6 +871,8 @@ pending_batch(RtsQueueItem *item, char *batch, RtsBatchHeader *hdr)
 	PG_END_TRY();
 	list_free(cells);
 	list_free(apply);
+	list_free(windows);
+	list_free(modes);
 }
 
 /* A subtransaction (or the transaction) aborted: drop what it wrote. */
